@@ -1,0 +1,182 @@
+import TOMLKit
+
+/// Reads `gateway.conf` (TOML) into a ``GatewayConfiguration``.
+///
+/// Every key is optional and defaults as documented in `gateway.conf.example`. Unknown sections and keys, values of
+/// the wrong type and values out of range are errors that name the file, the line and the key.
+public enum ConfigFileParser {
+    private enum Kind {
+        case int(WritableKeyPath<GatewayConfiguration, Int>, ClosedRange<Int>)
+        case double(WritableKeyPath<GatewayConfiguration, Double>, ClosedRange<Double>)
+        case string(WritableKeyPath<GatewayConfiguration, String>)
+        case optionalString(WritableKeyPath<GatewayConfiguration, String?>)
+        case address(WritableKeyPath<GatewayConfiguration, ListenAddress>)
+        case stringList(WritableKeyPath<GatewayConfiguration, [String]>)
+    }
+
+    private static var schema: [String: [String: Kind]] {
+        [
+        "server": [
+            "listen": .address(\.server.listen),
+            "publish_listen": .address(\.server.publishListen),
+            "publish_key": .optionalString(\.server.publishKey),
+            "threads": .int(\.server.threads, 0...1024),
+            "max_connections": .int(\.server.maxConnections, 0...10_000_000),
+            "drain_timeout": .double(\.server.drainTimeout, 0...3600),
+            "drain_retry": .int(\.server.drainRetry, 0...3_600_000),
+        ],
+        "limits": [
+            "max_channels_per_subscription": .int(\.limits.maxChannelsPerSubscription, 1...64),
+            "max_channel_name_length": .int(\.limits.maxChannelNameLength, 1...1024),
+            "max_publish_body_bytes": .int(\.limits.maxPublishBodyBytes, 1...(64 << 20)),
+            "max_batch_messages": .int(\.limits.maxBatchMessages, 1...100_000),
+            "max_uri_bytes": .int(\.limits.maxURIBytes, 256...(64 << 10)),
+            "max_header_bytes": .int(\.limits.maxHeaderBytes, 1024...(64 << 10)),
+            "max_outbound_bytes": .int(\.limits.maxOutboundBytes, 4096...(1 << 30)),
+            "request_timeout": .double(\.limits.requestTimeout, 0.1...3600),
+            "idle_timeout": .double(\.limits.idleTimeout, 0.1...86400),
+        ],
+        "transports": [
+            "poll_timeout": .double(\.transports.pollTimeout, 1...3600),
+            "heartbeat_interval": .double(\.transports.heartbeatInterval, 0.1...3600),
+            "sse_retry": .int(\.transports.sseRetry, 0...3_600_000),
+            "cors_origins": .stringList(\.transports.corsOrigins),
+        ],
+        "history": [
+            "max_messages": .int(\.history.maxMessages, 0...1_000_000),
+            "max_bytes": .int(\.history.maxBytes, 0...(1 << 34)),
+            "max_age": .double(\.history.maxAge, 0...(86400 * 365)),
+        ],
+        "broker": [
+            "type": .string(\.broker.type)
+        ],
+        "log": [
+            "level": .string(\.logLevel)
+        ],
+        ]
+    }
+
+    /// Parses configuration text.
+    /// - Parameters:
+    ///   - text: The TOML document.
+    ///   - file: The file name to report in errors.
+    /// - Throws: ``ConfigurationError`` with the file, line and key at fault.
+    public static func parse(_ text: String, file: String) throws -> GatewayConfiguration {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError(
+                file: file,
+                line: error.source.begin.line,
+                key: nil,
+                message: "TOML syntax error: \(error.description)"
+            )
+        }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var configuration = GatewayConfiguration()
+        let schema = self.schema
+        for section in root.keys.sorted() {
+            guard let keys = schema[section] else {
+                throw ConfigurationError(
+                    file: file,
+                    line: lineOf(section: section, key: nil, in: lines),
+                    key: section,
+                    message: "unknown section (known: \(schema.keys.sorted().joined(separator: ", ")))"
+                )
+            }
+            guard let table = root[section]?.table else {
+                throw ConfigurationError(
+                    file: file,
+                    line: lineOf(section: nil, key: section, in: lines),
+                    key: section,
+                    message: "must be a table ([\(section)])"
+                )
+            }
+            for key in table.keys.sorted() {
+                let dotted = "\(section).\(key)"
+                let line = lineOf(section: section, key: key, in: lines)
+                func fail(_ message: String) -> ConfigurationError {
+                    ConfigurationError(file: file, line: line, key: dotted, message: message)
+                }
+                guard let kind = keys[key] else {
+                    throw fail("unknown key (known in [\(section)]: \(keys.keys.sorted().joined(separator: ", ")))")
+                }
+                let value = table[key]!
+                switch kind {
+                case .int(let path, let range):
+                    guard let number = value.int else { throw fail("must be an integer") }
+                    guard range.contains(number) else { throw fail("must be from \(range.lowerBound) to \(range.upperBound)") }
+                    configuration[keyPath: path] = number
+                case .double(let path, let range):
+                    guard let number = value.double ?? value.int.map(Double.init) else {
+                        throw fail("must be a number")
+                    }
+                    guard range.contains(number) else { throw fail("must be from \(range.lowerBound) to \(range.upperBound)") }
+                    configuration[keyPath: path] = number
+                case .string(let path):
+                    guard let string = value.string else { throw fail("must be a string") }
+                    configuration[keyPath: path] = string
+                case .optionalString(let path):
+                    guard let string = value.string else { throw fail("must be a string") }
+                    configuration[keyPath: path] = string.isEmpty ? nil : string
+                case .address(let path):
+                    guard let string = value.string else { throw fail("must be a string \"HOST:PORT\"") }
+                    do {
+                        configuration[keyPath: path] = try ListenAddress(parsing: string)
+                    } catch let error as ConfigurationError {
+                        throw fail(error.message)
+                    }
+                case .stringList(let path):
+                    guard let array = value.array else { throw fail("must be an array of strings") }
+                    var strings: [String] = []
+                    for element in array {
+                        guard let string = element.string else { throw fail("must be an array of strings") }
+                        strings.append(string)
+                    }
+                    configuration[keyPath: path] = strings
+                }
+            }
+        }
+        do {
+            try configuration.validate()
+        } catch var error as ConfigurationError {
+            error.file = file
+            if let key = error.key {
+                let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
+                error.line = lineOf(section: parts[0], key: parts.count > 1 ? parts[1] : nil, in: lines)
+            }
+            throw error
+        }
+        return configuration
+    }
+
+    /// Finds the 1-based line of `key` in `[section]` (or of the section header when `key` is nil), since TOMLKit
+    /// does not report where a value came from.
+    private static func lineOf(section: String?, key: String?, in lines: [Substring]) -> Int? {
+        var inSection = section == nil
+        var sectionLine: Int?
+        for (index, raw) in lines.enumerated() {
+            let line = raw.drop(while: { $0 == " " || $0 == "\t" })
+            if line.hasPrefix("[") {
+                let name = line.dropFirst().prefix(while: { $0 != "]" }).trimmingSpaces
+                inSection = section.map { name == $0 } ?? false
+                if inSection { sectionLine = index + 1 }
+                continue
+            }
+            guard inSection, let key else { continue }
+            if line.hasPrefix(key) {
+                let rest = line.dropFirst(key.count).drop(while: { $0 == " " || $0 == "\t" })
+                if rest.hasPrefix("=") { return index + 1 }
+            }
+        }
+        return sectionLine
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingSpaces: Substring {
+        self.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed()
+            .reduce(into: Substring()) { $0.append($1) }
+    }
+}

@@ -1,0 +1,178 @@
+/// A listening address: a host (IPv4, IPv6 or name) and a port.
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    /// The host to bind.
+    public var host: String
+    /// The port (0 lets the system choose).
+    public var port: Int
+
+    /// Creates an address.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT` or `[IPV6]:PORT`.
+    public init(parsing text: String) throws {
+        let invalid = ConfigurationError(key: nil, message: "'\(text)' is not HOST:PORT or [IPV6]:PORT")
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[close...].hasPrefix("]:") else { throw invalid }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { throw invalid }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else { throw invalid }
+        self.host = String(host)
+        self.port = port
+    }
+
+    /// Whether the host is a loopback address (127.0.0.0/8, ::1 or localhost).
+    public var isLoopback: Bool {
+        self.host == "localhost" || self.host == "::1" || self.host.hasPrefix("127.")
+    }
+
+    public var description: String { self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)" }
+}
+
+/// Everything the gateway can be configured with. Every field has the default documented in `gateway.conf.example`.
+public struct GatewayConfiguration: Sendable, Hashable {
+    /// Listeners, threads and lifecycle (`[server]`).
+    public struct Server: Sendable, Hashable {
+        /// Where browsers subscribe.
+        public var listen = ListenAddress(host: "0.0.0.0", port: 8080)
+        /// Where backends publish.
+        public var publishListen = ListenAddress(host: "127.0.0.1", port: 8081)
+        /// The publish key (`Authorization: Bearer KEY`); required when ``publishListen`` is not loopback.
+        public var publishKey: String? = nil
+        /// Event-loop threads; 0 means one per core.
+        public var threads = 0
+        /// The most open connections on the public listener; 0 means the file-descriptor limit less a reserve.
+        public var maxConnections = 0
+        /// Seconds a graceful shutdown waits for connections to close before closing them.
+        public var drainTimeout = 10.0
+        /// Milliseconds SSE clients are told to wait before reconnecting when the gateway drains.
+        public var drainRetry = 1000
+        /// Creates the defaults.
+        public init() {}
+    }
+
+    /// Request and connection limits (`[limits]`).
+    public struct Limits: Sendable, Hashable {
+        /// The most channels one subscription may name.
+        public var maxChannelsPerSubscription = 16
+        /// The longest channel name.
+        public var maxChannelNameLength = 128
+        /// The largest publish body, in bytes.
+        public var maxPublishBodyBytes = 64 * 1024
+        /// The most messages in one batch publish.
+        public var maxBatchMessages = 1000
+        /// The longest request target (path and query), in bytes.
+        public var maxURIBytes = 8 * 1024
+        /// The most header bytes in one request.
+        public var maxHeaderBytes = 16 * 1024
+        /// The most bytes held for a subscriber that does not read before it is closed as a slow consumer.
+        public var maxOutboundBytes = 1024 * 1024
+        /// Seconds allowed to receive a complete request once its first byte arrived.
+        public var requestTimeout = 10.0
+        /// Seconds an idle keep-alive connection is kept open.
+        public var idleTimeout = 60.0
+        /// Creates the defaults.
+        public init() {}
+    }
+
+    /// Transport settings (`[transports]`).
+    public struct Transports: Sendable, Hashable {
+        /// The longest (and default) long-poll hold, in seconds.
+        public var pollTimeout = 30.0
+        /// Seconds between heartbeats on idle streams (SSE comments, empty NDJSON lines).
+        public var heartbeatInterval = 15.0
+        /// The SSE `retry:` sent at the start of each stream, in milliseconds.
+        public var sseRetry = 3000
+        /// Origins allowed to subscribe cross-origin (CORS); `*` allows any.
+        public var corsOrigins: [String] = ["*"]
+        /// Creates the defaults.
+        public init() {}
+    }
+
+    /// Which broker carries messages (`[broker]`).
+    public struct Broker: Sendable, Hashable {
+        /// `memory`: the embedded single-node broker.
+        public var type = "memory"
+        /// Creates the defaults.
+        public init() {}
+    }
+
+    /// `[server]`.
+    public var server = Server()
+    /// `[limits]`.
+    public var limits = Limits()
+    /// `[transports]`.
+    public var transports = Transports()
+    /// `[history]`.
+    public var history = HistoryLimits()
+    /// `[broker]`.
+    public var broker = Broker()
+    /// `[log] level`: trace, debug, info, notice, warning, error or critical.
+    public var logLevel = "info"
+
+    /// Creates the defaults.
+    public init() {}
+
+    /// The subscribe-parsing limits this configuration implies.
+    public var subscribeLimits: SubscribeLimits {
+        SubscribeLimits(
+            maxChannels: self.limits.maxChannelsPerSubscription,
+            maxChannelNameLength: self.limits.maxChannelNameLength,
+            pollTimeout: self.transports.pollTimeout
+        )
+    }
+
+    /// Checks the rules that involve several keys.
+    /// - Throws: ``ConfigurationError`` naming the key at fault.
+    public func validate() throws {
+        if !self.server.publishListen.isLoopback && (self.server.publishKey ?? "").isEmpty {
+            throw ConfigurationError(
+                key: "server.publish_key",
+                message: "a publish key is required when publish_listen (\(self.server.publishListen)) is not loopback"
+            )
+        }
+        if self.broker.type != "memory" {
+            throw ConfigurationError(key: "broker.type", message: "unknown broker '\(self.broker.type)' (memory)")
+        }
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        if !levels.contains(self.logLevel) {
+            throw ConfigurationError(key: "log.level", message: "must be one of \(levels.joined(separator: ", "))")
+        }
+    }
+}
+
+/// A configuration error: the file, line and key at fault when known.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// The configuration file, if the error came from one.
+    public var file: String?
+    /// The 1-based line, if known.
+    public var line: Int?
+    /// The dotted key (`limits.max_uri_bytes`), if the error is about one.
+    public var key: String?
+    /// What is wrong.
+    public var message: String
+
+    /// Creates an error.
+    public init(file: String? = nil, line: Int? = nil, key: String?, message: String) {
+        self.file = file
+        self.line = line
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String {
+        var location = self.file ?? "configuration"
+        if let line { location += ":\(line)" }
+        if let key { return "\(location): \(key): \(self.message)" }
+        return "\(location): \(self.message)"
+    }
+}

@@ -1,0 +1,81 @@
+/// Limits that apply to parsing a subscribe request.
+public struct SubscribeLimits: Sendable, Hashable {
+    /// The most channels one subscription may name.
+    public var maxChannels: Int
+    /// The longest channel name.
+    public var maxChannelNameLength: Int
+    /// The longest (and default) long-poll hold, in seconds.
+    public var pollTimeout: Double
+
+    /// Creates limits; defaults: 16 channels, 128-character names, 30 s polls.
+    public init(maxChannels: Int = 16, maxChannelNameLength: Int = ChannelName.defaultMaxLength, pollTimeout: Double = 30) {
+        self.maxChannels = maxChannels
+        self.maxChannelNameLength = maxChannelNameLength
+        self.pollTimeout = pollTimeout
+    }
+}
+
+/// A validated `GET /sub/{channel}[,{channel}…]` request.
+public struct SubscribeRequest: Sendable, Equatable {
+    /// The channels, sorted and without duplicates (the order a ``Cursor`` uses).
+    public var channels: [ChannelName]
+    /// The transport.
+    public var transport: TransportKind
+    /// The resume cursor, if the client sent one.
+    public var cursor: Cursor?
+    /// How long a long poll is held, in seconds.
+    public var pollTimeout: Double
+
+    /// The path prefix of subscribe requests.
+    public static let pathPrefix = "/sub/"
+
+    /// Parses a subscribe request.
+    /// - Parameters:
+    ///   - target: The request target; its path must start with ``pathPrefix``.
+    ///   - accept: The `Accept` header, if any.
+    ///   - lastEventID: The `Last-Event-ID` header, if any (it wins over `?last_event_id=`).
+    ///   - limits: Limits to enforce.
+    /// - Throws: ``GatewayError`` (400) with a short reason for every invalid part.
+    public init(target: RequestTarget, accept: String?, lastEventID: String?, limits: SubscribeLimits) throws {
+        guard target.path.hasPrefix(SubscribeRequest.pathPrefix) else {
+            throw GatewayError(.notFound, "not found")
+        }
+        let list = target.path.dropFirst(SubscribeRequest.pathPrefix.count)
+        guard !list.isEmpty else { throw GatewayError.badRequest("no channel given") }
+        let names = list.split(separator: ",", omittingEmptySubsequences: false)
+        guard names.count <= limits.maxChannels else {
+            throw GatewayError.badRequest("too many channels (at most \(limits.maxChannels))")
+        }
+        var channels: [ChannelName] = []
+        channels.reserveCapacity(names.count)
+        for name in names {
+            channels.append(try ChannelName(validating: name, maxLength: limits.maxChannelNameLength))
+        }
+        self.channels = Array(Set(channels)).sorted()
+
+        switch target.queryValue("transport") {
+        case .some(let name):
+            guard let transport = TransportKind(rawValue: name) else {
+                throw GatewayError.badRequest("unknown transport (use sse, stream or poll)")
+            }
+            self.transport = transport
+        case .none:
+            let wantsSSE = accept.map { $0.lowercased().contains("text/event-stream") } ?? false
+            self.transport = wantsSSE ? .sse : .poll
+        }
+
+        if let text = lastEventID.flatMap({ $0.isEmpty ? nil : $0 }) ?? target.queryValue("last_event_id") {
+            self.cursor = text.isEmpty ? nil : try Cursor(parsing: text)
+        } else {
+            self.cursor = nil
+        }
+
+        self.pollTimeout = limits.pollTimeout
+        if let text = target.queryValue("timeout") {
+            guard let seconds = Double(text), seconds.isFinite, seconds >= 1, seconds <= limits.pollTimeout else {
+                throw GatewayError.badRequest("timeout must be a number of seconds from 1 to \(Int(limits.pollTimeout))")
+            }
+            self.pollTimeout = seconds
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import NIOCore
+
+/// A bounded outbound buffer for one slow connection.
+///
+/// NIO's write-buffer water marks only signal: NIO queues whatever is written. While the channel is writable, writes
+/// pass straight through; while it is not, they are held here (shared buffers, not copies) up to `maxBytes`, and past
+/// that the connection is a slow consumer to close. When the channel becomes writable again the held buffers are
+/// written together, with one flush.
+public struct OutboundQueue: Sendable {
+    private var held: CircularBuffer<ByteBuffer> = CircularBuffer(initialCapacity: 0)
+    /// Bytes held.
+    public private(set) var heldBytes = 0
+    /// The most bytes held before the connection counts as a slow consumer.
+    public let maxBytes: Int
+    private var writable = true
+
+    /// Creates an empty queue.
+    public init(maxBytes: Int) {
+        self.maxBytes = maxBytes
+    }
+
+    /// What to do with a buffer to send.
+    public enum EnqueueAction: Sendable, Equatable {
+        /// Write it to the channel now.
+        case write
+        /// Held until the channel is writable.
+        case held
+        /// The bound is exceeded: close the connection.
+        case overflow
+    }
+
+    /// A buffer to send; `channelWritable` is the channel's current writability.
+    public mutating func enqueue(_ buffer: ByteBuffer, channelWritable: Bool) -> EnqueueAction {
+        if self.writable && channelWritable && self.held.isEmpty {
+            return .write
+        }
+        self.writable = false
+        guard self.heldBytes + buffer.readableBytes <= self.maxBytes else {
+            return .overflow
+        }
+        self.heldBytes += buffer.readableBytes
+        self.held.append(buffer)
+        return .held
+    }
+
+    /// The channel's writability changed; returns the held buffers to write (then flush) when it became writable.
+    public mutating func writabilityChanged(_ writable: Bool) -> CircularBuffer<ByteBuffer>? {
+        self.writable = writable
+        guard writable, !self.held.isEmpty else { return nil }
+        let buffers = self.held
+        self.held = CircularBuffer(initialCapacity: 0)
+        self.heldBytes = 0
+        return buffers
+    }
+}

@@ -1,0 +1,52 @@
+import CometCore
+import NIOCore
+
+/// The result of publishing one message.
+public struct PublishReceipt: Sendable, Equatable {
+    /// The channel.
+    public var channel: ChannelName
+    /// The message id.
+    public var id: UInt64
+    /// How many subscriber connections the message was dispatched to.
+    public var subscribers: Int
+
+    /// Creates a receipt.
+    public init(channel: ChannelName, id: UInt64, subscribers: Int) {
+        self.channel = channel
+        self.id = id
+        self.subscribers = subscribers
+    }
+}
+
+/// Where a broker hands sequenced messages for local delivery (the ``Hub``).
+///
+/// A broker calls ``dispatch(_:)`` for the messages of one channel in id order and never concurrently for the same
+/// channel, so that every subscriber sees a channel's messages in order.
+public protocol MessageSink: Sendable {
+    /// Delivers a message to this node's subscribers of its channel; returns how many it was dispatched to.
+    func dispatch(_ message: Message) -> Int
+    /// Closes this node's subscribers of a deleted channel (after the messages already dispatched to them).
+    func channelDeleted(_ channel: ChannelName) -> Int
+    /// This node's subscriber connections of a channel.
+    func subscriberCount(_ channel: ChannelName) -> Int
+}
+
+/// Sequences, retains and distributes messages. The embedded ``MemoryBroker`` serves one node; a shared broker
+/// (Redis) lets several nodes share channels and history behind the same interface.
+///
+/// Every call takes the event loop to complete on, so an in-process broker answers without a thread hop.
+public protocol Broker: Sendable {
+    /// Publishes drafts in order, each atomically: sequenced, retained, then dispatched.
+    func publish(_ drafts: [MessageDraft], on eventLoop: any EventLoop) -> EventLoopFuture<[PublishReceipt]>
+    /// The replay for a new subscription: per channel (in the given order) the current head and, when `positions`
+    /// is given, the retained messages after each position and whether any may be missing.
+    func replay(
+        channels: [ChannelName],
+        positions: [UInt64]?,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<[ChannelReplay]>
+    /// Information about a channel, or `nil` when the broker does not know it.
+    func info(_ channel: ChannelName, on eventLoop: any EventLoop) -> EventLoopFuture<ChannelInfo?>
+    /// Drops a channel's history and closes its subscribers; `false` when the channel was unknown.
+    func delete(_ channel: ChannelName, on eventLoop: any EventLoop) -> EventLoopFuture<Bool>
+}

@@ -1,0 +1,145 @@
+import CometCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+import Synchronization
+#endif
+
+/// The addresses a running gateway listens on.
+public struct BoundAddresses: Sendable {
+    /// The public (subscriber) listener.
+    public var publicAddress: SocketAddress
+    /// The publisher listener.
+    public var publishAddress: SocketAddress
+}
+
+/// A gateway node: listeners, hub and broker built from a ``GatewayConfiguration``, run as a `Service`.
+///
+/// `run()` binds both listeners, serves until a graceful shutdown is triggered (SIGTERM/SIGINT through a
+/// `ServiceGroup`), then drains: it stops accepting, answers held polls with their cursor, tells streams to
+/// reconnect, and returns once every connection closed or `server.drain_timeout` passed.
+public final class Gateway: Service {
+    public let configuration: GatewayConfiguration
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let stats = GatewayStats()
+    private let bound: EventLoopPromise<BoundAddresses>
+
+    /// Creates a gateway; nothing is bound until ``run()``.
+    public init(configuration: GatewayConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        let threads = configuration.server.threads > 0 ? configuration.server.threads : System.coreCount
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.bound = self.group.next().makePromise(of: BoundAddresses.self)
+    }
+
+    /// The bound addresses, once both listeners are up (fails if binding failed).
+    public func boundAddresses() async throws -> BoundAddresses {
+        try await self.bound.futureResult.get()
+    }
+
+    public func run() async throws {
+        let configuration = self.configuration
+        let hub = Hub(
+            group: self.group,
+            heartbeatInterval: .nanoseconds(Int64(configuration.transports.heartbeatInterval * 1_000_000_000)),
+            stats: self.stats
+        )
+        let broker = MemoryBroker(limits: configuration.history, sink: hub)
+        let context = GatewayContext(
+            configuration: configuration,
+            hub: hub,
+            broker: broker,
+            stats: self.stats,
+            maxConnections: Self.connectionLimit(configured: configuration.server.maxConnections, logger: self.logger),
+            logger: self.logger
+        )
+        let server = GatewayServer(gateway: context, group: self.group)
+        let publicChannel: any Channel
+        let publishChannel: any Channel
+        do {
+            publicChannel = try await server.bind(configuration.server.listen, role: .subscriber)
+            publishChannel = try await server.bind(configuration.server.publishListen, role: .publisher)
+        } catch {
+            self.bound.fail(error)
+            try? await self.group.shutdownGracefully()
+            throw error
+        }
+        hub.start()
+        let eviction = self.group.next().scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in
+            broker.evictExpired()
+        }
+        let addresses = BoundAddresses(publicAddress: publicChannel.localAddress!, publishAddress: publishChannel.localAddress!)
+        self.logger.info(
+            "comet-gateway listening",
+            metadata: [
+                "comet.public": "\(addresses.publicAddress)",
+                "comet.publish": "\(addresses.publishAddress)",
+                "comet.threads": "\(self.group.makeIterator().map { $0 }.count)",
+                "comet.max_connections": "\(context.maxConnections)",
+            ]
+        )
+        self.bound.succeed(addresses)
+
+        // Serve until a graceful shutdown (or cancellation).
+        try? await gracefulShutdown()
+
+        self.logger.info("draining", metadata: ["comet.drain_timeout": "\(configuration.server.drainTimeout)"])
+        context.draining.store(true, ordering: .relaxed)
+        eviction.cancel()
+        hub.stop()
+        let drained = server.drain()
+        let deadline = self.group.next().scheduleTask(in: .nanoseconds(Int64(configuration.server.drainTimeout * 1e9))) {}
+        let finishedInTime = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let once = NIOLockedOnce()
+            drained.whenComplete { _ in once.run { continuation.resume(returning: true) } }
+            deadline.futureResult.whenComplete { _ in once.run { continuation.resume(returning: false) } }
+        }
+        deadline.cancel()
+        if !finishedInTime {
+            self.logger.warning("drain deadline passed: closing the remaining connections")
+        }
+        try await self.group.shutdownGracefully()
+        self.logger.info("stopped")
+    }
+
+    /// The connection limit: the configured one, or the file-descriptor limit (raised to its hard limit) less a
+    /// reserve for the publisher listener and the process's own files.
+    static func connectionLimit(configured: Int, logger: Logger) -> Int {
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+            if limit.rlim_cur < limit.rlim_max {
+                var raised = limit
+                raised.rlim_cur = limit.rlim_max
+                if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+            }
+        }
+        if configured > 0 { return configured }
+        let files = Int(clamping: limit.rlim_cur)
+        return max(16, files - 128)
+    }
+}
+
+/// Runs a closure at most once, from any thread.
+private final class NIOLockedOnce: Sendable {
+    private let done = NIOLockedValueBox(false)
+
+    func run(_ body: () -> Void) {
+        let first = self.done.withLockedValue { done in
+            defer { done = true }
+            return !done
+        }
+        if first { body() }
+    }
+}

@@ -1,0 +1,163 @@
+import CometCore
+import NIOConcurrencyHelpers
+import NIOCore
+import Synchronization
+
+/// Fans messages out to this node's subscribers: one ``LoopShard`` per event loop.
+///
+/// A published message is encoded once (``Message/wire``) and posted once to each event loop that has subscribers
+/// of its channel; there the shard writes the same buffers to each subscriber's connection. No lock, allocation or
+/// thread hop is taken per subscriber. The only shared state is the route table (which loops have subscribers of
+/// which channel), touched once per publish and once per subscribe/unsubscribe.
+public final class Hub: MessageSink, Sendable {
+    private struct Route: Sendable {
+        var perShard: [Int]
+        var total: Int
+    }
+
+    let inboxes: [ShardInbox]
+    private let shardIndexByLoop: [ObjectIdentifier: Int]
+    private let routes = NIOLockedValueBox<[ChannelName: Route]>([:])
+    /// Counters shared by the whole node.
+    public let stats: GatewayStats
+
+    /// Creates a hub with one shard per event loop of `group`.
+    public init(group: any EventLoopGroup, heartbeatInterval: TimeAmount, stats: GatewayStats) {
+        var inboxes: [ShardInbox] = []
+        var indexByLoop: [ObjectIdentifier: Int] = [:]
+        for (index, loop) in group.makeIterator().enumerated() {
+            indexByLoop[ObjectIdentifier(loop)] = index
+            inboxes.append(ShardInbox(index: index, loop: loop, heartbeatInterval: heartbeatInterval, stats: stats))
+        }
+        self.inboxes = inboxes
+        self.shardIndexByLoop = indexByLoop
+        self.stats = stats
+    }
+
+    /// The shard of the current event loop (call on one of the hub's loops).
+    func shard(for loop: any EventLoop) -> LoopShard {
+        guard let index = self.shardIndexByLoop[ObjectIdentifier(loop)] else {
+            preconditionFailure("event loop does not belong to the hub's group")
+        }
+        return self.inboxes[index].shard.value
+    }
+
+    /// Registers a subscription on its own event loop for live messages of its channels.
+    func add(_ subscription: Subscription) {
+        let shard = subscription.shard
+        shard.add(subscription)
+        let shardCount = self.inboxes.count
+        self.routes.withLockedValue { routes in
+            for channel in subscription.channels {
+                routes[channel, default: Route(perShard: Array(repeating: 0, count: shardCount), total: 0)]
+                    .perShard[shard.index] += 1
+                routes[channel]!.total += 1
+            }
+        }
+        self.stats.subscribers.add(1, ordering: .relaxed)
+    }
+
+    /// Unregisters a subscription (on its own event loop).
+    func remove(_ subscription: Subscription) {
+        let shard = subscription.shard
+        shard.remove(subscription)
+        self.routes.withLockedValue { routes in
+            for channel in subscription.channels {
+                guard var route = routes.removeValue(forKey: channel) else { continue }
+                route.perShard[shard.index] -= 1
+                route.total -= 1
+                if route.total > 0 { routes[channel] = route }
+            }
+        }
+        self.stats.subscribers.subtract(1, ordering: .relaxed)
+    }
+
+    public func dispatch(_ message: Message) -> Int {
+        self.post(.message(message), channel: message.channel)
+    }
+
+    public func channelDeleted(_ channel: ChannelName) -> Int {
+        self.post(.deleted(channel), channel: channel)
+    }
+
+    private func post(_ event: ShardEvent, channel: ChannelName) -> Int {
+        // Copying the route out retains its array; it does not allocate.
+        guard let route = self.routes.withLockedValue({ $0[channel] }) else { return 0 }
+        for (index, count) in route.perShard.enumerated() where count > 0 {
+            self.inboxes[index].post(event)
+        }
+        return route.total
+    }
+
+    public func subscriberCount(_ channel: ChannelName) -> Int {
+        self.routes.withLockedValue { $0[channel]?.total ?? 0 }
+    }
+
+    /// The number of channels with at least one local subscriber.
+    public var channelCount: Int {
+        self.routes.withLockedValue { $0.count }
+    }
+
+    /// Starts each shard's heartbeat timer.
+    func start() {
+        for inbox in self.inboxes {
+            inbox.loop.execute { inbox.shard.value.startHeartbeats() }
+        }
+    }
+
+    /// Stops each shard's heartbeat timer.
+    func stop() {
+        for inbox in self.inboxes {
+            inbox.loop.execute { inbox.shard.value.stopHeartbeats() }
+        }
+    }
+}
+
+/// What a shard receives from other threads.
+enum ShardEvent: Sendable {
+    case message(Message)
+    case deleted(ChannelName)
+}
+
+/// The cross-thread entrance of a ``LoopShard``: events posted here are delivered on the shard's loop in order, in
+/// batches (one loop task per batch, so bursts coalesce into one write and one flush per subscriber).
+final class ShardInbox: Sendable {
+    private struct Pending: Sendable {
+        var events: [ShardEvent] = []
+    }
+
+    let index: Int
+    let loop: any EventLoop
+    let shard: NIOLoopBoundBox<LoopShard>
+    private let pending = NIOLockedValueBox(Pending())
+
+    init(index: Int, loop: any EventLoop, heartbeatInterval: TimeAmount, stats: GatewayStats) {
+        self.index = index
+        self.loop = loop
+        self.shard = NIOLoopBoundBox.makeBoxSendingValue(
+            LoopShard(index: index, loop: loop, heartbeatInterval: heartbeatInterval, stats: stats),
+            eventLoop: loop
+        )
+    }
+
+    func post(_ event: ShardEvent) {
+        let scheduleDrain = self.pending.withLockedValue { pending in
+            pending.events.append(event)
+            return pending.events.count == 1
+        }
+        if scheduleDrain {
+            self.loop.execute { self.drain() }
+        }
+    }
+
+    private func drain() {
+        let shard = self.shard.value
+        var batch = shard.takeSpareBatch()
+        self.pending.withLockedValue { pending in
+            swap(&pending.events, &batch)
+        }
+        shard.deliver(batch)
+        batch.removeAll(keepingCapacity: true)
+        shard.returnSpareBatch(batch)
+    }
+}

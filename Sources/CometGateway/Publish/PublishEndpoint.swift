@@ -1,0 +1,123 @@
+import CometCore
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// The publisher listener's webhook endpoints: `POST /pub/{channel}`, `POST /pub`, `GET` and `DELETE /pub/{channel}`.
+struct PublishEndpoint {
+    let gateway: GatewayContext
+
+    func route(head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteResult {
+        let isBatch = target.path == PublishRequest.batchPath || target.path == PublishRequest.batchPath + "/"
+        guard isBatch || target.path.hasPrefix(PublishRequest.channelPathPrefix) else {
+            return .respond(HTTPResponse(error: .init(.notFound, "not found")))
+        }
+        if let key = self.gateway.configuration.server.publishKey, !Self.authorized(head.headers, key: key) {
+            var response = HTTPResponse(error: GatewayError(.unauthorized, "missing or wrong publish key"))
+            response.headers.append(("WWW-Authenticate", "Bearer realm=\"comet-gateway\""))
+            return .respond(response)
+        }
+        let limits = self.gateway.configuration.limits
+        do {
+            if isBatch {
+                guard head.method == .POST else { return .respond(Router.methodNotAllowed("POST")) }
+                let drafts = try PublishRequest.batch(
+                    body: body,
+                    maxMessages: limits.maxBatchMessages,
+                    maxChannelNameLength: limits.maxChannelNameLength
+                )
+                return .respondLater(self.publish(drafts, batch: true, eventLoop: eventLoop))
+            }
+            let channelText = String(target.path.dropFirst(PublishRequest.channelPathPrefix.count))
+            switch head.method {
+            case .POST, .PUT:
+                let draft = try PublishRequest.single(
+                    channel: channelText,
+                    event: head.headers.first(name: PublishRequest.eventHeader) ?? target.queryValue("event"),
+                    contentType: head.headers.first(name: "content-type"),
+                    body: body,
+                    maxChannelNameLength: limits.maxChannelNameLength
+                )
+                return .respondLater(self.publish([draft], batch: false, eventLoop: eventLoop))
+            case .GET:
+                let channel = try ChannelName(validating: channelText, maxLength: limits.maxChannelNameLength)
+                return .respondLater(self.info(channel, eventLoop: eventLoop))
+            case .DELETE:
+                let channel = try ChannelName(validating: channelText, maxLength: limits.maxChannelNameLength)
+                return .respondLater(
+                    self.gateway.broker.delete(channel, on: eventLoop).map { existed in
+                        existed
+                            ? HTTPResponse.json(200, "OK", ByteBuffer(string: "{\"channel\":\"\(channel)\",\"deleted\":true}"))
+                            : HTTPResponse(error: GatewayError(.notFound, "unknown channel"))
+                    }
+                )
+            default:
+                return .respond(Router.methodNotAllowed("GET, POST, PUT, DELETE"))
+            }
+        } catch let error as GatewayError {
+            return .respond(HTTPResponse(error: error))
+        } catch {
+            return .respond(HTTPResponse(error: .init(.badRequest, "bad request")))
+        }
+    }
+
+    private func publish(_ drafts: [MessageDraft], batch: Bool, eventLoop: any EventLoop) -> EventLoopFuture<HTTPResponse> {
+        let stats = self.gateway.stats
+        return self.gateway.broker.publish(drafts, on: eventLoop).map { receipts in
+            stats.messagesPublished.add(receipts.count, ordering: .relaxed)
+            let delivered = receipts.contains { $0.subscribers > 0 }
+            var body = ByteBuffer()
+            if batch {
+                body.writeStaticString("{\"results\":[")
+                for (index, receipt) in receipts.enumerated() {
+                    if index > 0 { body.writeStaticString(",") }
+                    Self.writeReceipt(receipt, into: &body)
+                }
+                body.writeStaticString("]}")
+            } else {
+                Self.writeReceipt(receipts[0], into: &body)
+            }
+            return delivered ? .json(201, "Created", body) : .json(202, "Accepted", body)
+        }
+    }
+
+    private static func writeReceipt(_ receipt: PublishReceipt, into body: inout ByteBuffer) {
+        body.writeStaticString("{\"channel\":\"")
+        body.writeString(receipt.channel.rawValue)
+        body.writeStaticString("\",\"id\":")
+        JSONEncoding.writeQuotedInteger(receipt.id, into: &body)
+        body.writeStaticString(",\"subscribers\":")
+        JSONEncoding.writeDecimal(UInt64(receipt.subscribers), into: &body)
+        body.writeStaticString("}")
+    }
+
+    private func info(_ channel: ChannelName, eventLoop: any EventLoop) -> EventLoopFuture<HTTPResponse> {
+        let subscribers = self.gateway.hub.subscriberCount(channel)
+        return self.gateway.broker.info(channel, on: eventLoop).map { info in
+            guard let info else {
+                if subscribers > 0 {
+                    return .json(200, "OK", ByteBuffer(string:
+                        "{\"channel\":\"\(channel)\",\"subscribers\":\(subscribers),\"messages\":0,\"bytes\":0,\"last_id\":null}"))
+                }
+                return HTTPResponse(error: GatewayError(.notFound, "unknown channel"))
+            }
+            let lastID = info.lastID.map { "\"\($0)\"" } ?? "null"
+            return .json(200, "OK", ByteBuffer(string:
+                "{\"channel\":\"\(channel)\",\"subscribers\":\(subscribers),\"messages\":\(info.retainedMessages),\"bytes\":\(info.retainedBytes),\"last_id\":\(lastID)}"))
+        }
+    }
+
+    /// Constant-time check of `Authorization: Bearer KEY`.
+    static func authorized(_ headers: HTTPHeaders, key: String) -> Bool {
+        guard let value = headers.first(name: "authorization") else { return false }
+        let prefix = "bearer "
+        guard value.count > prefix.count, value.prefix(prefix.count).lowercased() == prefix else { return false }
+        let given = Array(value.utf8.dropFirst(prefix.count))
+        let expected = Array(key.utf8)
+        var difference = UInt8(given.count == expected.count ? 0 : 1)
+        for index in 0..<expected.count {
+            difference |= expected[index] ^ (index < given.count ? given[index] : 0)
+        }
+        return difference == 0
+    }
+}

@@ -1,0 +1,26 @@
+import CometCore
+import Logging
+import Synchronization
+
+/// What every connection handler shares: configuration, hub, broker and counters.
+final class GatewayContext: Sendable {
+    let configuration: GatewayConfiguration
+    let hub: Hub
+    let broker: any Broker
+    let stats: GatewayStats
+    /// The most open connections on the public listener.
+    let maxConnections: Int
+    let logger: Logger
+    /// Set when a graceful shutdown begins.
+    let draining = Atomic<Bool>(false)
+
+    init(configuration: GatewayConfiguration, hub: Hub, broker: any Broker, stats: GatewayStats, maxConnections: Int,
+         logger: Logger) {
+        self.configuration = configuration
+        self.hub = hub
+        self.broker = broker
+        self.stats = stats
+        self.maxConnections = maxConnections
+        self.logger = logger
+    }
+}

@@ -1,0 +1,63 @@
+import CometCore
+import Logging
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+
+/// The two listeners (public and publisher) on one event-loop group, with graceful quiescing.
+final class GatewayServer: Sendable {
+    private let gateway: GatewayContext
+    private let group: any EventLoopGroup
+    private let quiesce: ServerQuiescingHelper
+
+    init(gateway: GatewayContext, group: any EventLoopGroup) {
+        self.gateway = gateway
+        self.group = group
+        self.quiesce = ServerQuiescingHelper(group: group)
+    }
+
+    /// Binds a listener.
+    func bind(_ address: ListenAddress, role: ListenerRole) async throws -> any Channel {
+        let gateway = self.gateway
+        let quiesce = self.quiesce
+        let limits = gateway.configuration.limits
+        let bootstrap = ServerBootstrap(group: self.group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+                    // The configured limits (max_uri_bytes, max_header_bytes) are checked on the parsed head, with
+                    // their own status codes; the parser's own bound only stops a runaway head early.
+                    decoderLimits.maxHeaderFieldSize = max(limits.maxURIBytes, limits.maxHeaderBytes) + 1024
+                    decoderLimits.maxHeaderListSize = limits.maxURIBytes + limits.maxHeaderBytes + 1024
+                    decoderLimits.maxHeaderFieldCount = 256
+                    let decoder = HTTPRequestDecoder(
+                        leftOverBytesStrategy: .dropBytes,
+                        informationalResponseStrategy: .drop,
+                        limitConfiguration: decoderLimits
+                    )
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
+                    try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(role: role, gateway: gateway))
+                }
+            }
+        return try await bootstrap.bind(host: address.host, port: address.port).get()
+    }
+
+    /// Stops accepting, asks every connection to finish (held polls answered, streams told to reconnect) and
+    /// completes when all are closed.
+    func drain() -> EventLoopFuture<Void> {
+        let promise = self.group.next().makePromise(of: Void.self)
+        self.quiesce.initiateShutdown(promise: promise)
+        return promise.futureResult
+    }
+}

@@ -1,0 +1,376 @@
+import CometCore
+import Logging
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import Synchronization
+
+/// Serves one HTTP/1.1 connection of either listener: reads requests (bounded in size and time), routes them, writes
+/// responses, and holds the connection while a subscription or a publish is in progress.
+///
+/// Requests are answered in order. While a response is pending, further pipelined request parts are held (a few at
+/// most) and socket reads pause for publishes; a held stream ignores anything the client sends.
+final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        /// Waiting for a request.
+        case idle
+        /// Reading a request's body.
+        case receiving(HTTPRequestHead, body: ByteBuffer)
+        /// Skipping the rest of a request that was already answered (it was refused before its end).
+        case discarding(closeAfter: Bool)
+        /// Waiting for a publish endpoint's answer.
+        case waiting(keepAlive: Bool)
+        /// Holding a subscription.
+        case holding(Subscription)
+        /// Closing.
+        case closed
+    }
+
+    private let role: ListenerRole
+    private let gateway: GatewayContext
+    private var state = State.idle
+    private var pending = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 0)
+    private var timer: Scheduled<Void>?
+    private var partialRequest = false
+    private var overLimit = false
+    private var quiescing = false
+    private var holdReads = false
+    private var readPending = false
+    private var context: ChannelHandlerContext?
+    private let maxPendingParts = 8
+
+    init(role: ListenerRole, gateway: GatewayContext) {
+        self.role = role
+        self.gateway = gateway
+    }
+
+    private var limits: GatewayConfiguration.Limits { self.gateway.configuration.limits }
+
+    // MARK: - Connection lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        switch self.role {
+        case .subscriber:
+            let open = self.gateway.stats.publicConnections.add(1, ordering: .relaxed).newValue
+            self.overLimit = open > self.gateway.maxConnections
+        case .publisher:
+            self.gateway.stats.publisherConnections.add(1, ordering: .relaxed)
+        }
+        self.armIdleTimer(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        switch self.role {
+        case .subscriber: self.gateway.stats.publicConnections.subtract(1, ordering: .relaxed)
+        case .publisher: self.gateway.stats.publisherConnections.subtract(1, ordering: .relaxed)
+        }
+        self.cancelTimer()
+        if case .holding(let subscription) = self.state {
+            subscription.connectionClosed()
+        }
+        self.state = .closed
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .holding(let subscription) = self.state {
+            subscription.writabilityChanged(context.channel.isWritable)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        self.quiescing = true
+        switch self.state {
+        case .idle:
+            context.close(promise: nil)
+        case .holding(let subscription):
+            subscription.quiesce(drainRetry: self.gateway.configuration.server.drainRetry)
+        case .receiving, .discarding, .waiting, .closed:
+            break  // the response in progress closes the connection
+        }
+    }
+
+    // MARK: - Reading
+
+    func read(context: ChannelHandlerContext) {
+        if self.holdReads {
+            self.readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func resumeReads(context: ChannelHandlerContext) {
+        self.holdReads = false
+        if self.readPending {
+            self.readPending = false
+            context.read()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = self.unwrapInboundIn(data)
+        switch self.state {
+        case .idle, .receiving, .discarding:
+            self.process(part, context: context)
+        case .waiting, .holding:
+            if case .holding(let subscription) = self.state, subscription.transport.connectionKind == .stream {
+                return  // nothing a client sends on a held stream is meaningful
+            }
+            guard self.pending.count < self.maxPendingParts else {
+                self.close(context: context)
+                return
+            }
+            if case .body = part {
+                self.close(context: context)  // bodies are not held while a response is pending
+                return
+            }
+            self.pending.append(part)
+        case .closed:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Bytes of a request whose head is not complete yet: from now on it must arrive within request_timeout.
+        if case .idle = self.state, !self.partialRequest {
+            self.partialRequest = true
+            self.armRequestTimer(context: context)
+        }
+        context.fireChannelReadComplete()
+    }
+
+    private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch (part, self.state) {
+        case (.head(let head), .idle):
+            if !self.partialRequest { self.armRequestTimer(context: context) }
+            self.partialRequest = false
+            if let refusal = self.refusal(for: head) {
+                self.respond(refusal, keepAlive: false, context: context)
+                self.state = .discarding(closeAfter: true)
+                return
+            }
+            self.state = .receiving(head, body: ByteBuffer())
+        case (.body(let chunk), .receiving(let head, var body)):
+            guard body.readableBytes + chunk.readableBytes <= self.limits.maxPublishBodyBytes else {
+                let error = GatewayError(.payloadTooLarge, "body larger than \(self.limits.maxPublishBodyBytes) bytes")
+                self.respond(HTTPResponse(error: error, close: true), keepAlive: false, context: context)
+                self.state = .discarding(closeAfter: true)
+                return
+            }
+            self.state = .closed  // avoid a copy of `body` while appending
+            var chunk = chunk
+            body.writeBuffer(&chunk)
+            self.state = .receiving(head, body: body)
+        case (.end, .receiving(let head, let body)):
+            self.cancelTimer()
+            self.dispatch(head: head, body: body, context: context)
+        case (.body, .discarding), (.end, .discarding):
+            break
+        default:
+            self.close(context: context)
+        }
+    }
+
+    /// Checks a request head against the limits; returns the response that refuses it, if any.
+    private func refusal(for head: HTTPRequestHead) -> HTTPResponse? {
+        if self.overLimit {
+            self.gateway.stats.connectionsRefused.add(1, ordering: .relaxed)
+            var response = HTTPResponse(error: GatewayError(.serviceUnavailable, "too many connections"), close: true)
+            response.headers.append(("Retry-After", "5"))
+            return response
+        }
+        if head.uri.utf8.count > self.limits.maxURIBytes {
+            return HTTPResponse(error: GatewayError(.uriTooLong, "request target longer than \(self.limits.maxURIBytes) bytes"), close: true)
+        }
+        var headerBytes = 0
+        for header in head.headers {
+            headerBytes += header.name.utf8.count + header.value.utf8.count + 4
+        }
+        if headerBytes > self.limits.maxHeaderBytes {
+            return HTTPResponse(error: GatewayError(.headersTooLarge, "headers larger than \(self.limits.maxHeaderBytes) bytes"), close: true)
+        }
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > self.limits.maxPublishBodyBytes {
+            return HTTPResponse(error: GatewayError(.payloadTooLarge, "body larger than \(self.limits.maxPublishBodyBytes) bytes"), close: true)
+        }
+        return nil
+    }
+
+    // MARK: - Dispatch
+
+    private func dispatch(head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
+        let keepAlive = head.isKeepAlive && !self.quiescing
+        switch Router(gateway: self.gateway).route(head: head, body: body, role: self.role, eventLoop: context.eventLoop) {
+        case .respond(let response):
+            self.respond(response, keepAlive: keepAlive, head: head, context: context)
+            self.requestFinished(keepAlive: keepAlive && !response.close, context: context)
+        case .respondLater(let future):
+            self.state = .waiting(keepAlive: keepAlive)
+            self.holdReads = true
+            future.assumeIsolatedUnsafeUnchecked().whenComplete { result in
+                guard case .waiting(let keepAlive) = self.state else { return }
+                let response: HTTPResponse
+                switch result {
+                case .success(let value):
+                    response = value
+                case .failure(let error):
+                    self.gateway.logger.error("publish failed", metadata: ["error": "\(error)"])
+                    response = HTTPResponse(error: GatewayError(.serviceUnavailable, "broker unavailable"))
+                }
+                self.respond(response, keepAlive: keepAlive, head: head, context: context)
+                self.requestFinished(keepAlive: keepAlive && !response.close, context: context)
+            }
+        case .subscribe(let request, let corsHeaders):
+            self.subscribe(request, corsHeaders: corsHeaders, keepAlive: keepAlive, context: context)
+        }
+    }
+
+    private func subscribe(_ request: SubscribeRequest, corsHeaders: [(String, String)], keepAlive: Bool,
+                           context: ChannelHandlerContext) {
+        let configuration = self.gateway.configuration
+        let subscription = Subscription(
+            request: request,
+            context: context,
+            owner: self,
+            hub: self.gateway.hub,
+            keepAlive: keepAlive,
+            extraHeaders: corsHeaders,
+            maxOutboundBytes: configuration.limits.maxOutboundBytes,
+            sseRetry: configuration.transports.sseRetry
+        )
+        self.state = .holding(subscription)
+        subscription.register()
+        let pollTimeout = TimeAmount.nanoseconds(Int64(request.pollTimeout * 1_000_000_000))
+        self.gateway.broker.replay(
+            channels: request.channels,
+            positions: subscription.requestedPositions,
+            on: context.eventLoop
+        ).assumeIsolatedUnsafeUnchecked().whenComplete { result in
+            switch result {
+            case .success(let replays):
+                subscription.replayed(replays, pollTimeout: pollTimeout)
+            case .failure(let error):
+                self.gateway.logger.error("replay failed", metadata: ["error": "\(error)"])
+                subscription.replayFailed()
+            }
+        }
+    }
+
+    func subscriptionFinishedResponse(keepAlive: Bool) {
+        guard let context = self.context else { return }
+        self.requestFinished(keepAlive: keepAlive, context: context)
+    }
+
+    /// The response to the current request was written in full.
+    private func requestFinished(keepAlive: Bool, context: ChannelHandlerContext) {
+        guard keepAlive, !self.quiescing else {
+            self.state = .closed
+            return  // the response's write closes the connection
+        }
+        self.state = .idle
+        self.partialRequest = false
+        self.armIdleTimer(context: context)
+        self.resumeReads(context: context)
+        while case .idle = self.state, let part = self.pending.popFirst() {
+            self.process(part, context: context)
+        }
+        if case .receiving = self.state, let part = self.pending.popFirst() {
+            self.process(part, context: context)
+        }
+    }
+
+    // MARK: - Writing
+
+    private func respond(_ response: HTTPResponse, keepAlive: Bool, head: HTTPRequestHead? = nil,
+                         context: ChannelHandlerContext) {
+        var response = response
+        if head?.method == .HEAD { response.body = nil }
+        let keepAlive = keepAlive && !response.close && !self.quiescing
+        let bytes = response.serialize(keepAlive: keepAlive, date: self.gateway.hub.shard(for: context.eventLoop).dateCache.current)
+        if keepAlive {
+            context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
+        } else {
+            self.state = .closed
+            context.writeAndFlush(self.wrapOutboundOut(bytes)).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch self.state {
+        case .idle, .receiving:
+            let response: HTTPResponse
+            if let parserError = error as? HTTPParserError, parserError == .headerOverflow {
+                response = HTTPResponse(error: GatewayError(.headersTooLarge, "request head too large"), close: true)
+            } else if error is HTTPParserError {
+                response = HTTPResponse(error: GatewayError(.badRequest, "malformed HTTP request"), close: true)
+            } else {
+                self.close(context: context)
+                return
+            }
+            self.cancelTimer()
+            self.respond(response, keepAlive: false, context: context)
+        default:
+            self.close(context: context)
+        }
+    }
+
+    private func close(context: ChannelHandlerContext) {
+        if case .closed = self.state { return }
+        self.state = .closed
+        context.close(promise: nil)
+    }
+
+    // MARK: - Timers
+
+    private func armIdleTimer(context: ChannelHandlerContext) {
+        self.schedule(after: self.limits.idleTimeout, context: context) { handler, context in
+            handler.close(context: context)
+        }
+    }
+
+    private func armRequestTimer(context: ChannelHandlerContext) {
+        self.schedule(after: self.limits.requestTimeout, context: context) { handler, context in
+            switch handler.state {
+            case .idle, .receiving:
+                let error = GatewayError(.requestTimeout, "request not received in time")
+                handler.respond(HTTPResponse(error: error, close: true), keepAlive: false, context: context)
+            default:
+                break
+            }
+        }
+    }
+
+    private func schedule(after seconds: Double, context: ChannelHandlerContext,
+                          _ body: @escaping (HTTPConnectionHandler, ChannelHandlerContext) -> Void) {
+        self.cancelTimer()
+        let delay = TimeAmount.nanoseconds(Int64(seconds * 1_000_000_000))
+        self.timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: delay) {
+            self.timer = nil
+            body(self, context)
+        }
+    }
+
+    private func cancelTimer() {
+        self.timer?.cancel()
+        self.timer = nil
+    }
+}
+
+@available(*, unavailable)
+extension HTTPConnectionHandler: Sendable {}

@@ -1,0 +1,389 @@
+import CometCore
+import NIOCore
+import Synchronization
+
+/// What a subscription needs from the connection that holds it.
+protocol SubscriptionOwner: AnyObject {
+    /// A poll subscription wrote its whole response; the connection may serve its next request.
+    func subscriptionFinishedResponse(keepAlive: Bool)
+}
+
+/// One held subscriber: an SSE or XHR stream, or a pending long poll. Confined to its connection's event loop.
+///
+/// It runs a ``SubscriptionStateMachine`` (exact resume, exactly-once delivery) and writes through a bounded
+/// ``OutboundQueue``. On the hot path (``receive(_:channelIndex:)``) a single-channel stream writes the message's
+/// shared pre-encoded buffer and nothing else: no allocation, no lock.
+final class Subscription {
+    let channels: [ChannelName]
+    let transport: TransportKind
+    let shard: LoopShard
+    /// This subscription's index in each channel's entry list of ``shard`` (maintained by the shard).
+    var slots: [Int]
+    /// Index in the shard's stream list, or -1.
+    var streamSlot = -1
+
+    private var machine: SubscriptionStateMachine
+    private var queue: OutboundQueue
+    private let context: ChannelHandlerContext
+    private unowned let owner: any SubscriptionOwner
+    private let hub: Hub
+    private let singleChannel: Bool
+    private let keepAlive: Bool
+    private let extraHeaders: [(String, String)]
+    private let sseRetry: Int
+    private var registered = false
+    private var flushScheduled = false
+    private var wroteSinceHeartbeat = false
+    private var pollBatch: [(message: Message, channelIndex: Int)] = []
+    private var pollTimeout: Scheduled<Void>?
+    /// Whether the subscription ended (closed, answered, or its connection went away).
+    private(set) var isFinished = false
+
+    init(
+        request: SubscribeRequest,
+        context: ChannelHandlerContext,
+        owner: any SubscriptionOwner,
+        hub: Hub,
+        keepAlive: Bool,
+        extraHeaders: [(String, String)],
+        maxOutboundBytes: Int,
+        sseRetry: Int
+    ) {
+        self.channels = request.channels
+        self.transport = request.transport
+        self.shard = hub.shard(for: context.eventLoop)
+        self.slots = Array(repeating: -1, count: request.channels.count)
+        self.machine = SubscriptionStateMachine(channels: request.channels, cursor: request.cursor)
+        self.queue = OutboundQueue(maxBytes: maxOutboundBytes)
+        self.context = context
+        self.owner = owner
+        self.hub = hub
+        self.singleChannel = request.channels.count == 1
+        self.keepAlive = keepAlive
+        self.extraHeaders = extraHeaders
+        self.sseRetry = sseRetry
+    }
+
+    /// The positions to replay from (nil: live only).
+    var requestedPositions: [UInt64]? { self.machine.requestedPositions }
+
+    /// Registers for live messages. Call before asking the broker for the replay.
+    func register() {
+        self.registered = true
+        self.hub.add(self)
+    }
+
+    private func unregister() {
+        if self.registered {
+            self.registered = false
+            self.hub.remove(self)
+        }
+    }
+
+    // MARK: - Start
+
+    /// Applies the broker's replay: writes the response start and the catch-up, then goes live.
+    func replayed(_ replays: [ChannelReplay], pollTimeout: TimeAmount) {
+        guard !self.isFinished else { return }
+        let before = self.machine.positions
+        let catchUp = self.machine.replayed(replays)
+        switch self.transport.connectionKind {
+        case .stream:
+            self.startStream(catchUp, positionsBefore: before)
+        case .poll:
+            if !catchUp.messages.isEmpty || !catchUp.gapChannels.isEmpty {
+                self.respondToPoll(catchUp.messages, gapChannels: catchUp.gapChannels)
+            } else {
+                self.pollTimeout = self.context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: pollTimeout) {
+                    self.respondToPoll([], gapChannels: [])
+                }
+            }
+        }
+    }
+
+    private func startStream(_ catchUp: SubscriptionStateMachine.CatchUp, positionsBefore _: [UInt64]) {
+        // Start the running cursor below the catch-up, so that each message carries the cursor just after it: a
+        // connection lost midway resumes exactly where it stopped.
+        var running = self.machine.positions
+        for (message, index) in catchUp.messages.reversed() {
+            running[index] = min(running[index], message.id - 1)
+        }
+        var start = ByteBuffer()
+        HTTPResponse.writeHead(
+            status: 200,
+            phrase: "OK",
+            headers: [("Cache-Control", "no-cache, no-store"), ("X-Accel-Buffering", "no")] + self.extraHeaders,
+            contentType: self.transport.contentType,
+            contentLength: nil,
+            keepAlive: false,
+            date: self.shard.dateCache.current,
+            into: &start
+        )
+        let startCursor = Cursor(positions: running).description
+        switch self.transport {
+        case .sse:
+            start.writeStaticString("retry: ")
+            start.writeString(String(self.sseRetry))
+            start.writeStaticString("\n")
+            SSEEncoding.writeIDAndEnd(startCursor, into: &start)
+            if !catchUp.gapChannels.isEmpty {
+                start.writeImmutableBuffer(SSEEncoding.controlEvent("gap", json: Self.gapJSON(catchUp.gapChannels)))
+            }
+        default:
+            start.writeStaticString("{\"last_event_id\":\"")
+            start.writeString(startCursor)
+            start.writeStaticString("\"}\n")
+            if !catchUp.gapChannels.isEmpty {
+                start.writeStaticString("{\"gap\":true,\"channels\":")
+                start.writeString(Self.channelsJSON(catchUp.gapChannels))
+                start.writeStaticString("}\n")
+            }
+        }
+        self.context.write(NIOAny(start), promise: nil)
+        for (message, index) in catchUp.messages {
+            running[index] = message.id
+            self.writeStreamMessage(message, positions: running)
+        }
+        self.context.flush()
+    }
+
+    // MARK: - Hot path
+
+    /// A live message for the channel at `channelIndex`.
+    @inline(__always)
+    func receive(_ message: Message, channelIndex: Int) {
+        switch self.machine.receive(message, channelIndex: channelIndex) {
+        case .none:
+            return
+        case .overflow:
+            self.closeSlowConsumer()
+        case .deliver:
+            switch self.transport.connectionKind {
+            case .stream:
+                self.writeStreamMessage(message, positions: self.machine.positions)
+            case .poll:
+                self.pollBatch.append((message, channelIndex))
+            }
+            if !self.flushScheduled {
+                self.flushScheduled = true
+                self.shard.needsFlush(self)
+            }
+        }
+    }
+
+    /// Writes one message on a stream. Single channel: the shared buffer. Several: the shared parts around this
+    /// subscription's cursor.
+    @inline(__always)
+    private func writeStreamMessage(_ message: Message, positions: [UInt64]) {
+        self.wroteSinceHeartbeat = true
+        if self.singleChannel {
+            self.send(self.transport == .sse ? message.wire.sse : message.wire.jsonLine)
+            return
+        }
+        let cursor = Cursor(positions: positions).description
+        var own = ByteBuffer()
+        if self.transport == .sse {
+            self.send(message.wire.sseFields)
+            SSEEncoding.writeIDAndEnd(cursor, into: &own)
+        } else {
+            own.writeStaticString("{\"id\":\"")
+            own.writeString(cursor)
+            own.writeImmutableBuffer(message.wire.jsonAfterID)
+            own.writeStaticString("\n")
+        }
+        self.send(own)
+    }
+
+    @inline(__always)
+    private func send(_ buffer: ByteBuffer) {
+        guard !self.isFinished else { return }
+        switch self.queue.enqueue(buffer, channelWritable: self.context.channel.isWritable) {
+        case .write:
+            self.context.write(NIOAny(buffer), promise: nil)
+        case .held:
+            break
+        case .overflow:
+            self.closeSlowConsumer()
+        }
+    }
+
+    /// Called by the shard once per batch in which this subscription was written to.
+    func flush() {
+        self.flushScheduled = false
+        guard !self.isFinished else { return }
+        switch self.transport.connectionKind {
+        case .stream:
+            self.context.flush()
+        case .poll:
+            let batch = self.pollBatch
+            self.pollBatch = []
+            self.respondToPoll(batch, gapChannels: [])
+        }
+    }
+
+    /// The channel became writable again (or not).
+    func writabilityChanged(_ writable: Bool) {
+        guard let held = self.queue.writabilityChanged(writable), !self.isFinished else { return }
+        for buffer in held {
+            self.context.write(NIOAny(buffer), promise: nil)
+        }
+        self.context.flush()
+    }
+
+    /// Shard heartbeat tick: a heartbeat when nothing was written since the last tick.
+    func heartbeatTick() {
+        guard !self.isFinished else { return }
+        if !self.wroteSinceHeartbeat {
+            self.send(self.transport == .sse ? SSEEncoding.heartbeat : Self.ndjsonHeartbeat)
+            if !self.isFinished { self.context.flush() }
+        }
+        self.wroteSinceHeartbeat = false
+    }
+
+    // MARK: - Endings
+
+    private func respondToPoll(_ messages: [(message: Message, channelIndex: Int)], gapChannels: [ChannelName]) {
+        guard !self.isFinished else { return }
+        self.finish()
+        var body = ByteBuffer()
+        body.reserveCapacity(64 + messages.reduce(0) { $0 + $1.message.wire.json.readableBytes + 1 })
+        body.writeStaticString("{\"messages\":[")
+        var running = self.machine.positions
+        if !self.singleChannel {
+            for (message, index) in messages.reversed() { running[index] = min(running[index], message.id - 1) }
+        }
+        for (offset, (message, index)) in messages.enumerated() {
+            if offset > 0 { body.writeStaticString(",") }
+            if self.singleChannel {
+                body.writeImmutableBuffer(message.wire.json)
+            } else {
+                running[index] = message.id
+                body.writeStaticString("{\"id\":\"")
+                body.writeString(Cursor(positions: running).description)
+                body.writeImmutableBuffer(message.wire.jsonAfterID)
+            }
+        }
+        body.writeStaticString("],\"last_event_id\":\"")
+        body.writeString(self.machine.currentCursor.description)
+        body.writeStaticString("\"")
+        if !gapChannels.isEmpty {
+            body.writeStaticString(",\"gap\":true,\"gap_channels\":")
+            body.writeString(Self.channelsJSON(gapChannels))
+        }
+        body.writeStaticString("}")
+        self.writeFinalPollResponse(HTTPResponse.json(200, "OK", body, headers: self.pollHeaders))
+    }
+
+    private var pollHeaders: [(String, String)] {
+        [("Cache-Control", "no-cache, no-store")] + self.extraHeaders
+    }
+
+    private func writeFinalPollResponse(_ response: HTTPResponse, keepAlive: Bool? = nil) {
+        let keepAlive = (keepAlive ?? self.keepAlive) && !response.close
+        let bytes = NIOAny(response.serialize(keepAlive: keepAlive, date: self.shard.dateCache.current))
+        if keepAlive {
+            self.context.writeAndFlush(bytes, promise: nil)
+        } else {
+            let context = self.context
+            context.writeAndFlush(bytes).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        }
+        self.owner.subscriptionFinishedResponse(keepAlive: keepAlive)
+    }
+
+    /// The channel was deleted by a publisher: tell the subscriber and end.
+    func channelDeleted(_ channel: ChannelName) {
+        guard !self.isFinished else { return }
+        let json = "{\"closed\":true,\"channel\":\"\(channel.rawValue)\"}"
+        switch self.transport {
+        case .sse:
+            self.send(SSEEncoding.controlEvent("close", json: json))
+            self.endStream()
+        case .stream:
+            self.send(ByteBuffer(string: json + "\n"))
+            self.endStream()
+        case .poll:
+            self.finish()
+            var body = ByteBuffer(string: "{\"closed\":true,\"channel\":\"\(channel.rawValue)\",\"last_event_id\":\"")
+            body.writeString(self.machine.currentCursor.description)
+            body.writeStaticString("\"}")
+            self.writeFinalPollResponse(HTTPResponse.json(410, "Gone", body, headers: self.pollHeaders))
+        }
+    }
+
+    /// Graceful shutdown: answer a poll with its cursor, tell a stream to reconnect, then end.
+    func quiesce(drainRetry: Int) {
+        guard !self.isFinished else { return }
+        switch self.transport {
+        case .sse:
+            var buffer = SSEEncoding.retry(milliseconds: drainRetry)
+            buffer.writeImmutableBuffer(SSEEncoding.controlEvent("reconnect", json: "{\"reason\":\"shutdown\"}"))
+            self.send(buffer)
+            self.endStream()
+        case .stream:
+            self.send(ByteBuffer(string: "{\"reconnect\":true,\"last_event_id\":\"\(self.machine.currentCursor)\"}\n"))
+            self.endStream()
+        case .poll:
+            self.finish()
+            var body = ByteBuffer(string: "{\"messages\":[],\"last_event_id\":\"")
+            body.writeString(self.machine.currentCursor.description)
+            body.writeStaticString("\"}")
+            var response = HTTPResponse.json(200, "OK", body, headers: self.pollHeaders)
+            response.close = true
+            self.writeFinalPollResponse(response, keepAlive: false)
+        }
+    }
+
+    /// The broker could not replay: answer 503 (poll) or end the stream.
+    func replayFailed() {
+        guard !self.isFinished else { return }
+        self.finish()
+        var response = HTTPResponse(error: GatewayError(.serviceUnavailable, "broker unavailable"), close: true)
+        response.headers.append(("Retry-After", "1"))
+        self.writeFinalPollResponse(response, keepAlive: false)
+    }
+
+    private func closeSlowConsumer() {
+        guard !self.isFinished else { return }
+        self.shard.stats.slowConsumerCloses.add(1, ordering: .relaxed)
+        self.finish()
+        self.context.close(promise: nil)
+    }
+
+    private func endStream() {
+        self.finish()
+        // Close once what was written has reached the socket (close() alone would drop pending writes).
+        let context = self.context
+        context.writeAndFlush(NIOAny(ByteBuffer())).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    /// Ends the subscription without writing (its connection closed).
+    func connectionClosed() {
+        self.finish()
+    }
+
+    private func finish() {
+        guard !self.isFinished else { return }
+        self.isFinished = true
+        self.machine.close()
+        self.pollTimeout?.cancel()
+        self.pollTimeout = nil
+        self.unregister()
+    }
+
+    private static let ndjsonHeartbeat = ByteBuffer(string: "\n")
+
+    private static func channelsJSON(_ channels: [ChannelName]) -> String {
+        "[" + channels.map { "\"\($0.rawValue)\"" }.joined(separator: ",") + "]"
+    }
+
+    private static func gapJSON(_ channels: [ChannelName]) -> String {
+        "{\"channels\":\(channelsJSON(channels))}"
+    }
+}
+
+@available(*, unavailable)
+extension Subscription: Sendable {}

@@ -1,0 +1,425 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: comet-gateway vs Nchan (nginx module) vs Pushpin.
+#
+#   bash scripts/bench.sh [--quick] [--servers gateway,nchan,pushpin]
+#                         [--scenarios 1,2,3,4,5,6] [--no-install] [--no-build]
+#                         [--md-out FILE]
+#
+# Every server runs pinned to CPU 0 (taskset -c 0, children inherit it), the
+# load generator (scripts/bench/loadgen.c) pinned to CPU 1. Only 127.0.0.1 is
+# ever targeted; every load phase is bounded in count and time.
+#
+# Scenarios:
+#   1 capacity      idle SSE subscribers (10k, 19k) -> RSS per connection, connect time
+#   2 fan-out       1 channel x 1k SSE subscribers, rising publish rates
+#   3 wide fan-out  1 channel x 10k SSE subscribers at 10 msg/s
+#   4 long-poll     1k long-poll subscribers at 50 msg/s, resuming with a cursor
+#   5 many channels 10k channels x 1 SSE subscriber, 2000 msg/s spread over them
+#   6 publish       POSTs/s with 0 and 1 subscriber
+#
+# Results: a table per scenario on stdout, bench-results/bench-YYYYmmdd-HHMMSS.json
+# (all raw loadgen output + metadata) and a Markdown file next to it
+# (also copied to bench-results/latest.md, and to --md-out FILE if given).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/scripts/bench"
+OUTBASE="$BENCH/out"             # scratch (git-ignored)
+RESULTS_DIR="$ROOT/bench-results" # git-ignored
+
+QUICK=0
+SERVERS="gateway,nchan,pushpin"
+SCENARIOS="1,2,3,4,5,6"
+DO_INSTALL=1
+DO_BUILD=1
+MD_OUT=""
+PORT_BASE=${BENCH_PORT_BASE:-18400}
+
+usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) QUICK=1 ;;
+    --servers) SERVERS="$2"; shift ;;
+    --servers=*) SERVERS="${1#*=}" ;;
+    --scenarios) SCENARIOS="$2"; shift ;;
+    --scenarios=*) SCENARIOS="${1#*=}" ;;
+    --no-install) DO_INSTALL=0 ;;
+    --no-build) DO_BUILD=0 ;;
+    --md-out) MD_OUT="$2"; shift ;;
+    -h | --help) usage 0 ;;
+    *) echo "unknown option: $1" >&2; usage 2 ;;
+    esac
+    shift
+done
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+has() { case ",$1," in *",$2,"*) return 0 ;; *) return 1 ;; esac; }
+
+# ----------------------------------------------------------------------------
+# Parameters (full run ~20-30 min for three servers; --quick < 3 min)
+# ----------------------------------------------------------------------------
+if [ "$QUICK" = 1 ]; then
+    CAP_COUNTS="1000 2000"
+    FAN_SUBS=200;  FAN_RATES="100,500,2000"; FAN_DUR=2
+    WIDE_SUBS=1000; WIDE_RATE=10; WIDE_DUR=3
+    LP_SUBS=200;   LP_RATE=50;   LP_DUR=3
+    MC_CHANS=1000; MC_RATE=500;  MC_DUR=3
+    PT_DUR=2
+    DRAIN=2
+else
+    CAP_COUNTS="10000 19000"
+    FAN_SUBS=1000; FAN_RATES="100,200,500,1000,2000,5000"; FAN_DUR=8
+    WIDE_SUBS=10000; WIDE_RATE=10; WIDE_DUR=20
+    LP_SUBS=1000;  LP_RATE=50;   LP_DUR=15
+    MC_CHANS=10000; MC_RATE=2000; MC_DUR=15
+    PT_DUR=10
+    DRAIN=3
+fi
+PAYLOAD=${BENCH_PAYLOAD:-128}   # bytes per published message
+PUB_CONNS=${BENCH_PUB_CONNS:-8} # publisher keep-alive connections
+# Fan-out scenarios publish each channel on one fixed connection (per-channel
+# order is then defined) with up to PIPELINE requests in flight on it.
+# Pushpin's publish endpoint closes the connection after every response, so
+# the load generator never pipelines there (see loadgen.c).
+PIPELINE=${BENCH_PIPELINE:-16}
+PT_PIPELINE=${BENCH_PT_PIPELINE:-1} # publish-throughput scenario (6)
+
+SUB_PORT=$PORT_BASE
+PUB_PORT=$((PORT_BASE + 1))
+ORIGIN_PORT=$((PORT_BASE + 2))
+ZMQ_BASE=$((PORT_BASE + 3)) # pushpin zmq specs use +3..+5
+
+TS=$(date +%Y%m%d-%H%M%S)
+RUN="$OUTBASE/$TS"
+mkdir -p "$RUN/results" "$RESULTS_DIR"
+GATEWAY_BIN="$ROOT/.build-bench/release/comet-gateway"
+LOADGEN="$OUTBASE/loadgen"
+
+# ----------------------------------------------------------------------------
+# Process bookkeeping: everything we start is tracked and stopped by PID.
+# ----------------------------------------------------------------------------
+SERVER_PID=""
+ORIGIN_PID=""
+LOADGEN_PIDS=()
+
+descendants() { # pid -> pid and all its descendants
+    local p=$1 c
+    echo "$p"
+    for c in $(pgrep -P "$p" 2>/dev/null || true); do descendants "$c"; done
+}
+
+stop_pid() { # pid [grace seconds]: TERM, wait, KILL (with descendants)
+    local pid=$1 grace=${2:-5} all i
+    [ -n "$pid" ] || return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    all=$(descendants "$pid" | tac)
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < grace * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    for p in $all; do kill -KILL "$p" 2>/dev/null || true; done
+    wait "$pid" 2>/dev/null || true
+}
+
+stop_server() {
+    stop_pid "$SERVER_PID" 8
+    SERVER_PID=""
+    stop_pid "$ORIGIN_PID" 3
+    ORIGIN_PID=""
+}
+
+cleanup() {
+    local p
+    for p in "${LOADGEN_PIDS[@]:-}"; do stop_pid "$p" 2; done
+    stop_server
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_http() { # port path timeout_s
+    local port=$1 path=$2 t=$3 i
+    for ((i = 0; i < t * 10; i++)); do
+        if curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$port$path" 2>/dev/null | grep -q '^200$'; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# ----------------------------------------------------------------------------
+# Setup: packages, loadgen, gateway
+# ----------------------------------------------------------------------------
+install_deps() {
+    local need=() pkgs
+    pkgs="gcc curl python3 procps util-linux"
+    has "$SERVERS" nchan && pkgs="$pkgs nginx libnginx-mod-nchan"
+    has "$SERVERS" pushpin && pkgs="$pkgs pushpin"
+    for p in $pkgs; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+    done
+    if [ ${#need[@]} -gt 0 ]; then
+        log "installing: ${need[*]}"
+        apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
+    fi
+    # Debian's packages start their system services where they can; the
+    # benchmark runs its own instances, so stop those if present (ports).
+    if has "$SERVERS" nchan && command -v systemctl >/dev/null && systemctl is-active -q nginx 2>/dev/null; then
+        log "note: system nginx service is running (left alone; we use port $SUB_PORT)"
+    fi
+}
+
+build_loadgen() {
+    mkdir -p "$OUTBASE"
+    gcc -O2 -Wall -o "$LOADGEN" "$BENCH/loadgen.c" -lm
+}
+
+GATEWAY_OK=1
+build_gateway() {
+    if [ "$DO_BUILD" = 1 ]; then
+        log "building comet-gateway (release, --scratch-path .build-bench)"
+        if ! (cd "$ROOT" && swift build -c release --scratch-path .build-bench --product comet-gateway) \
+            >"$RUN/gateway-build.log" 2>&1; then
+            log "gateway build FAILED (see $RUN/gateway-build.log); skipping gateway"
+            tail -20 "$RUN/gateway-build.log" >&2 || true
+            GATEWAY_OK=0
+            return
+        fi
+    fi
+    [ -x "$GATEWAY_BIN" ] || { log "no gateway binary at $GATEWAY_BIN; skipping gateway"; GATEWAY_OK=0; }
+}
+
+# ----------------------------------------------------------------------------
+# Servers. start_<server> sets SERVER_PID (and ORIGIN_PID for pushpin) and
+# SERVER_PIDS (comma list measured for CPU/RSS).
+# ----------------------------------------------------------------------------
+SERVER_PIDS=""
+
+collect_pids() { SERVER_PIDS=$(descendants "$SERVER_PID" | paste -sd, -); }
+
+start_gateway() {
+    local dir=$1
+    (
+        ulimit -n 20000
+        exec taskset -c 0 "$GATEWAY_BIN" --listen "127.0.0.1:$SUB_PORT" --publish-listen "127.0.0.1:$PUB_PORT" \
+            --threads 1 --log-level warning
+    ) >"$dir/gateway.log" 2>&1 &
+    SERVER_PID=$!
+    wait_http "$SUB_PORT" /healthz 30 && wait_http "$PUB_PORT" /healthz 10 || return 1
+    collect_pids
+}
+
+start_nchan() {
+    local dir=$1
+    mkdir -p "$dir/tmp"
+    sed -e "s#@RUNDIR@#$dir#g" -e "s#@SUBPORT@#$SUB_PORT#g" -e "s#@PUBPORT@#$PUB_PORT#g" \
+        "$BENCH/nchan.conf.in" >"$dir/nginx.conf"
+    (
+        ulimit -n 20000
+        exec taskset -c 0 nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/error.log"
+    ) >"$dir/nginx.out" 2>&1 &
+    SERVER_PID=$!
+    wait_http "$SUB_PORT" /healthz 15 && wait_http "$PUB_PORT" /healthz 5 || return 1
+    collect_pids
+}
+
+start_pushpin() {
+    local dir=$1
+    mkdir -p "$dir/run" "$dir/log"
+    sed -e "s#@RUNDIR@#$dir#g" -e "s#@HTTPPORT@#$SUB_PORT#g" -e "s#@PUBPORT@#$PUB_PORT#g" \
+        -e "s#@ZMQBASE0@#$ZMQ_BASE#g" -e "s#@ZMQBASE2@#$((ZMQ_BASE + 1))#g" -e "s#@ZMQBASE3@#$((ZMQ_BASE + 2))#g" \
+        "$BENCH/pushpin.conf.in" >"$dir/pushpin.conf"
+    sed -e "s#@ORIGINPORT@#$ORIGIN_PORT#g" "$BENCH/pushpin_routes.in" >"$dir/routes"
+    # The GRIP origin is an application-side helper: it runs on CPU 1 (with
+    # the load generator) and is NOT counted in Pushpin's CPU/RSS.
+    (
+        ulimit -n 20000
+        exec taskset -c 1 python3 "$BENCH/pushpin_origin.py" --port "$ORIGIN_PORT" --publish-port "$PUB_PORT"
+    ) >"$dir/origin.log" 2>&1 &
+    ORIGIN_PID=$!
+    (
+        ulimit -n 20000
+        exec taskset -c 0 pushpin --config "$dir/pushpin.conf"
+    ) >"$dir/pushpin.out" 2>&1 &
+    SERVER_PID=$!
+    wait_http "$ORIGIN_PORT" /healthz 10 || return 1
+    wait_http "$SUB_PORT" /healthz 30 || return 1
+    local i
+    for ((i = 0; i < 100; i++)); do port_free "$PUB_PORT" || break; sleep 0.1; done
+    sleep 1 # let all pushpin services finish wiring their zmq sockets
+    collect_pids
+}
+
+# start_server NAME TAG -> 0 on success
+start_server() {
+    local name=$1 tag=$2 dir="$RUN/$1-$2" p
+    rm -rf "$dir"; mkdir -p "$dir"
+    for p in "$SUB_PORT" "$PUB_PORT" "$ORIGIN_PORT" "$ZMQ_BASE" $((ZMQ_BASE + 1)) $((ZMQ_BASE + 2)); do
+        port_free "$p" || { log "port $p is busy; set BENCH_PORT_BASE"; return 1; }
+    done
+    if ! "start_$name" "$dir"; then
+        log "$name failed to start (logs in $dir)"
+        stop_server
+        return 1
+    fi
+    log "$name up (pids $SERVER_PIDS)"
+}
+
+rss_kb() { # comma list of pids -> summed VmRSS in KiB
+    local total=0 p v
+    for p in ${1//,/ }; do
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
+# ----------------------------------------------------------------------------
+# Running the load generator
+# ----------------------------------------------------------------------------
+# lg NAME OUTFILE args... : run loadgen on CPU 1, JSON to OUTFILE (bounded by --deadline)
+lg() {
+    local name=$1 out=$2
+    shift 2
+    local pport=$PUB_PORT
+    taskset -c 1 "$LOADGEN" --server "$name" --sub-port "$SUB_PORT" --pub-port "$pport" \
+        --origin-port "$ORIGIN_PORT" --pids "$SERVER_PIDS" --size "$PAYLOAD" "$@" \
+        >"$out" 2>"${out%.json}.log" || log "loadgen exited with $? (see ${out%.json}.log)"
+    grep -E 'ok=|connected in' "${out%.json}.log" | sed 's/^/    /' >&2 || true
+}
+
+scenario_capacity() {
+    local name=$1 n out procs per i ready before after t0
+    for n in $CAP_COUNTS; do
+        start_server "$name" "cap$n" || continue
+        sleep 1
+        before=$(rss_kb "$SERVER_PIDS")
+        procs=1
+        [ "$n" -gt 15000 ] && procs=2
+        per=$((n / procs))
+        LOADGEN_PIDS=()
+        for ((i = 0; i < procs; i++)); do
+            taskset -c 1 "$LOADGEN" --mode capacity --server "$name" --sub-port "$SUB_PORT" --subs "$per" \
+                --channel-prefix "cap$i-" --hold 300 --connect-conc 256 --connect-timeout 150 \
+                --ready-file "$RUN/ready-$name-$n-$i" --label "capacity-$n-$i" \
+                >"$RUN/results/$name-s1-$n-part$i.json" 2>"$RUN/results/$name-s1-$n-part$i.log" &
+            LOADGEN_PIDS+=($!)
+        done
+        t0=$(date +%s)
+        while :; do
+            ready=0
+            for ((i = 0; i < procs; i++)); do [ -f "$RUN/ready-$name-$n-$i" ] && ready=$((ready + 1)); done
+            [ "$ready" = "$procs" ] && break
+            [ $(($(date +%s) - t0)) -gt 170 ] && { log "capacity: connect phase timed out"; break; }
+            sleep 0.5
+        done
+        sleep 3 # let the server settle (lazy allocations, GC)
+        collect_pids
+        after=$(rss_kb "$SERVER_PIDS")
+        for p in "${LOADGEN_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+        for p in "${LOADGEN_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+        LOADGEN_PIDS=()
+        printf '{"subs":%d,"procs":%d,"rss_kb_before":%d,"rss_kb_after":%d,"pids":"%s"}\n' \
+            "$n" "$procs" "$before" "$after" "$SERVER_PIDS" >"$RUN/results/$name-s1-$n-rss.json"
+        log "  capacity $n: RSS ${before} -> ${after} KiB"
+        grep -h 'connected in' "$RUN/results/$name-s1-$n-part"*.log | sed 's/^/    /' >&2 || true
+        stop_server
+        sleep 1
+    done
+}
+
+scenario_fanout() {
+    local name=$1
+    start_server "$name" fanout || return 0
+    lg "$name" "$RUN/results/$name-s2.json" --mode fanout --kind sse --subs "$FAN_SUBS" --rates "$FAN_RATES" \
+        --duration "$FAN_DUR" --drain "$DRAIN" --pub-conns "$PUB_CONNS" --pipeline "$PIPELINE" \
+        --stop-after-fail 2 --deadline 300 --label fanout
+    stop_server
+}
+
+scenario_wide() {
+    local name=$1
+    start_server "$name" wide || return 0
+    lg "$name" "$RUN/results/$name-s3.json" --mode fanout --kind sse --subs "$WIDE_SUBS" --rates "$WIDE_RATE" \
+        --duration "$WIDE_DUR" --drain "$((DRAIN + 2))" --pub-conns 1 --pipeline "$PIPELINE" --deadline 300 --label wide
+    stop_server
+}
+
+scenario_longpoll() {
+    local name=$1
+    start_server "$name" longpoll || return 0
+    lg "$name" "$RUN/results/$name-s4.json" --mode fanout --kind longpoll --subs "$LP_SUBS" --rates "$LP_RATE" \
+        --duration "$LP_DUR" --drain "$((DRAIN + 2))" --pub-conns 1 --pipeline "$PIPELINE" --settle 2 --deadline 240 --label longpoll
+    stop_server
+}
+
+scenario_channels() {
+    local name=$1
+    start_server "$name" channels || return 0
+    lg "$name" "$RUN/results/$name-s5.json" --mode fanout --kind sse --subs "$MC_CHANS" --channels "$MC_CHANS" \
+        --rates "$MC_RATE" --duration "$MC_DUR" --drain "$DRAIN" --pub-conns "$PUB_CONNS" --pipeline "$PIPELINE" \
+        --deadline 300 --label channels
+    stop_server
+}
+
+scenario_publish() {
+    local name=$1 s
+    for s in 0 1; do
+        start_server "$name" "pub$s" || continue
+        lg "$name" "$RUN/results/$name-s6-$s.json" --mode pubtput --subs "$s" --duration "$PT_DUR" \
+            --drain "$DRAIN" --pub-conns "$PUB_CONNS" --pipeline "$PT_PIPELINE" --pub-order any \
+            --deadline 120 --label "publish-$s"
+        stop_server
+    done
+}
+
+# ----------------------------------------------------------------------------
+# Main
+# ----------------------------------------------------------------------------
+[ "$(id -u)" = 0 ] || log "warning: not root; apt-get and nginx may fail"
+[ "$DO_INSTALL" = 1 ] && install_deps
+command -v taskset >/dev/null || { log "taskset missing (util-linux)"; exit 1; }
+[ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs; server and load generator will share a core"
+build_loadgen
+if has "$SERVERS" gateway; then build_gateway; fi
+
+START=$(date +%s)
+for name in ${SERVERS//,/ }; do
+    if [ "$name" = gateway ] && [ "$GATEWAY_OK" != 1 ]; then
+        echo '{"error":"gateway build failed or binary missing"}' >"$RUN/results/gateway-skipped.json"
+        continue
+    fi
+    log "=== $name ==="
+    has "$SCENARIOS" 1 && { log "scenario 1: capacity ($CAP_COUNTS idle SSE)"; scenario_capacity "$name"; }
+    has "$SCENARIOS" 2 && { log "scenario 2: fan-out 1x$FAN_SUBS at $FAN_RATES msg/s"; scenario_fanout "$name"; }
+    has "$SCENARIOS" 3 && { log "scenario 3: wide fan-out 1x$WIDE_SUBS at $WIDE_RATE msg/s"; scenario_wide "$name"; }
+    has "$SCENARIOS" 4 && { log "scenario 4: long-poll $LP_SUBS at $LP_RATE msg/s"; scenario_longpoll "$name"; }
+    has "$SCENARIOS" 5 && { log "scenario 5: $MC_CHANS channels x 1 at $MC_RATE msg/s"; scenario_channels "$name"; }
+    has "$SCENARIOS" 6 && { log "scenario 6: publish throughput"; scenario_publish "$name"; }
+done
+log "load phases done in $(($(date +%s) - START)) s"
+
+# Machine / version metadata for the report.
+{
+    printf '{"timestamp":"%s","quick":%s,"servers":"%s","scenarios":"%s",' "$TS" "$([ $QUICK = 1 ] && echo true || echo false)" "$SERVERS" "$SCENARIOS"
+    printf '"cpu":"%s","nproc":%s,"kernel":"%s",' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //; s/"//g')" "$(nproc)" "$(uname -r)"
+    printf '"nginx":"%s","nchan":"%s","pushpin":"%s","gateway_commit":"%s",' \
+        "$(dpkg-query -W -f='${Version}' nginx 2>/dev/null || echo n/a)" \
+        "$(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo n/a)" \
+        "$(dpkg-query -W -f='${Version}' pushpin 2>/dev/null || echo n/a)" \
+        "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo n/a)"
+    printf '"params":{"cap_counts":"%s","fan_subs":%d,"fan_rates":"%s","fan_dur":%s,"wide_subs":%d,"wide_rate":%s,"wide_dur":%s,' \
+        "$CAP_COUNTS" "$FAN_SUBS" "$FAN_RATES" "$FAN_DUR" "$WIDE_SUBS" "$WIDE_RATE" "$WIDE_DUR"
+    printf '"lp_subs":%d,"lp_rate":%s,"lp_dur":%s,"mc_chans":%d,"mc_rate":%s,"mc_dur":%s,"pt_dur":%s,"payload":%d,"pub_conns":%d,"pipeline":%d,"pt_pipeline":%d}}\n' \
+        "$LP_SUBS" "$LP_RATE" "$LP_DUR" "$MC_CHANS" "$MC_RATE" "$MC_DUR" "$PT_DUR" "$PAYLOAD" "$PUB_CONNS" "$PIPELINE" "$PT_PIPELINE"
+} >"$RUN/meta.json"
+
+python3 "$BENCH/report.py" --run "$RUN" --json-out "$RESULTS_DIR/bench-$TS.json" \
+    --md-out "$RESULTS_DIR/bench-$TS.md" ${MD_OUT:+--md-copy "$MD_OUT"}
+cp "$RESULTS_DIR/bench-$TS.md" "$RESULTS_DIR/latest.md"
+log "results: $RESULTS_DIR/bench-$TS.json, $RESULTS_DIR/bench-$TS.md (raw: $RUN)"

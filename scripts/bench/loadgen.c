@@ -1,0 +1,1464 @@
+/*
+ * loadgen.c — load generator for the comet-gateway benchmark harness.
+ *
+ * Single thread, epoll, non-blocking sockets. Talks HTTP/1.1 to one of three
+ * push servers (our gateway, Nchan, Pushpin) through a small per-server
+ * "adapter" (request building + response framing), and measures:
+ *
+ *   fanout   : N subscribers on C channels; publish at fixed rates (a sweep of
+ *              steps, --rates 100,200,...) for D seconds each; per step count
+ *              deliveries, loss, duplicates, reordering (by per-channel
+ *              sequence number), end-to-end latency histogram (send timestamp
+ *              embedded in the payload -> receipt) and server CPU time.
+ *   pubtput  : as many POSTs/s as possible over K keep-alive connections
+ *              (optionally pipelined) for D seconds, with 0..N subscribers.
+ *   capacity : N idle SSE subscribers; report time to connect all; hold them
+ *              open for --hold seconds or until SIGTERM/SIGINT.
+ *
+ * Output: one JSON object on stdout. Progress/diagnostics on stderr.
+ *
+ * Safety: only loopback (127.0.0.0/8) targets are accepted; every phase is
+ * bounded in time and the whole run has a hard deadline (--deadline).
+ *
+ * Build: gcc -O2 -o loadgen loadgen.c
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------ */
+/* Utilities                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "loadgen: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(2);
+}
+
+static void logmsg(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "loadgen: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
+static void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n);
+    if (!q && n) die("out of memory");
+    return q;
+}
+
+/* Growable byte buffer. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} buf_t;
+
+static void buf_reserve(buf_t *b, size_t extra) {
+    if (b->len + extra <= b->cap) return;
+    size_t nc = b->cap ? b->cap : 1024;
+    while (nc < b->len + extra) nc *= 2;
+    b->p = xrealloc(b->p, nc);
+    b->cap = nc;
+}
+static void buf_append(buf_t *b, const void *d, size_t n) {
+    buf_reserve(b, n);
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+static void buf_consume(buf_t *b, size_t n) {
+    if (n >= b->len) { b->len = 0; return; }
+    memmove(b->p, b->p + n, b->len - n);
+    b->len -= n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Latency histogram: log-linear buckets over microseconds.                 */
+/* Values < 1024 us are exact; above, 512 sub-buckets per power of two      */
+/* (relative error <= 0.2%).                                                 */
+/* ------------------------------------------------------------------------ */
+
+#define H_LIN 1024
+#define H_SUB 512
+#define H_EXPS 34 /* up to 2^43 us, far beyond any bounded run */
+#define H_SIZE (H_LIN + H_EXPS * H_SUB)
+
+typedef struct {
+    uint64_t b[H_SIZE];
+    uint64_t n, max, sum;
+} hist_t;
+
+static int hist_index(uint64_t v) {
+    if (v < H_LIN) return (int)v;
+    int e = 63 - __builtin_clzll(v); /* e >= 10 */
+    int sub = (int)((v >> (e - 9)) & (H_SUB - 1));
+    int idx = H_LIN + (e - 10) * H_SUB + sub;
+    return idx < H_SIZE ? idx : H_SIZE - 1;
+}
+static uint64_t hist_value(int idx) { /* midpoint of the bucket */
+    if (idx < H_LIN) return (uint64_t)idx;
+    int e = (idx - H_LIN) / H_SUB + 10, sub = (idx - H_LIN) % H_SUB;
+    uint64_t lo = ((uint64_t)1 << e) + ((uint64_t)sub << (e - 9));
+    return lo + (((uint64_t)1 << (e - 9)) >> 1);
+}
+static void hist_add(hist_t *h, uint64_t us) {
+    h->b[hist_index(us)]++;
+    h->n++;
+    h->sum += us;
+    if (us > h->max) h->max = us;
+}
+static double hist_pct_ms(const hist_t *h, double p) {
+    if (!h->n) return -1;
+    uint64_t want = (uint64_t)ceil(p / 100.0 * (double)h->n);
+    if (want < 1) want = 1;
+    uint64_t acc = 0;
+    for (int i = 0; i < H_SIZE; i++) {
+        acc += h->b[i];
+        if (acc >= want) {
+            uint64_t v = hist_value(i);
+            if (v > h->max) v = h->max;
+            return (double)v / 1000.0;
+        }
+    }
+    return (double)h->max / 1000.0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                             */
+/* ------------------------------------------------------------------------ */
+
+enum server { SRV_GATEWAY, SRV_NCHAN, SRV_PUSHPIN };
+enum kind { K_SSE, K_STREAM, K_LONGPOLL, K_WS };
+enum mode { M_FANOUT, M_PUBTPUT, M_CAPACITY };
+
+static const char *server_names[] = {"gateway", "nchan", "pushpin"};
+static const char *kind_names[] = {"sse", "stream", "longpoll", "ws"};
+static const char *mode_names[] = {"fanout", "pubtput", "capacity"};
+
+static struct {
+    enum mode mode;
+    enum server server;
+    enum kind kind;
+    char host[64];
+    struct sockaddr_in sub_addr, pub_addr;
+    int sub_port, pub_port, origin_port;
+    int subs, channels;
+    char chan_prefix[64];
+    double rates[32];
+    int nrates;
+    double duration;
+    int size;
+    int pub_conns, pipeline;
+    int connect_conc;
+    int src_ips;
+    double hold;
+    double drain, settle;
+    double connect_timeout;
+    double deadline;
+    int max_fds;
+    int stop_after_fail;
+    double p99_limit_ms;
+    char ready_file[512];
+    int pids[64];
+    int npids;
+    char label[128];
+    int pub_any_order;
+} cfg;
+
+/* ------------------------------------------------------------------------ */
+/* Server CPU / RSS sampling from /proc                                      */
+/* ------------------------------------------------------------------------ */
+
+static long clk_tck;
+
+/* utime+stime (clock ticks) summed over cfg.pids. */
+static uint64_t server_cpu_ticks(void) {
+    uint64_t total = 0;
+    for (int i = 0; i < cfg.npids; i++) {
+        char path[64], line[2048];
+        snprintf(path, sizeof path, "/proc/%d/stat", cfg.pids[i]);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+        line[n] = 0;
+        char *p = strrchr(line, ')'); /* comm may contain spaces */
+        if (!p) continue;
+        /* fields after ')': state(3) ppid(4) ... utime(14) stime(15) */
+        unsigned long long ut = 0, st = 0;
+        int field = 2;
+        char *tok = strtok(p + 1, " ");
+        while (tok) {
+            field++;
+            if (field == 14) ut = strtoull(tok, NULL, 10);
+            if (field == 15) { st = strtoull(tok, NULL, 10); break; }
+            tok = strtok(NULL, " ");
+        }
+        total += ut + st;
+    }
+    return total;
+}
+
+/* VmRSS (KiB) summed over cfg.pids. */
+static uint64_t server_rss_kb(void) {
+    uint64_t total = 0;
+    for (int i = 0; i < cfg.npids; i++) {
+        char path[64], line[256];
+        snprintf(path, sizeof path, "/proc/%d/status", cfg.pids[i]);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "VmRSS:", 6)) { total += strtoull(line + 6, NULL, 10); break; }
+        fclose(f);
+    }
+    return total;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Connections                                                               */
+/* ------------------------------------------------------------------------ */
+
+enum role { R_SUB, R_PUB };
+enum cstate { S_IDLE, S_CONNECTING, S_HEAD, S_BODY, S_CLOSED };
+enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_CRLF, CH_TRAILER, CH_DONE };
+
+#define PIPE_MAX 64
+
+typedef struct conn {
+    int fd;
+    int id;
+    enum role role;
+    enum cstate state;
+    int chan;
+    int retries;
+    int established; /* subscriber: stream open / long-poll request in place */
+    int pending;     /* counted in pending_connects */
+    buf_t rbuf;      /* raw bytes from the socket */
+    buf_t body;      /* de-chunked body bytes (streams and full bodies) */
+    buf_t wbuf;      /* pending outgoing bytes */
+    size_t woff;
+    int want_out;
+    /* HTTP response framing */
+    int status;
+    int chunked;
+    long clen;   /* -1: none */
+    long remain; /* bytes left in current chunk / content-length body */
+    enum chunk_state cst;
+    int conn_close;
+    /* long-poll cursors */
+    char cursor[160]; /* gateway/pushpin: last_event_id */
+    char lm[64];      /* nchan: Last-Modified */
+    char etag[96];    /* nchan: Etag */
+    /* subscriber accounting */
+    uint64_t rx, uniq, dup, reorder, unparsed;
+    uint64_t step_uniq;
+    uint64_t max_seq;
+    uint8_t *seen;
+    size_t seen_len;
+    uint64_t polls;
+    /* publisher: channels of the outstanding (pipelined) requests, FIFO */
+    int pq[PIPE_MAX];
+    int pq_head, pq_n;
+} conn_t;
+
+static int epfd;
+static conn_t *subs;
+static conn_t *pubs;
+static int *subs_per_chan;
+static uint64_t *chan_seq;       /* last sequence number published per channel */
+static uint64_t *chan_acked;     /* 2xx publishes per channel in the current step */
+static uint64_t *chan_step_base; /* first seq of the current step per channel */
+static volatile sig_atomic_t stop_flag;
+static uint64_t run_deadline_ns;
+static char payload_pad[65536];
+
+/* Global counters for the current step. */
+static struct {
+    hist_t hist;
+    uint64_t deliveries;  /* unique in-step deliveries across subscribers */
+    uint64_t dups, reorders, late_prev, unparsed;
+    uint64_t pub_sent, pub_ok, pub_fail, pub_err;
+    uint64_t expected; /* sum over channels of acked * subscribers */
+} st;
+
+static uint64_t total_disconnects, total_reconnects, total_connect_fail;
+
+static void on_sig(int s) { (void)s; stop_flag = 1; }
+
+/* ------------------------------------------------------------------------ */
+/* Adapters: request building per server and kind                           */
+/* ------------------------------------------------------------------------ */
+
+static void chan_name(int ch, char *out, size_t n) { snprintf(out, n, "%s%d", cfg.chan_prefix, ch); }
+
+static void urlencode(const char *in, char *out, size_t n) {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *in && o + 4 < n; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out[o++] = (char)c;
+        else { out[o++] = '%'; out[o++] = hex[c >> 4]; out[o++] = hex[c & 15]; }
+    }
+    out[o] = 0;
+}
+
+/* Build the subscribe (or re-poll) request for subscriber c into c->wbuf. */
+static void build_sub_request(conn_t *c) {
+    char ch[96], path[512], extra[512] = "";
+    chan_name(c->chan, ch, sizeof ch);
+    const char *accept = "*/*";
+    switch (cfg.kind) {
+    case K_SSE:
+        accept = "text/event-stream";
+        snprintf(path, sizeof path, "/sub/%s", ch);
+        if (cfg.server == SRV_GATEWAY) snprintf(path, sizeof path, "/sub/%s?transport=sse", ch);
+        break;
+    case K_STREAM:
+        if (cfg.server == SRV_GATEWAY) snprintf(path, sizeof path, "/sub/%s?transport=stream", ch);
+        else snprintf(path, sizeof path, "/stream/%s", ch);
+        break;
+    case K_LONGPOLL:
+        if (cfg.server == SRV_NCHAN) {
+            /* Nchan resumes long-poll via the previous response's
+             * Last-Modified / Etag (If-Modified-Since / If-None-Match). */
+            snprintf(path, sizeof path, "/sub/%s", ch);
+            if (c->lm[0])
+                snprintf(extra, sizeof extra, "If-Modified-Since: %s\r\nIf-None-Match: %s\r\n", c->lm, c->etag);
+        } else {
+            /* gateway and the Pushpin GRIP origin: ?last_event_id=CURSOR */
+            const char *base = cfg.server == SRV_GATEWAY ? "/sub/%s?transport=poll" : "/poll/%s?transport=poll";
+            snprintf(path, sizeof path, base, ch);
+            if (c->cursor[0]) {
+                char enc[480];
+                urlencode(c->cursor, enc, sizeof enc);
+                size_t l = strlen(path);
+                snprintf(path + l, sizeof path - l, "&last_event_id=%s", enc);
+            }
+        }
+        break;
+    case K_WS:
+        die("ws subscribers are not implemented yet");
+    }
+    char req[1200];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: %s\r\n%sUser-Agent: comet-bench\r\n\r\n",
+                     path, cfg.sub_port, accept, extra);
+    buf_append(&c->wbuf, req, (size_t)n);
+}
+
+/* JSON-escape src into dst (dst must be big enough: 2*len+1). */
+static size_t json_escape(const char *src, size_t len, char *dst) {
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char x = src[i];
+        if (x == '"' || x == '\\') { dst[o++] = '\\'; dst[o++] = x; }
+        else if (x == '\n') { dst[o++] = '\\'; dst[o++] = 'n'; }
+        else dst[o++] = x;
+    }
+    dst[o] = 0;
+    return o;
+}
+
+/* Build one publish request for channel ch with sequence seq. The payload is
+ * {"seq":N,"t":MONO_NS,"pad":"xxx"} padded to cfg.size bytes. */
+static void build_pub_request(conn_t *c, int ch, uint64_t seq) {
+    char name[96], payload[70000], body[150000], hdr[512];
+    chan_name(ch, name, sizeof name);
+    int plen = snprintf(payload, sizeof payload, "{\"seq\":%" PRIu64 ",\"t\":%" PRIu64 ",\"pad\":\"", seq, now_ns());
+    int pad = cfg.size - plen - 2;
+    if (pad < 0) pad = 0;
+    memcpy(payload + plen, payload_pad, (size_t)pad);
+    plen += pad;
+    payload[plen++] = '"';
+    payload[plen++] = '}';
+    payload[plen] = 0;
+
+    const char *path_fmt = "/pub/%s";
+    char path[200];
+    const char *ctype = "application/json";
+    int blen;
+    int port = cfg.pub_port;
+    if (cfg.server == SRV_PUSHPIN && cfg.kind != K_LONGPOLL) {
+        /* Pushpin HTTP publish endpoint: wrap the payload in a GRIP item. */
+        char esc[140000];
+        snprintf(path, sizeof path, "/publish/");
+        if (cfg.kind == K_SSE) {
+            char ev[70200];
+            int evl = snprintf(ev, sizeof ev, "id: %" PRIu64 "\ndata: %s\n\n", seq, payload);
+            json_escape(ev, (size_t)evl, esc);
+        } else {
+            char line[70100];
+            int ll = snprintf(line, sizeof line, "%s\n", payload);
+            json_escape(line, (size_t)ll, esc);
+        }
+        blen = snprintf(body, sizeof body,
+                        "{\"items\":[{\"channel\":\"%s\",\"formats\":{\"http-stream\":{\"content\":\"%s\"}}}]}", name,
+                        esc);
+    } else {
+        /* gateway /pub/CH, nchan /pub/CH, pushpin long-poll: origin /pub/CH */
+        if (cfg.server == SRV_PUSHPIN) port = cfg.origin_port;
+        snprintf(path, sizeof path, path_fmt, name);
+        memcpy(body, payload, (size_t)plen + 1);
+        blen = plen;
+    }
+    int hl = snprintf(hdr, sizeof hdr,
+                      "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", path,
+                      port, ctype, blen);
+    buf_append(&c->wbuf, hdr, (size_t)hl);
+    buf_append(&c->wbuf, body, (size_t)blen);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Message accounting                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Parse the next unsigned integer at or after *p (skipping non-digits). */
+static int next_uint(const char **p, const char *end, uint64_t *out) {
+    const char *s = *p;
+    while (s < end && !isdigit((unsigned char)*s)) s++;
+    if (s >= end) return 0;
+    uint64_t v = 0;
+    while (s < end && isdigit((unsigned char)*s)) v = v * 10 + (uint64_t)(*s++ - '0');
+    *p = s;
+    *out = v;
+    return 1;
+}
+
+/* Record one received message payload (may be JSON-escaped). */
+static void on_payload(conn_t *c, const char *s, size_t len, uint64_t rx_ns) {
+    const char *end = s + len;
+    const char *k = memmem(s, len, "seq", 3);
+    uint64_t seq, t;
+    if (!k) { c->unparsed++; st.unparsed++; return; }
+    const char *p = k + 3;
+    if (!next_uint(&p, end, &seq) || !next_uint(&p, end, &t)) { c->unparsed++; st.unparsed++; return; }
+    c->rx++;
+    /* duplicate detection: bitmap of seen sequence numbers */
+    size_t byte = (size_t)(seq >> 3);
+    if (byte >= c->seen_len) {
+        size_t nl = c->seen_len ? c->seen_len : 64;
+        while (nl <= byte) nl *= 2;
+        c->seen = xrealloc(c->seen, nl);
+        memset(c->seen + c->seen_len, 0, nl - c->seen_len);
+        c->seen_len = nl;
+    }
+    uint8_t bit = (uint8_t)(1u << (seq & 7));
+    if (c->seen[byte] & bit) { c->dup++; st.dups++; return; }
+    c->seen[byte] |= bit;
+    c->uniq++;
+    if (seq < c->max_seq) { c->reorder++; st.reorders++; }
+    else c->max_seq = seq;
+    if (seq < chan_step_base[c->chan]) { st.late_prev++; return; }
+    c->step_uniq++;
+    st.deliveries++;
+    hist_add(&st.hist, rx_ns > t ? (rx_ns - t) / 1000 : 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Socket plumbing                                                           */
+/* ------------------------------------------------------------------------ */
+
+static int open_fds;
+
+static void ep_mod(conn_t *c) {
+    struct epoll_event ev = {.events = EPOLLIN | (c->want_out ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void conn_reset_parse(conn_t *c) {
+    c->status = 0;
+    c->chunked = 0;
+    c->clen = -1;
+    c->remain = 0;
+    c->cst = CH_SIZE;
+    c->conn_close = 0;
+    c->body.len = 0;
+}
+
+static void conn_close(conn_t *c) {
+    if (c->fd >= 0) {
+        /* abortive close: no TIME_WAIT on our side (ports are reused a lot) */
+        struct linger lg = {1, 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        open_fds--;
+    }
+    c->fd = -1;
+    c->state = S_CLOSED;
+    c->rbuf.len = 0;
+    c->wbuf.len = 0;
+    c->woff = 0;
+    c->want_out = 0;
+    conn_reset_parse(c);
+}
+
+static int conn_open(conn_t *c, const struct sockaddr_in *dst) {
+    if (open_fds >= cfg.max_fds) return -1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (cfg.src_ips > 1) {
+        /* spread source addresses over 127.0.0.1..N (all loopback) so that
+         * 19k+ connections never exhaust one address's ephemeral ports */
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(c->id % cfg.src_ips));
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) { close(fd); return -1; }
+    }
+    int r = connect(fd, (const struct sockaddr *)dst, sizeof *dst);
+    if (r < 0 && errno != EINPROGRESS) { close(fd); return -1; }
+    open_fds++;
+    c->fd = fd;
+    c->state = S_CONNECTING;
+    c->want_out = 1;
+    conn_reset_parse(c);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+    return 0;
+}
+
+/* Write as much of wbuf as the socket takes. Returns -1 on error. */
+static int conn_flush(conn_t *c) {
+    while (c->woff < c->wbuf.len) {
+        ssize_t n = send(c->fd, c->wbuf.p + c->woff, c->wbuf.len - c->woff, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        c->woff += (size_t)n;
+    }
+    if (c->woff >= c->wbuf.len) { c->wbuf.len = 0; c->woff = 0; }
+    int want = c->wbuf.len > 0;
+    if (want != c->want_out) { c->want_out = want; ep_mod(c); }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* HTTP response parsing                                                     */
+/* ------------------------------------------------------------------------ */
+
+static int hdr_is(const char *line, size_t len, const char *name, const char **val, size_t *vlen) {
+    size_t nl = strlen(name);
+    if (len <= nl || strncasecmp(line, name, nl) || line[nl] != ':') return 0;
+    const char *v = line + nl + 1, *e = line + len;
+    while (v < e && (*v == ' ' || *v == '\t')) v++;
+    while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) e--;
+    *val = v;
+    *vlen = (size_t)(e - v);
+    return 1;
+}
+
+/* Parse the response head if complete. Returns 1 when parsed, 0 if more
+ * bytes are needed, -1 on garbage. Consumes the head from rbuf. */
+static int parse_head(conn_t *c) {
+    char *p = c->rbuf.p;
+    char *e = c->rbuf.len >= 4 ? memmem(p, c->rbuf.len, "\r\n\r\n", 4) : NULL;
+    if (!e) return c->rbuf.len > 65536 ? -1 : 0;
+    size_t hlen = (size_t)(e - p) + 4;
+    if (hlen < 12 || strncmp(p, "HTTP/1.", 7)) return -1;
+    c->status = atoi(p + 9);
+    c->clen = -1;
+    c->chunked = 0;
+    c->conn_close = p[7] == '0'; /* HTTP/1.0 defaults to close */
+    char *line = memchr(p, '\n', hlen) + 1;
+    while (line < e) {
+        char *nl = memchr(line, '\n', (size_t)(e + 2 - line));
+        if (!nl) break;
+        size_t ll = (size_t)(nl - line);
+        const char *v;
+        size_t vl;
+        if (hdr_is(line, ll, "Content-Length", &v, &vl)) c->clen = strtol(v, NULL, 10);
+        else if (hdr_is(line, ll, "Transfer-Encoding", &v, &vl)) c->chunked = vl >= 7 && !strncasecmp(v, "chunked", 7);
+        else if (hdr_is(line, ll, "Connection", &v, &vl)) {
+            if (vl >= 5 && !strncasecmp(v, "close", 5)) c->conn_close = 1;
+            if (vl >= 10 && !strncasecmp(v, "keep-alive", 10)) c->conn_close = 0;
+        } else if (hdr_is(line, ll, "Last-Modified", &v, &vl) && vl < sizeof c->lm) {
+            memcpy(c->lm, v, vl); c->lm[vl] = 0;
+        } else if (hdr_is(line, ll, "Etag", &v, &vl) && vl < sizeof c->etag) {
+            memcpy(c->etag, v, vl); c->etag[vl] = 0;
+        }
+        line = nl + 1;
+    }
+    if (c->chunked) c->clen = -1;
+    if (c->status == 204 || c->status == 304) { c->clen = 0; c->chunked = 0; }
+    c->remain = c->clen;
+    c->cst = CH_SIZE;
+    c->body.len = 0;
+    buf_consume(&c->rbuf, hlen);
+    return 1;
+}
+
+/* Move body bytes from rbuf into c->body, de-chunking if needed.
+ * Returns 1 when the body is complete (chunked terminator or
+ * Content-Length reached), 0 otherwise, -1 on a framing error. */
+static int pump_body(conn_t *c) {
+    if (!c->chunked) {
+        size_t take = c->rbuf.len;
+        if (c->clen >= 0 && (long)take > c->remain) take = (size_t)c->remain;
+        buf_append(&c->body, c->rbuf.p, take);
+        buf_consume(&c->rbuf, take);
+        if (c->clen >= 0) { c->remain -= (long)take; return c->remain == 0; }
+        return 0; /* close-delimited */
+    }
+    size_t off = 0;
+    int done = 0;
+    while (off < c->rbuf.len && !done) {
+        char *p = c->rbuf.p + off;
+        size_t avail = c->rbuf.len - off;
+        switch (c->cst) {
+        case CH_SIZE: {
+            char *nl = memchr(p, '\n', avail);
+            if (!nl) goto out;
+            c->remain = strtol(p, NULL, 16);
+            off += (size_t)(nl - p) + 1;
+            c->cst = c->remain > 0 ? CH_DATA : CH_TRAILER;
+            break;
+        }
+        case CH_DATA: {
+            size_t take = avail < (size_t)c->remain ? avail : (size_t)c->remain;
+            buf_append(&c->body, p, take);
+            off += take;
+            c->remain -= (long)take;
+            if (!c->remain) c->cst = CH_DATA_CRLF;
+            break;
+        }
+        case CH_DATA_CRLF: {
+            char *nl = memchr(p, '\n', avail);
+            if (!nl) goto out;
+            off += (size_t)(nl - p) + 1;
+            c->cst = CH_SIZE;
+            break;
+        }
+        case CH_TRAILER: {
+            char *nl = memchr(p, '\n', avail);
+            if (!nl) goto out;
+            size_t ll = (size_t)(nl - p);
+            off += ll + 1;
+            if (ll == 0 || (ll == 1 && p[0] == '\r')) { c->cst = CH_DONE; done = 1; }
+            break;
+        }
+        case CH_DONE: done = 1; break;
+        }
+    }
+out:
+    buf_consume(&c->rbuf, off);
+    return done;
+}
+
+/* Streaming subscribers: consume complete lines from c->body. */
+static void process_stream_lines(conn_t *c, uint64_t t) {
+    size_t off = 0;
+    while (off < c->body.len) {
+        char *p = c->body.p + off;
+        char *nl = memchr(p, '\n', c->body.len - off);
+        if (!nl) break;
+        size_t ll = (size_t)(nl - p);
+        if (ll && p[ll - 1] == '\r') ll--;
+        if (cfg.kind == K_SSE) {
+            if (ll > 5 && !memcmp(p, "data:", 5)) on_payload(c, p + 5, ll - 5, t);
+            /* "id:", "event:", ":" comments and blank lines need no action */
+        } else if (ll > 0) {
+            on_payload(c, p, ll, t); /* one message per line (ndjson / raw) */
+        }
+        off += (size_t)(nl - p) + 1;
+    }
+    buf_consume(&c->body, off);
+}
+
+/* Long-poll: a complete response body arrived. Extract messages + cursor. */
+static void process_poll_body(conn_t *c, uint64_t t) {
+    const char *b = c->body.p, *e = b + c->body.len;
+    if (c->status == 200 && c->body.len) {
+        if (cfg.server == SRV_NCHAN) {
+            on_payload(c, b, c->body.len, t); /* one raw message per response */
+        } else {
+            /* {"messages":[{..,"data":"{\"seq\":..}"},...],"last_event_id":"X"} */
+            const char *s = b;
+            while (s < e) {
+                const char *k = memmem(s, (size_t)(e - s), "seq", 3);
+                if (!k) break;
+                const char *ne = memmem(k + 3, (size_t)(e - k - 3), "seq", 3);
+                on_payload(c, k, (size_t)((ne ? ne : e) - k), t);
+                s = ne ? ne : e;
+            }
+            const char *q = memmem(b, c->body.len, "\"last_event_id\"", 15);
+            if (q) {
+                q += 15;
+                while (q < e && (*q == ' ' || *q == ':')) q++;
+                if (q < e && *q == '"') {
+                    q++;
+                    const char *qe = memchr(q, '"', (size_t)(e - q));
+                    if (qe && (size_t)(qe - q) < sizeof c->cursor) {
+                        memcpy(c->cursor, q, (size_t)(qe - q));
+                        c->cursor[qe - q] = 0;
+                    }
+                } else if (q < e && isdigit((unsigned char)*q)) {
+                    size_t n = 0;
+                    while (q < e && isdigit((unsigned char)*q) && n + 1 < sizeof c->cursor) c->cursor[n++] = *q++;
+                    c->cursor[n] = 0;
+                }
+            }
+        }
+    }
+    c->polls++;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Event handlers                                                            */
+/* ------------------------------------------------------------------------ */
+
+static int pending_connects; /* subscribers connecting or awaiting headers */
+static int established_subs;
+
+static void clear_pending(conn_t *c) {
+    if (c->pending) { c->pending = 0; pending_connects--; }
+}
+
+/* Open (or re-open) a subscriber connection; the request is sent once the
+ * TCP connect completes. */
+static void sub_open(conn_t *c) {
+    if (conn_open(c, &cfg.sub_addr) == 0) {
+        c->pending = 1;
+        pending_connects++;
+        return;
+    }
+    c->state = S_IDLE;
+    c->retries++;
+    if (c->established) { c->established = 0; established_subs--; }
+}
+
+static void sub_established(conn_t *c) {
+    clear_pending(c);
+    if (!c->established) {
+        c->established = 1;
+        established_subs++;
+    }
+}
+
+static void sub_failed(conn_t *c) {
+    int was_est = c->established;
+    clear_pending(c);
+    conn_close(c);
+    if (was_est) {
+        c->established = 0;
+        established_subs--;
+        total_disconnects++;
+        if (cfg.kind == K_LONGPOLL && !stop_flag) {
+            /* long-poll is resumable: reconnect and poll with the cursor */
+            total_reconnects++;
+            sub_open(c);
+        }
+    } else {
+        c->state = S_IDLE; /* retried by the connect scheduler */
+        c->retries++;
+        total_connect_fail++;
+    }
+}
+
+static void handle_sub_readable(conn_t *c, uint64_t t) {
+    for (;;) {
+        buf_reserve(&c->rbuf, 16384);
+        ssize_t n = recv(c->fd, c->rbuf.p + c->rbuf.len, c->rbuf.cap - c->rbuf.len, 0);
+        if (n == 0) {
+            /* EOF: for long-poll close-delimited bodies this completes one */
+            if (cfg.kind == K_LONGPOLL && c->state == S_BODY && c->clen < 0 && !c->chunked) {
+                process_poll_body(c, t);
+            }
+            sub_failed(c);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR) continue;
+            sub_failed(c);
+            return;
+        }
+        c->rbuf.len += (size_t)n;
+        /* process what we have */
+        for (;;) {
+            if (c->state == S_HEAD) {
+                int r = parse_head(c);
+                if (r == 0) break;
+                if (r < 0 || (c->status != 200 && !(cfg.kind == K_LONGPOLL && (c->status == 304 || c->status == 408)))) {
+                    if (c->status) logmsg("subscriber %d: HTTP %d", c->id, c->status);
+                    sub_failed(c);
+                    return;
+                }
+                c->state = S_BODY;
+                if (cfg.kind != K_LONGPOLL) sub_established(c);
+            }
+            if (c->state == S_BODY) {
+                int done = pump_body(c);
+                if (done < 0) { sub_failed(c); return; }
+                if (cfg.kind != K_LONGPOLL) {
+                    process_stream_lines(c, t);
+                    if (done) { sub_failed(c); return; } /* stream ended */
+                    break;
+                }
+                if (!done) break;
+                process_poll_body(c, t);
+                /* re-poll immediately with the new cursor */
+                int close_it = c->conn_close;
+                conn_reset_parse(c);
+                if (stop_flag) return;
+                if (close_it) {
+                    /* server closed the keep-alive connection: poll again
+                     * on a new one (not counted as a disconnect) */
+                    conn_close(c);
+                    total_reconnects++;
+                    sub_open(c);
+                    return; /* the request is sent once connected */
+                }
+                c->state = S_HEAD;
+                build_sub_request(c);
+                if (conn_flush(c) < 0) { sub_failed(c); return; }
+                continue;
+            }
+            break;
+        }
+    }
+}
+
+static void pub_failed(conn_t *c) {
+    st.pub_err += (uint64_t)c->pq_n;
+    c->pq_n = 0;
+    conn_close(c);
+    conn_open(c, &cfg.pub_addr); /* reconnect; requests resume once connected */
+}
+
+static void handle_pub_readable(conn_t *c) {
+    for (;;) {
+        buf_reserve(&c->rbuf, 16384);
+        ssize_t n = recv(c->fd, c->rbuf.p + c->rbuf.len, c->rbuf.cap - c->rbuf.len, 0);
+        if (n == 0) { pub_failed(c); return; }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR) continue;
+            pub_failed(c);
+            return;
+        }
+        c->rbuf.len += (size_t)n;
+        for (;;) {
+            if (c->state == S_HEAD) {
+                int r = parse_head(c);
+                if (r == 0) break;
+                if (r < 0) { pub_failed(c); return; }
+                c->state = S_BODY;
+            }
+            if (c->state == S_BODY) {
+                int done = c->clen == 0 ? 1 : pump_body(c);
+                if (!done) break;
+                if (c->pq_n > 0) {
+                    int ch = c->pq[c->pq_head];
+                    c->pq_head = (c->pq_head + 1) % PIPE_MAX;
+                    c->pq_n--;
+                    if (c->status >= 200 && c->status < 300) {
+                        st.pub_ok++;
+                        chan_acked[ch]++;
+                        st.expected += (uint64_t)subs_per_chan[ch];
+                    } else {
+                        st.pub_fail++;
+                        if (st.pub_fail <= 5) logmsg("publish: HTTP %d: %.*s", c->status, (int)(c->body.len > 200 ? 200 : c->body.len), c->body.p);
+                    }
+                }
+                int close_it = c->conn_close;
+                conn_reset_parse(c);
+                c->state = S_HEAD;
+                if (close_it) { pub_failed(c); return; }
+                continue;
+            }
+            break;
+        }
+    }
+}
+
+static void handle_event(conn_t *c, uint32_t ev, uint64_t t) {
+    if (c->state == S_CONNECTING) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err || (ev & (EPOLLERR | EPOLLHUP))) {
+            if (c->role == R_SUB) sub_failed(c);
+            else { conn_close(c); c->state = S_IDLE; }
+            return;
+        }
+        if (!(ev & EPOLLOUT)) return;
+        c->state = S_HEAD;
+        if (c->role == R_SUB) {
+            build_sub_request(c);
+            if (cfg.kind == K_LONGPOLL) sub_established(c); /* request in place */
+        }
+        if (conn_flush(c) < 0) {
+            if (c->role == R_SUB) sub_failed(c);
+            else pub_failed(c);
+            return;
+        }
+        return;
+    }
+    if (c->state == S_CLOSED || c->fd < 0) return;
+    if (ev & EPOLLOUT) {
+        if (conn_flush(c) < 0) {
+            if (c->role == R_SUB) sub_failed(c);
+            else pub_failed(c);
+            return;
+        }
+    }
+    if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+        if (c->role == R_SUB) handle_sub_readable(c, t);
+        else handle_pub_readable(c);
+    }
+}
+
+/* One pass of the event loop, waiting at most timeout_ms. */
+static void poll_once(int timeout_ms) {
+    struct epoll_event evs[1024];
+    int n = epoll_wait(epfd, evs, 1024, timeout_ms);
+    if (n <= 0) return;
+    uint64_t t = now_ns();
+    for (int i = 0; i < n; i++) handle_event(evs[i].data.ptr, evs[i].events, t);
+}
+
+static int deadline_passed(void) { return now_ns() >= run_deadline_ns || stop_flag; }
+
+/* ------------------------------------------------------------------------ */
+/* Phases                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Connect all subscribers with at most cfg.connect_conc in flight. Returns
+ * the elapsed seconds; stops at cfg.connect_timeout. */
+static double connect_subscribers(void) {
+    uint64_t t0 = now_ns(), limit = t0 + (uint64_t)(cfg.connect_timeout * 1e9);
+    int next = 0;
+    uint64_t last_report = t0;
+    while (established_subs < cfg.subs) {
+        uint64_t t = now_ns();
+        if (t >= limit || deadline_passed()) break;
+        /* start new connections within the concurrency bound */
+        for (int scans = 0; pending_connects < cfg.connect_conc && scans < cfg.subs; scans++) {
+            conn_t *c = &subs[next];
+            next = (next + 1) % cfg.subs;
+            if (c->state != S_IDLE || c->established) continue;
+            if (c->retries > 20) continue;
+            sub_open(c);
+            if (c->state == S_IDLE) break; /* out of sockets for now */
+        }
+        poll_once(5);
+        if (t - last_report > 2000000000ull) {
+            logmsg("connected %d/%d (in flight %d, failures %" PRIu64 ")", established_subs, cfg.subs,
+                   pending_connects, total_connect_fail);
+            last_report = t;
+        }
+    }
+    return (double)(now_ns() - t0) / 1e9;
+}
+
+/* Run the event loop for `secs` seconds (or until stop). */
+static void idle_for(double secs) {
+    uint64_t end = now_ns() + (uint64_t)(secs * 1e9);
+    while (!deadline_passed() && now_ns() < end) poll_once(20);
+}
+
+static void connect_publishers(void) {
+    for (int i = 0; i < cfg.pub_conns; i++) {
+        pubs[i].id = cfg.subs + i;
+        if (conn_open(&pubs[i], &cfg.pub_addr) < 0) die("cannot open publisher connection");
+    }
+    uint64_t end = now_ns() + 5000000000ull;
+    for (;;) {
+        int ready = 0;
+        for (int i = 0; i < cfg.pub_conns; i++) ready += pubs[i].state == S_HEAD;
+        if (ready == cfg.pub_conns) return;
+        if (now_ns() > end || deadline_passed()) die("publisher connections did not come up");
+        poll_once(5);
+    }
+}
+
+static int pub_rr;
+
+/* Send one publish on a connection with room in its pipeline.
+ * Ordering across different connections is undefined in HTTP, so by default
+ * (--pub-order channel) a channel is always published on the same connection
+ * (channel % K): per-channel order is then well defined and reordering
+ * counts are meaningful. --pub-order any spreads requests over all
+ * connections (publish-throughput mode). */
+static int publish_one(uint64_t msgno) {
+    if (!cfg.pub_any_order) {
+        int ch = (int)(msgno % (uint64_t)cfg.channels);
+        conn_t *c = &pubs[ch % cfg.pub_conns];
+        if ((c->state != S_HEAD && c->state != S_BODY) || c->pq_n >= cfg.pipeline) return 0;
+        uint64_t seq = ++chan_seq[ch];
+        build_pub_request(c, ch, seq);
+        c->pq[(c->pq_head + c->pq_n) % PIPE_MAX] = ch;
+        c->pq_n++;
+        st.pub_sent++;
+        if (conn_flush(c) < 0) pub_failed(c);
+        return 1;
+    }
+    for (int k = 0; k < cfg.pub_conns; k++) {
+        conn_t *c = &pubs[(pub_rr + k) % cfg.pub_conns];
+        if (c->state != S_HEAD && c->state != S_BODY) continue;
+        if (c->pq_n >= cfg.pipeline) continue;
+        pub_rr = (pub_rr + k + 1) % cfg.pub_conns;
+        int ch = (int)(msgno % (uint64_t)cfg.channels);
+        uint64_t seq = ++chan_seq[ch];
+        build_pub_request(c, ch, seq);
+        c->pq[(c->pq_head + c->pq_n) % PIPE_MAX] = ch;
+        c->pq_n++;
+        st.pub_sent++;
+        if (conn_flush(c) < 0) pub_failed(c);
+        return 1;
+    }
+    return 0;
+}
+
+static int outstanding_pubs(void) {
+    int n = 0;
+    for (int i = 0; i < cfg.pub_conns; i++) n += pubs[i].pq_n;
+    return n;
+}
+
+typedef struct {
+    double rate_target, rate_achieved, pub_secs, drain_secs, pub_max_lag_ms;
+    uint64_t pub_late;
+    uint64_t sent, ok, fail, err, deliveries, expected, lost, dups, reorders, late_prev, unparsed;
+    uint64_t subs_with_loss;
+    int subs_connected;
+    double p50, p90, p99, p999, max, mean;
+    double cpu_s, cpu_us_per_delivery, cpu_us_per_publish;
+    uint64_t rss_kb;
+    int pass;
+} step_result_t;
+
+static void reset_step(void) {
+    memset(&st, 0, sizeof st);
+    for (int ch = 0; ch < cfg.channels; ch++) {
+        chan_acked[ch] = 0;
+        chan_step_base[ch] = chan_seq[ch] + 1;
+    }
+    for (int i = 0; i < cfg.subs; i++) subs[i].step_uniq = 0;
+}
+
+/* One publishing step: rate > 0 paced, rate == 0 as fast as possible. */
+static step_result_t run_step(double rate) {
+    step_result_t r = {0};
+    reset_step();
+    r.rate_target = rate;
+    uint64_t cpu0 = server_cpu_ticks();
+    uint64_t t0 = now_ns();
+    uint64_t end = t0 + (uint64_t)(cfg.duration * 1e9);
+    uint64_t msgno = 0, late = 0, max_lag_ns = 0;
+    double interval = rate > 0 ? 1e9 / rate : 0;
+    while (!deadline_passed()) {
+        uint64_t t = now_ns();
+        if (t >= end) break;
+        if (rate > 0) {
+            /* send everything that is due; count how far behind we are */
+            for (;;) {
+                uint64_t due = t0 + (uint64_t)((double)msgno * interval);
+                if (due > t || due >= end) break;
+                if (!publish_one(msgno)) break; /* every connection busy */
+                if (t - due > 5000000ull) late++; /* sent > 5 ms after due */
+                if (t - due > max_lag_ns) max_lag_ns = t - due;
+                msgno++;
+            }
+            uint64_t due = t0 + (uint64_t)((double)msgno * interval);
+            int wait_ms = due > t ? (int)((due - t) / 1000000) : 0;
+            poll_once(wait_ms > 10 ? 10 : wait_ms);
+        } else {
+            while (publish_one(msgno)) msgno++;
+            poll_once(1);
+        }
+    }
+    uint64_t t_pub_end = now_ns();
+    /* drain: wait for outstanding publishes and in-flight deliveries */
+    uint64_t dend = t_pub_end + (uint64_t)(cfg.drain * 1e9);
+    while (!deadline_passed() && now_ns() < dend) {
+        if (outstanding_pubs() == 0 && st.deliveries >= st.expected) break;
+        poll_once(5);
+    }
+    uint64_t t_end = now_ns();
+    uint64_t cpu1 = server_cpu_ticks();
+    r.pub_secs = (double)(t_pub_end - t0) / 1e9;
+    r.drain_secs = (double)(t_end - t_pub_end) / 1e9;
+    r.sent = st.pub_sent;
+    r.ok = st.pub_ok;
+    r.fail = st.pub_fail;
+    r.err = st.pub_err + (uint64_t)outstanding_pubs();
+    r.rate_achieved = r.pub_secs > 0 ? (double)st.pub_ok / r.pub_secs : 0;
+    r.deliveries = st.deliveries;
+    r.expected = st.expected;
+    for (int i = 0; i < cfg.subs; i++) {
+        uint64_t exp = chan_acked[subs[i].chan];
+        if (subs[i].step_uniq < exp) { r.lost += exp - subs[i].step_uniq; r.subs_with_loss++; }
+    }
+    r.dups = st.dups;
+    r.reorders = st.reorders;
+    r.late_prev = st.late_prev;
+    r.unparsed = st.unparsed;
+    r.subs_connected = established_subs;
+    r.p50 = hist_pct_ms(&st.hist, 50);
+    r.p90 = hist_pct_ms(&st.hist, 90);
+    r.p99 = hist_pct_ms(&st.hist, 99);
+    r.p999 = hist_pct_ms(&st.hist, 99.9);
+    r.max = st.hist.n ? (double)st.hist.max / 1000.0 : -1;
+    r.mean = st.hist.n ? (double)st.hist.sum / (double)st.hist.n / 1000.0 : -1;
+    r.cpu_s = cfg.npids ? (double)(cpu1 - cpu0) / (double)clk_tck : -1;
+    r.cpu_us_per_delivery = (cfg.npids && r.deliveries) ? r.cpu_s * 1e6 / (double)r.deliveries : -1;
+    r.cpu_us_per_publish = (cfg.npids && r.ok) ? r.cpu_s * 1e6 / (double)r.ok : -1;
+    r.rss_kb = server_rss_kb();
+    /* pass criterion for the fan-out sweep */
+    r.pass = r.lost == 0 && r.dups == 0 && r.ok > 0 && r.fail == 0 && r.err == 0 && r.p99 >= 0 &&
+             r.p99 < cfg.p99_limit_ms && (rate <= 0 || r.rate_achieved >= 0.95 * rate) &&
+             r.subs_connected == cfg.subs;
+    r.pub_late = late;
+    r.pub_max_lag_ms = (double)max_lag_ns / 1e6;
+    if (late && rate > 0)
+        logmsg("%" PRIu64 " publishes went out > 5 ms late (max lag %.1f ms)", late, r.pub_max_lag_ms);
+    return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON output                                                               */
+/* ------------------------------------------------------------------------ */
+
+static void jnum(const char *k, double v, int last) {
+    if (v < 0 || isnan(v)) printf("\"%s\":null%s", k, last ? "" : ",");
+    else printf("\"%s\":%.6g%s", k, v, last ? "" : ",");
+}
+
+static void print_step(const step_result_t *r) {
+    printf("{");
+    jnum("rate_target", r->rate_target, 0);
+    jnum("rate_achieved", r->rate_achieved, 0);
+    jnum("pub_secs", r->pub_secs, 0);
+    jnum("drain_secs", r->drain_secs, 0);
+    jnum("pub_max_lag_ms", r->pub_max_lag_ms, 0);
+    printf("\"pub_late\":%" PRIu64 ",", r->pub_late);
+    printf("\"published\":%" PRIu64 ",\"pub_ok\":%" PRIu64 ",\"pub_fail\":%" PRIu64 ",\"pub_err\":%" PRIu64 ",",
+           r->sent, r->ok, r->fail, r->err);
+    printf("\"deliveries\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"subs_with_loss\":%" PRIu64
+           ",\"dups\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"late_from_prev_step\":%" PRIu64 ",\"unparsed\":%" PRIu64
+           ",\"subs_connected\":%d,",
+           r->deliveries, r->expected, r->lost, r->subs_with_loss, r->dups, r->reorders, r->late_prev, r->unparsed,
+           r->subs_connected);
+    printf("\"latency_ms\":{");
+    jnum("p50", r->p50, 0);
+    jnum("p90", r->p90, 0);
+    jnum("p99", r->p99, 0);
+    jnum("p999", r->p999, 0);
+    jnum("max", r->max, 0);
+    jnum("mean", r->mean, 1);
+    printf("},");
+    jnum("server_cpu_s", r->cpu_s, 0);
+    jnum("cpu_us_per_delivery", r->cpu_us_per_delivery, 0);
+    jnum("cpu_us_per_publish", r->cpu_us_per_publish, 0);
+    printf("\"server_rss_kb\":%" PRIu64 ",\"pass\":%s}", r->rss_kb, r->pass ? "true" : "false");
+}
+
+static void print_header(void) {
+    printf("{\"label\":\"%s\",\"mode\":\"%s\",\"server\":\"%s\",\"kind\":\"%s\",\"subs\":%d,\"channels\":%d,"
+           "\"payload_bytes\":%d,\"pub_conns\":%d,\"pipeline\":%d,\"pub_order\":\"%s\",",
+           cfg.label, mode_names[cfg.mode], server_names[cfg.server], kind_names[cfg.kind], cfg.subs, cfg.channels,
+           cfg.size, cfg.pub_conns, cfg.pipeline, cfg.pub_any_order ? "any" : "channel");
+}
+
+/* ------------------------------------------------------------------------ */
+/* main                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: loadgen --mode fanout|pubtput|capacity --server gateway|nchan|pushpin [options]\n"
+            "  --kind sse|stream|longpoll   subscriber kind (default sse)\n"
+            "  --host 127.0.0.1             target (loopback only)\n"
+            "  --sub-port P --pub-port P    subscriber / publisher ports\n"
+            "  --origin-port P              pushpin GRIP origin (long-poll publishes go through it)\n"
+            "  --subs N --channels C        subscribers, spread round-robin over C channels\n"
+            "  --channel-prefix S           channel name prefix (default bench)\n"
+            "  --rates R1,R2,..             fanout: publish rates (msg/s), one step each\n"
+            "  --duration S                 seconds per step (pubtput: test length)\n"
+            "  --size B                     payload size in bytes (default 128)\n"
+            "  --pub-conns K --pipeline P   publisher connections / pipelining depth\n"
+            "  --connect-conc X             max subscriber connects in flight (default 256)\n"
+            "  --src-ips N                  spread source addresses over 127.0.0.1..N (default 4)\n"
+            "  --hold S                     capacity: hold seconds (or until SIGTERM)\n"
+            "  --settle S --drain S         pause before publishing / max wait after a step\n"
+            "  --connect-timeout S          bound on the connect phase (default 120)\n"
+            "  --deadline S                 hard bound on the whole run (default 900)\n"
+            "  --pids a,b,c                 server pids for CPU/RSS sampling\n"
+            "  --ready-file F               written when all subscribers are connected\n"
+            "  --stop-after-fail N          fanout: stop after N consecutive failing steps (default 2)\n"
+            "  --p99-limit-ms X             fanout pass criterion (default 100)\n"
+            "  --pub-order channel|any      channel: a channel always uses the same publisher\n"
+            "                               connection (default); any: round-robin\n"
+            "  --label S                    free-form label copied to the output\n");
+    exit(2);
+}
+
+static void parse_args(int argc, char **argv) {
+    memset(&cfg, 0, sizeof cfg);
+    cfg.kind = K_SSE;
+    strcpy(cfg.host, "127.0.0.1");
+    strcpy(cfg.chan_prefix, "bench");
+    cfg.channels = 1;
+    cfg.duration = 5;
+    cfg.size = 128;
+    cfg.pub_conns = 4;
+    cfg.pipeline = 1;
+    cfg.connect_conc = 256;
+    cfg.src_ips = 4;
+    cfg.hold = 0;
+    cfg.drain = 3;
+    cfg.settle = 1;
+    cfg.connect_timeout = 120;
+    cfg.deadline = 900;
+    cfg.max_fds = 19500;
+    cfg.stop_after_fail = 2;
+    cfg.p99_limit_ms = 100;
+    int mode_set = 0, server_set = 0;
+    static struct option opts[] = {
+        {"mode", 1, 0, 'm'},         {"server", 1, 0, 'S'},       {"kind", 1, 0, 'k'},
+        {"host", 1, 0, 'h'},         {"sub-port", 1, 0, 'p'},     {"pub-port", 1, 0, 'P'},
+        {"origin-port", 1, 0, 'O'},  {"subs", 1, 0, 'n'},         {"channels", 1, 0, 'c'},
+        {"channel-prefix", 1, 0, 'x'}, {"rates", 1, 0, 'r'},      {"duration", 1, 0, 'd'},
+        {"size", 1, 0, 's'},         {"pub-conns", 1, 0, 'K'},    {"pipeline", 1, 0, 'L'},
+        {"connect-conc", 1, 0, 'C'}, {"src-ips", 1, 0, 'I'},      {"hold", 1, 0, 'H'},
+        {"settle", 1, 0, 'T'},       {"drain", 1, 0, 'D'},        {"connect-timeout", 1, 0, 'W'},
+        {"deadline", 1, 0, 'Z'},     {"pids", 1, 0, 'Q'},         {"ready-file", 1, 0, 'R'},
+        {"stop-after-fail", 1, 0, 'F'}, {"p99-limit-ms", 1, 0, 'X'}, {"label", 1, 0, 'l'},
+        {"max-fds", 1, 0, 'M'},      {"pub-order", 1, 0, 'o'},    {0, 0, 0, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'm':
+            mode_set = 1;
+            if (!strcmp(optarg, "fanout")) cfg.mode = M_FANOUT;
+            else if (!strcmp(optarg, "pubtput")) cfg.mode = M_PUBTPUT;
+            else if (!strcmp(optarg, "capacity")) cfg.mode = M_CAPACITY;
+            else usage();
+            break;
+        case 'S':
+            server_set = 1;
+            if (!strcmp(optarg, "gateway")) cfg.server = SRV_GATEWAY;
+            else if (!strcmp(optarg, "nchan")) cfg.server = SRV_NCHAN;
+            else if (!strcmp(optarg, "pushpin")) cfg.server = SRV_PUSHPIN;
+            else usage();
+            break;
+        case 'k':
+            if (!strcmp(optarg, "sse")) cfg.kind = K_SSE;
+            else if (!strcmp(optarg, "stream")) cfg.kind = K_STREAM;
+            else if (!strcmp(optarg, "longpoll")) cfg.kind = K_LONGPOLL;
+            else if (!strcmp(optarg, "ws")) cfg.kind = K_WS;
+            else usage();
+            break;
+        case 'h': snprintf(cfg.host, sizeof cfg.host, "%s", optarg); break;
+        case 'p': cfg.sub_port = atoi(optarg); break;
+        case 'P': cfg.pub_port = atoi(optarg); break;
+        case 'O': cfg.origin_port = atoi(optarg); break;
+        case 'n': cfg.subs = atoi(optarg); break;
+        case 'c': cfg.channels = atoi(optarg); break;
+        case 'x': snprintf(cfg.chan_prefix, sizeof cfg.chan_prefix, "%s", optarg); break;
+        case 'r': {
+            char *s = optarg, *tok;
+            while ((tok = strsep(&s, ",")) && cfg.nrates < 32)
+                if (*tok) cfg.rates[cfg.nrates++] = atof(tok);
+            break;
+        }
+        case 'd': cfg.duration = atof(optarg); break;
+        case 's': cfg.size = atoi(optarg); break;
+        case 'K': cfg.pub_conns = atoi(optarg); break;
+        case 'L': cfg.pipeline = atoi(optarg); break;
+        case 'C': cfg.connect_conc = atoi(optarg); break;
+        case 'I': cfg.src_ips = atoi(optarg); break;
+        case 'H': cfg.hold = atof(optarg); break;
+        case 'T': cfg.settle = atof(optarg); break;
+        case 'D': cfg.drain = atof(optarg); break;
+        case 'W': cfg.connect_timeout = atof(optarg); break;
+        case 'Z': cfg.deadline = atof(optarg); break;
+        case 'Q': {
+            char *s = optarg, *tok;
+            while ((tok = strsep(&s, ",")) && cfg.npids < 64)
+                if (*tok) cfg.pids[cfg.npids++] = atoi(tok);
+            break;
+        }
+        case 'R': snprintf(cfg.ready_file, sizeof cfg.ready_file, "%s", optarg); break;
+        case 'F': cfg.stop_after_fail = atoi(optarg); break;
+        case 'X': cfg.p99_limit_ms = atof(optarg); break;
+        case 'l': snprintf(cfg.label, sizeof cfg.label, "%s", optarg); break;
+        case 'M': cfg.max_fds = atoi(optarg); break;
+        case 'o':
+            if (!strcmp(optarg, "any")) cfg.pub_any_order = 1;
+            else if (!strcmp(optarg, "channel")) cfg.pub_any_order = 0;
+            else usage();
+            break;
+        default: usage();
+        }
+    }
+    if (!mode_set || !server_set || !cfg.sub_port) usage();
+    if (!cfg.pub_port) cfg.pub_port = cfg.sub_port;
+    if (cfg.channels < 1) cfg.channels = 1;
+    if (cfg.pipeline < 1) cfg.pipeline = 1;
+    if (cfg.pipeline > PIPE_MAX) cfg.pipeline = PIPE_MAX;
+    if (cfg.pub_conns < 1) cfg.pub_conns = 1;
+    if (cfg.size < 48) cfg.size = 48;
+    if (cfg.size > 60000) cfg.size = 60000;
+    if (cfg.src_ips < 1) cfg.src_ips = 1;
+    if (cfg.src_ips > 250) cfg.src_ips = 250;
+    if (cfg.mode == M_CAPACITY) cfg.kind = K_SSE;
+    /* Pushpin's HTTP publish endpoint answers "Connection: close": requests
+     * pipelined behind the first would be dropped, so never pipeline there. */
+    if (cfg.server == SRV_PUSHPIN && cfg.kind != K_LONGPOLL) cfg.pipeline = 1;
+    if (cfg.mode == M_FANOUT && cfg.nrates == 0) cfg.rates[cfg.nrates++] = 100;
+    /* loopback only */
+    struct in_addr a;
+    if (inet_pton(AF_INET, cfg.host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127)
+        die("only 127.0.0.0/8 targets are allowed (got %s)", cfg.host);
+    cfg.sub_addr.sin_family = AF_INET;
+    cfg.sub_addr.sin_addr = a;
+    cfg.sub_addr.sin_port = htons((uint16_t)cfg.sub_port);
+    cfg.pub_addr = cfg.sub_addr;
+    int pport = cfg.pub_port;
+    if (cfg.server == SRV_PUSHPIN && cfg.kind == K_LONGPOLL) {
+        if (!cfg.origin_port) die("--origin-port is required for pushpin long-poll");
+        pport = cfg.origin_port;
+    }
+    cfg.pub_addr.sin_port = htons((uint16_t)pport);
+}
+
+int main(int argc, char **argv) {
+    parse_args(argc, argv);
+    clk_tck = sysconf(_SC_CLK_TCK);
+    memset(payload_pad, 'x', sizeof payload_pad);
+
+    /* raise RLIMIT_NOFILE to the hard limit and stay well below it */
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    int fd_room = (int)(rl.rlim_cur > 100000 ? 100000 : rl.rlim_cur) - 64;
+    if (cfg.max_fds > fd_room) cfg.max_fds = fd_room;
+    int needed = cfg.subs + (cfg.mode == M_CAPACITY ? 0 : cfg.pub_conns);
+    if (needed > cfg.max_fds)
+        die("%d sockets needed but only %d allowed per process (use several loadgen processes)", needed, cfg.max_fds);
+
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, on_sig);
+    signal(SIGINT, on_sig);
+    run_deadline_ns = now_ns() + (uint64_t)(cfg.deadline * 1e9);
+
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    subs = calloc((size_t)(cfg.subs ? cfg.subs : 1), sizeof *subs);
+    pubs = calloc((size_t)cfg.pub_conns, sizeof *pubs);
+    subs_per_chan = calloc((size_t)cfg.channels, sizeof *subs_per_chan);
+    chan_seq = calloc((size_t)cfg.channels, sizeof *chan_seq);
+    chan_acked = calloc((size_t)cfg.channels, sizeof *chan_acked);
+    chan_step_base = calloc((size_t)cfg.channels, sizeof *chan_step_base);
+    for (int i = 0; i < cfg.subs; i++) {
+        subs[i].fd = -1;
+        subs[i].id = i;
+        subs[i].role = R_SUB;
+        subs[i].state = S_IDLE;
+        subs[i].chan = i % cfg.channels;
+        subs_per_chan[subs[i].chan]++;
+    }
+    for (int i = 0; i < cfg.pub_conns; i++) {
+        pubs[i].fd = -1;
+        pubs[i].role = R_PUB;
+        pubs[i].state = S_IDLE;
+    }
+
+    uint64_t rss0 = server_rss_kb();
+    double connect_s = 0;
+    if (cfg.subs > 0) {
+        connect_s = connect_subscribers();
+        logmsg("%d/%d subscribers connected in %.2fs", established_subs, cfg.subs, connect_s);
+    }
+    uint64_t rss1 = server_rss_kb();
+    int connected = established_subs;
+    if (cfg.ready_file[0]) {
+        FILE *f = fopen(cfg.ready_file, "w");
+        if (f) { fprintf(f, "%d %.3f\n", connected, connect_s); fclose(f); }
+    }
+
+    print_header();
+    printf("\"connected\":%d,\"connect_secs\":%.3f,\"connect_failures\":%" PRIu64 ",", connected, connect_s,
+           total_connect_fail);
+
+    if (cfg.mode == M_CAPACITY) {
+        /* hold the idle subscribers open */
+        uint64_t t0 = now_ns();
+        while (!deadline_passed() && (cfg.hold <= 0 || now_ns() - t0 < (uint64_t)(cfg.hold * 1e9))) poll_once(100);
+        printf("\"server_rss_kb_before\":%" PRIu64 ",\"server_rss_kb_after\":%" PRIu64 ",", rss0, rss1);
+        printf("\"held_secs\":%.3f,\"still_connected\":%d,\"disconnects\":%" PRIu64 "}\n", (double)(now_ns() - t0) / 1e9,
+               established_subs, total_disconnects);
+        fflush(stdout);
+        return 0;
+    }
+
+    connect_publishers();
+    idle_for(cfg.settle); /* let servers finish registering subscriptions */
+
+    if (cfg.mode == M_PUBTPUT) {
+        step_result_t r = run_step(0);
+        printf("\"result\":");
+        print_step(&r);
+    } else {
+        printf("\"steps\":[");
+        int fails = 0, best_idx = -1;
+        double best = -1;
+        for (int i = 0; i < cfg.nrates && !deadline_passed(); i++) {
+            logmsg("step %d: %g msg/s for %gs to %d subscribers", i + 1, cfg.rates[i], cfg.duration, established_subs);
+            step_result_t r = run_step(cfg.rates[i]);
+            logmsg("  ok=%" PRIu64 " deliveries=%" PRIu64 "/%" PRIu64 " lost=%" PRIu64 " p50=%.2fms p99=%.2fms cpu/deliv=%.2fus %s",
+                   r.ok, r.deliveries, r.expected, r.lost, r.p50, r.p99, r.cpu_us_per_delivery, r.pass ? "PASS" : "FAIL");
+            if (i) printf(",");
+            print_step(&r);
+            fflush(stdout);
+            if (r.pass) { fails = 0; if (cfg.rates[i] > best) { best = cfg.rates[i]; best_idx = i; } }
+            else if (++fails >= cfg.stop_after_fail) break;
+            if (i + 1 < cfg.nrates) idle_for(0.5);
+        }
+        printf("],");
+        jnum("max_passing_rate", best, 1);
+        (void)best_idx;
+    }
+    printf(",\"disconnects\":%" PRIu64 ",\"reconnects\":%" PRIu64 ",\"polls\":%" PRIu64 "}\n", total_disconnects,
+           total_reconnects, ({ uint64_t p = 0; for (int i = 0; i < cfg.subs; i++) p += subs[i].polls; p; }));
+    fflush(stdout);
+    return 0;
+}
