@@ -1,6 +1,5 @@
 import CometCore
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -65,15 +64,28 @@ public final class Gateway: Service {
             maxConnections: Self.connectionLimit(configured: configuration.server.maxConnections, logger: self.logger),
             logger: self.logger
         )
-        let server = GatewayServer(gateway: context, group: self.group)
+        // The listeners live in `serve` only: their quiescing helpers must be gone before the loops shut down.
+        do {
+            try await self.serve(context: context, hub: hub, broker: broker)
+        } catch {
+            try? await self.group.shutdownGracefully()
+            throw error
+        }
+        try await self.group.shutdownGracefully()
+        self.logger.info("stopped")
+    }
+
+    private func serve(context: GatewayContext, hub: Hub, broker: MemoryBroker) async throws {
+        let configuration = self.configuration
+        let publicListener = GatewayListener(gateway: context, group: self.group)
+        let publishListener = GatewayListener(gateway: context, group: self.group)
         let publicChannel: any Channel
         let publishChannel: any Channel
         do {
-            publicChannel = try await server.bind(configuration.server.listen, role: .subscriber)
-            publishChannel = try await server.bind(configuration.server.publishListen, role: .publisher)
+            publicChannel = try await publicListener.bind(configuration.server.listen, role: .subscriber)
+            publishChannel = try await publishListener.bind(configuration.server.publishListen, role: .publisher)
         } catch {
             self.bound.fail(error)
-            try? await self.group.shutdownGracefully()
             throw error
         }
         hub.start()
@@ -99,19 +111,23 @@ public final class Gateway: Service {
         context.draining.store(true, ordering: .relaxed)
         eviction.cancel()
         hub.stop()
-        let drained = server.drain()
-        let deadline = self.group.next().scheduleTask(in: .nanoseconds(Int64(configuration.server.drainTimeout * 1e9))) {}
-        let finishedInTime = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let once = NIOLockedOnce()
-            drained.whenComplete { _ in once.run { continuation.resume(returning: true) } }
-            deadline.futureResult.whenComplete { _ in once.run { continuation.resume(returning: false) } }
+        let drained = publicListener.drain().and(publishListener.drain())
+        let drainTimeout = configuration.server.drainTimeout
+        let finishedInTime = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                (try? await drained.get()) != nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(Int64(drainTimeout * 1000)))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
         }
-        deadline.cancel()
         if !finishedInTime {
             self.logger.warning("drain deadline passed: closing the remaining connections")
         }
-        try await self.group.shutdownGracefully()
-        self.logger.info("stopped")
     }
 
     /// The connection limit: the configured one, or the file-descriptor limit (raised to its hard limit) less a
@@ -128,18 +144,5 @@ public final class Gateway: Service {
         if configured > 0 { return configured }
         let files = Int(clamping: limit.rlim_cur)
         return max(16, files - 128)
-    }
-}
-
-/// Runs a closure at most once, from any thread.
-private final class NIOLockedOnce: Sendable {
-    private let done = NIOLockedValueBox(false)
-
-    func run(_ body: () -> Void) {
-        let first = self.done.withLockedValue { done in
-            defer { done = true }
-            return !done
-        }
-        if first { body() }
     }
 }

@@ -5,10 +5,11 @@ import NIOExtras
 import NIOHTTP1
 import NIOPosix
 
-/// The two listeners (public and publisher) on one event-loop group, with graceful quiescing.
-final class GatewayServer: Sendable {
+/// One listener (public or publisher) with graceful quiescing of its connections.
+final class GatewayListener: Sendable {
     private let gateway: GatewayContext
     private let group: any EventLoopGroup
+    /// A quiescing helper serves exactly one server channel.
     private let quiesce: ServerQuiescingHelper
 
     init(gateway: GatewayContext, group: any EventLoopGroup) {
@@ -17,7 +18,7 @@ final class GatewayServer: Sendable {
         self.quiesce = ServerQuiescingHelper(group: group)
     }
 
-    /// Binds a listener.
+    /// Binds the listener.
     func bind(_ address: ListenAddress, role: ListenerRole) async throws -> any Channel {
         let gateway = self.gateway
         let quiesce = self.quiesce
