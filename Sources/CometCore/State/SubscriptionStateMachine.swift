@@ -41,10 +41,14 @@ public struct SubscriptionStateMachine: Sendable {
         return false
     }
 
-    /// The cursor position for each channel to ask the broker for, or `nil` for live-only (no cursor, or a cursor
-    /// for another set of channels, which is reported as a gap on every channel).
+    /// The cursor position for each channel to ask the broker for, or `nil` for live-only (no cursor). A cursor
+    /// for another set of channels asks for everything retained (position 0), which is reported as a gap on every
+    /// channel.
     public var requestedPositions: [UInt64]? {
-        guard let cursor, cursor.positions.count == self.channels.count else { return nil }
+        guard let cursor else { return nil }
+        guard cursor.positions.count == self.channels.count else {
+            return Array(repeating: 0, count: self.channels.count)
+        }
         return cursor.positions
     }
 
