@@ -47,8 +47,12 @@ final class GatewayListener: Sendable {
                         informationalResponseStrategy: .drop,
                         limitConfiguration: decoderLimits
                     )
+                    let activity = ReadActivityHandler()
+                    try channel.pipeline.syncOperations.addHandler(activity)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
-                    try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(role: role, gateway: gateway))
+                    try channel.pipeline.syncOperations.addHandler(
+                        HTTPConnectionHandler(role: role, gateway: gateway, readActivity: activity)
+                    )
                 }
             }
         return try await bootstrap.bind(host: address.host, port: address.port).get()

@@ -43,9 +43,12 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     private var context: ChannelHandlerContext?
     private let maxPendingParts = 8
 
-    init(role: ListenerRole, gateway: GatewayContext) {
+    private let readActivity: ReadActivityHandler?
+
+    init(role: ListenerRole, gateway: GatewayContext, readActivity: ReadActivityHandler? = nil) {
         self.role = role
         self.gateway = gateway
+        self.readActivity = readActivity
     }
 
     private var limits: GatewayConfiguration.Limits { self.gateway.configuration.limits }
@@ -147,7 +150,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         // Bytes of a request whose head is not complete yet: from now on it must arrive within request_timeout.
-        if case .idle = self.state, !self.partialRequest {
+        if case .idle = self.state, !self.partialRequest, self.readActivity?.bytesArrived ?? true {
             self.partialRequest = true
             self.armRequestTimer(context: context)
         }
@@ -283,6 +286,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         }
         self.state = .idle
         self.partialRequest = false
+        self.readActivity?.bytesArrived = false
         self.armIdleTimer(context: context)
         self.resumeReads(context: context)
         while case .idle = self.state, let part = self.pending.popFirst() {
