@@ -15,6 +15,9 @@ public final class GatewayStats: Sendable {
     /// Requests refused with 503 because the connection limit was reached.
     public let connectionsRefused = Atomic<Int>(0)
 
+    /// Times accepting paused because the process ran out of file descriptors (EMFILE/ENFILE) or memory.
+    public let acceptBackoffs = Atomic<Int>(0)
+
     /// Creates zeroed counters.
     public init() {}
 }

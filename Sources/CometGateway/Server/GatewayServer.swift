@@ -29,6 +29,7 @@ final class GatewayListener: Sendable {
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoff(logger: gateway.logger, stats: gateway.stats))
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
