@@ -10,7 +10,8 @@ public struct GatewayError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The standard reason phrase of ``status``.
         public let phrase: String
 
-        private init(_ status: Int, _ phrase: String) {
+        /// A code for a status not listed here.
+        public init(_ status: Int, _ phrase: String) {
             self.status = status
             self.phrase = phrase
         }

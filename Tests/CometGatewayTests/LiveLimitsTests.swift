@@ -41,6 +41,25 @@ struct LiveLimitsTests {
         }
     }
 
+    @Test("Expect: 100-continue is answered before the body is sent; other expectations get 417")
+    func expectContinue() async throws {
+        try await LiveGateway.withGateway { live in
+            let client = try await RawHTTPClient.connect(port: live.publishPort)
+            try await client.send("POST /pub/e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            #expect(await client.wait { $0 == "HTTP/1.1 100 Continue\r\n\r\n" })
+            try await client.send("hello")
+            #expect(await client.wait { $0.contains("HTTP/1.1 202 Accepted") && $0.hasSuffix("}") })
+            await client.close()
+            // libcurl sends Expect: 100-continue for larger bodies, as PHP backends do.
+            let large = Curl.post("\(live.publishURL)/pub/e", String(repeating: "L", count: 50_000))
+            #expect(large.status == 202)
+            let other = try await RawHTTPClient.connect(port: live.publishPort)
+            try await other.send("POST /pub/e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: teapot\r\n\r\n")
+            #expect(await other.waitForClose())
+            #expect(httpStatus(other.text) == 417)
+        }
+    }
+
     @Test("Bad subscribe parameters: 400 with a short reason")
     func badParameters() async throws {
         try await LiveGateway.withGateway { live in

@@ -117,6 +117,19 @@ struct LiveTransportTests {
         }
     }
 
+    @Test("Idle streams get heartbeats: an SSE comment, an empty NDJSON line")
+    func heartbeats() async throws {
+        try await LiveGateway.withGateway(configure: { $0.transports.heartbeatInterval = 0.2 }) { live in
+            let sse = try await RawHTTPClient.get(port: live.publicPort, "/sub/hb", headers: ["Accept: text/event-stream"])
+            let stream = try await RawHTTPClient.get(port: live.publicPort, "/sub/hb?transport=stream")
+            #expect(await sse.wait { httpBody($0).contains("\n:\n\n") })
+            #expect(await stream.wait { httpBody($0).contains("}\n\n") })
+            #expect(parseSSE(httpBody(sse.text)).events.isEmpty, "heartbeats dispatch no event")
+            await sse.close()
+            await stream.close()
+        }
+    }
+
     @Test("Cross-origin subscribers get CORS headers; a preflight is answered")
     func cors() async throws {
         try await LiveGateway.withGateway(configure: { $0.transports.corsOrigins = ["http://app.example"] }) { live in

@@ -42,6 +42,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     private var readPending = false
     private var context: ChannelHandlerContext?
     private let maxPendingParts = 8
+    private static let continueResponse = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
 
     private let readActivity: ReadActivityHandler?
 
@@ -167,6 +168,16 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
                 self.state = .discarding(closeAfter: true)
                 return
             }
+            if let expectation = head.headers.first(name: "expect") {
+                guard expectation.lowercased() == "100-continue" else {
+                    let error = GatewayError(.init(417, "Expectation Failed"), "only Expect: 100-continue is supported")
+                    self.respond(HTTPResponse(error: error, close: true), keepAlive: false, context: context)
+                    self.state = .discarding(closeAfter: true)
+                    return
+                }
+                // Clients such as curl wait for this before sending a body (they would stall for a second otherwise).
+                context.writeAndFlush(self.wrapOutboundOut(Self.continueResponse), promise: nil)
+            }
             self.state = .receiving(head, body: ByteBuffer())
         case (.body(let chunk), .receiving(let head, var body)):
             guard body.readableBytes + chunk.readableBytes <= self.limits.maxPublishBodyBytes else {
@@ -256,6 +267,14 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
             sseRetry: configuration.transports.sseRetry
         )
         self.state = .holding(subscription)
+        self.gateway.logger.debug(
+            "subscribe",
+            metadata: [
+                "comet.channels": "\(request.channels.map(\.rawValue).joined(separator: ","))",
+                "comet.transport": "\(request.transport.rawValue)",
+                "comet.cursor": "\(request.cursor?.description ?? "none")",
+            ]
+        )
         subscription.register()
         let pollTimeout = TimeAmount.nanoseconds(Int64(request.pollTimeout * 1_000_000_000))
         self.gateway.broker.replay(
