@@ -151,24 +151,27 @@ public enum ConfigFileParser {
         return configuration
     }
 
-    /// Finds the 1-based line of `key` in `[section]` (or of the section header when `key` is nil), since TOMLKit
-    /// does not report where a value came from.
+    /// Finds the 1-based line of `key` in `[section]` (or of the section itself when `key` is nil), since TOMLKit
+    /// does not report where a value came from. A section may also be written as a dotted top-level key
+    /// (`limits.max_uri_bytes = 1`) or a sub-table header (`[server.tls]`); both are found.
     private static func lineOf(section: String?, key: String?, in lines: [Substring]) -> Int? {
-        var inSection = section == nil
+        var current: String? = nil  // the section whose body we are in (nil: top level)
         var sectionLine: Int?
+        let wanted = [section, key].compactMap { $0 }.joined(separator: ".")
         for (index, raw) in lines.enumerated() {
             let line = raw.drop(while: { $0 == " " || $0 == "\t" })
             if line.hasPrefix("[") {
-                let name = line.dropFirst().prefix(while: { $0 != "]" }).trimmingSpaces
-                inSection = section.map { name == $0 } ?? false
-                if inSection { sectionLine = index + 1 }
+                let name = String(line.drop(while: { $0 == "[" }).prefix(while: { $0 != "]" }).trimmingSpaces)
+                current = name
+                if name == wanted || name.hasPrefix(wanted + ".") { return index + 1 }
+                if let section, name == section { sectionLine = sectionLine ?? index + 1 }
                 continue
             }
-            guard inSection, let key else { continue }
-            if line.hasPrefix(key) {
-                let rest = line.dropFirst(key.count).drop(while: { $0 == " " || $0 == "\t" })
-                if rest.hasPrefix("=") { return index + 1 }
-            }
+            // `name = …` where name is the key in its section, or the dotted path from the top level.
+            let name = String(line.prefix(while: { $0 != "=" }).trimmingSpaces)
+            guard line.contains("="), !name.isEmpty, !name.hasPrefix("#") else { continue }
+            let path = (current.map { $0 + "." } ?? "") + name
+            if path == wanted || path.hasPrefix(wanted + ".") { return index + 1 }
         }
         return sectionLine
     }

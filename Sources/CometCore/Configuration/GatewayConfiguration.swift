@@ -11,7 +11,7 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    /// Parses `HOST:PORT` or `[IPV6]:PORT`.
+    /// Parses `HOST:PORT` or `[IPV6]:PORT` (an IPv6 address must be in brackets; the port is 0 to 65535 in digits).
     public init(parsing text: String) throws {
         let invalid = ConfigurationError(key: nil, message: "'\(text)' is not HOST:PORT or [IPV6]:PORT")
         let host: Substring
@@ -24,15 +24,26 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
             guard let colon = text.lastIndex(of: ":") else { throw invalid }
             host = text[..<colon]
             portText = text[text.index(after: colon)...]
+            guard !host.contains(":") else { throw invalid }  // unbracketed IPv6: where does the port start?
         }
-        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else { throw invalid }
+        guard !host.isEmpty, !portText.isEmpty, portText.count <= 5,
+              portText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              let port = Int(portText), (0...65535).contains(port)
+        else { throw invalid }
         self.host = String(host)
         self.port = port
     }
 
-    /// Whether the host is a loopback address (127.0.0.0/8, ::1 or localhost).
+    /// Whether the host is a loopback address: an IPv4 literal in 127.0.0.0/8, `::1`, or `localhost`.
     public var isLoopback: Bool {
-        self.host == "localhost" || self.host == "::1" || self.host.hasPrefix("127.")
+        if self.host == "localhost" || self.host == "::1" || self.host == "0:0:0:0:0:0:0:1" { return true }
+        let parts = self.host.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return false }
+        let octets = parts.compactMap { part -> Int? in
+            guard !part.isEmpty, part.count <= 3, part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+            return Int(part).flatMap { $0 <= 255 ? $0 : nil }
+        }
+        return octets.count == 4 && octets[0] == 127
     }
 
     public var description: String { self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)" }

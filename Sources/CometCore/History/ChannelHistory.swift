@@ -47,7 +47,10 @@ public struct ChannelHistory: Sendable {
 
     /// Evicts messages older than `limits.maxAge`.
     public mutating func evictExpired(limits: HistoryLimits, now: UInt64) {
-        let maxAge = UInt64(max(0, limits.maxAge) * 1_000_000)
+        // No age limit when it cannot be expressed in microseconds (infinity, or beyond UInt64).
+        let microseconds = max(0, limits.maxAge) * 1_000_000
+        guard microseconds.isFinite, microseconds < Double(UInt64.max) else { return }
+        let maxAge = UInt64(microseconds)
         while let oldest = self.messages.first, now >= oldest.publishedAt, now - oldest.publishedAt > maxAge {
             self.evictFirst()
         }

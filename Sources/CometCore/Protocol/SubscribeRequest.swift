@@ -73,7 +73,8 @@ public struct SubscribeRequest: Sendable, Equatable {
         self.pollTimeout = limits.pollTimeout
         if let text = target.queryValue("timeout") {
             guard let seconds = Double(text), seconds.isFinite, seconds >= 1, seconds <= limits.pollTimeout else {
-                throw GatewayError.badRequest("timeout must be a number of seconds from 1 to \(Int(limits.pollTimeout))")
+                let most = limits.pollTimeout.isFinite && limits.pollTimeout < 1e9 ? "\(Int(limits.pollTimeout))" : "\(limits.pollTimeout)"
+                throw GatewayError.badRequest("timeout must be a number of seconds from 1 to \(most)")
             }
             self.pollTimeout = seconds
         }
