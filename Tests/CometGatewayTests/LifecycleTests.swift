@@ -15,6 +15,7 @@ struct LifecycleTests {
             let stream = try await RawHTTPClient.get(port: live.publicPort, "/sub/dr?transport=stream")
             #expect(await sse.wait { $0.contains("\n\n") })
             #expect(await stream.wait { $0.contains("last_event_id") })
+            #expect(try await waitForSubscribers(live, "dr", 3))
             let health = Curl.request("GET", "\(live.publicURL)/healthz")
             #expect(health.status == 200)
             #expect(try jsonObject(health.body)["subscribers"] as? Int == 3)

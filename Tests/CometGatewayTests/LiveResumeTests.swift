@@ -135,6 +135,7 @@ struct LiveResumeTests {
             let sse = try await RawHTTPClient.get(port: live.publicPort, "/sub/d", headers: ["Accept: text/event-stream"])
             let held = try await RawHTTPClient.get(port: live.publicPort, "/sub/d?last_event_id=\(id)")
             #expect(await sse.wait { $0.contains("\n\n") })
+            #expect(try await waitForSubscribers(live, "d", 2))
             let deleted = Curl.request("DELETE", "\(live.publishURL)/pub/d")
             #expect(deleted.status == 200)
             #expect(await sse.waitForClose())

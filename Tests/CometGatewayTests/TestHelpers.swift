@@ -37,3 +37,14 @@ func poll(_ live: LiveGateway, _ path: String, headers: [String] = []) async thr
     #expect(complete, "poll response incomplete: \(client.text)")
     return (httpStatus(client.text) ?? 0, try jsonObject(httpBody(client.text)))
 }
+
+/// Waits until the gateway reports `count` subscribers of `channel` (registration has no event a client can see;
+/// bounded: about two seconds).
+func waitForSubscribers(_ live: LiveGateway, _ channel: String, _ count: Int) async throws -> Bool {
+    for _ in 0..<200 {
+        let info = Curl.request("GET", "\(live.publishURL)/pub/\(channel)")
+        if info.status == 200, (try jsonObject(info.body)["subscribers"] as? Int) == count { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return false
+}
