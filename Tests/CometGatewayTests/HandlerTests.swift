@@ -27,11 +27,7 @@ struct HandlerTests {
             let broker = MemoryBroker(limits: configuration.history, sink: hub)
             let context = GatewayContext(configuration: configuration, hub: hub, broker: broker, stats: stats,
                                          maxConnections: 100, logger: Logger(label: "test"))
-            let activity = ReadActivityHandler()
-            try channel.pipeline.syncOperations.addHandler(activity)
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()))
-            try channel.pipeline.syncOperations.addHandler(
-                HTTPConnectionHandler(role: role, gateway: context, readActivity: activity))
+            try GatewayListener.addConnectionHandlers(to: channel, role: role, gateway: context)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
             self.channel = channel
             self.broker = broker

@@ -3,7 +3,7 @@ import Logging
 import Synchronization
 
 /// What every connection handler shares: configuration, hub, broker and counters.
-final class GatewayContext: Sendable {
+package final class GatewayContext: Sendable {
     let configuration: GatewayConfiguration
     let hub: Hub
     let broker: any Broker
@@ -14,7 +14,7 @@ final class GatewayContext: Sendable {
     /// Set when a graceful shutdown begins.
     let draining = Atomic<Bool>(false)
 
-    init(configuration: GatewayConfiguration, hub: Hub, broker: any Broker, stats: GatewayStats, maxConnections: Int,
+    package init(configuration: GatewayConfiguration, hub: Hub, broker: any Broker, stats: GatewayStats, maxConnections: Int,
          logger: Logger) {
         self.configuration = configuration
         self.hub = hub

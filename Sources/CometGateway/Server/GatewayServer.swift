@@ -6,7 +6,7 @@ import NIOHTTP1
 import NIOPosix
 
 /// One listener (public or publisher) with graceful quiescing of its connections.
-final class GatewayListener: Sendable {
+package final class GatewayListener: Sendable {
     private let gateway: GatewayContext
     private let group: any EventLoopGroup
     /// A quiescing helper serves exactly one server channel.
@@ -22,7 +22,6 @@ final class GatewayListener: Sendable {
     func bind(_ address: ListenAddress, role: ListenerRole) async throws -> any Channel {
         let gateway = self.gateway
         let quiesce = self.quiesce
-        let limits = gateway.configuration.limits
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -37,26 +36,32 @@ final class GatewayListener: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-                    // The configured limits (max_uri_bytes, max_header_bytes) are checked on the parsed head, with
-                    // their own status codes; the parser's own bound only stops a runaway head early.
-                    decoderLimits.maxHeaderFieldSize = max(limits.maxURIBytes, limits.maxHeaderBytes) + 1024
-                    decoderLimits.maxHeaderListSize = limits.maxURIBytes + limits.maxHeaderBytes + 1024
-                    decoderLimits.maxHeaderFieldCount = 256
-                    let decoder = HTTPRequestDecoder(
-                        leftOverBytesStrategy: .dropBytes,
-                        informationalResponseStrategy: .drop,
-                        limitConfiguration: decoderLimits
-                    )
-                    let activity = ReadActivityHandler()
-                    try channel.pipeline.syncOperations.addHandler(activity)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
-                    try channel.pipeline.syncOperations.addHandler(
-                        HTTPConnectionHandler(role: role, gateway: gateway, readActivity: activity)
-                    )
+                    try GatewayListener.addConnectionHandlers(to: channel, role: role, gateway: gateway)
                 }
             }
         return try await bootstrap.bind(host: address.host, port: address.port).get()
+    }
+
+    /// Installs the per-connection pipeline: read activity, HTTP request decoder, connection handler.
+    package static func addConnectionHandlers(to channel: any Channel, role: ListenerRole, gateway: GatewayContext) throws {
+        let limits = gateway.configuration.limits
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        // The configured limits (max_uri_bytes, max_header_bytes) are checked on the parsed head, with their own
+        // status codes; the parser's own bound only stops a runaway head early.
+        decoderLimits.maxHeaderFieldSize = max(limits.maxURIBytes, limits.maxHeaderBytes) + 1024
+        decoderLimits.maxHeaderListSize = limits.maxURIBytes + limits.maxHeaderBytes + 1024
+        decoderLimits.maxHeaderFieldCount = 256
+        let decoder = HTTPRequestDecoder(
+            leftOverBytesStrategy: .dropBytes,
+            informationalResponseStrategy: .drop,
+            limitConfiguration: decoderLimits
+        )
+        let activity = ReadActivityHandler()
+        try channel.pipeline.syncOperations.addHandler(activity)
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
+        try channel.pipeline.syncOperations.addHandler(
+            HTTPConnectionHandler(role: role, gateway: gateway, readActivity: activity)
+        )
     }
 
     /// Stops accepting, asks every connection to finish (held polls answered, streams told to reconnect) and

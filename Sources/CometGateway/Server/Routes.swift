@@ -14,7 +14,7 @@ enum RouteResult {
 }
 
 /// Which listener a connection came in on.
-enum ListenerRole: Sendable {
+package enum ListenerRole: Sendable {
     /// The public listener: subscriptions.
     case subscriber
     /// The publisher listener: webhooks.
