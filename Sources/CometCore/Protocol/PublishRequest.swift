@@ -56,7 +56,7 @@ public enum PublishRequest {
     /// Checks that a payload is valid UTF-8.
     /// - Throws: ``GatewayError`` (415) otherwise: payloads are carried as text on every transport.
     public static func validatePayload(_ data: ByteBuffer) throws {
-        let valid = data.withUnsafeReadableBytes { String(validating: $0, as: UTF8.self) != nil }
+        let valid = data.withUnsafeReadableBytes { UTF8Validation.isValid($0) }
         guard valid else {
             throw GatewayError(.unsupportedMediaType, "body is not valid UTF-8 text")
         }

@@ -51,7 +51,7 @@ public struct SubscribeRequest: Sendable, Equatable {
         for name in names {
             channels.append(try ChannelName(validating: name, maxLength: limits.maxChannelNameLength))
         }
-        self.channels = Array(Set(channels)).sorted()
+        self.channels = channels.count == 1 ? channels : Array(Set(channels)).sorted()
 
         switch target.queryValue("transport") {
         case .some(let name):

@@ -69,7 +69,7 @@ public final class MemoryBroker: Broker {
             event: draft.event,
             contentType: draft.contentType,
             data: draft.data,
-            publishedAt: BrokerClock.wallMicroseconds()
+            publishedAt: now  // the clock is wall-clock microseconds, never behind
         )
         state.history.append(message, limits: limits, now: message.publishedAt)
         state.deleted = false

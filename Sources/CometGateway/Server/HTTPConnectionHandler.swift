@@ -34,6 +34,12 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     private let gateway: GatewayContext
     private var state = State.idle
     private var pending = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 0)
+    /// What the connection's single timeout is for.
+    private enum Timeout: Sendable, Equatable {
+        case idle, request, poll
+    }
+
+    private var deadline = LazyDeadline<Timeout>()
     private var timer: Scheduled<Void>?
     private var partialRequest = false
     private var overLimit = false
@@ -68,7 +74,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         case .publisher:
             self.gateway.stats.publisherConnections.add(1, ordering: .relaxed)
         }
-        self.armIdleTimer(context: context)
+        self.setDeadline(.idle, in: self.limits.idleTimeout, context: context)
         context.fireChannelActive()
     }
 
@@ -77,7 +83,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         case .subscriber: self.gateway.stats.publicConnections.subtract(1, ordering: .relaxed)
         case .publisher: self.gateway.stats.publisherConnections.subtract(1, ordering: .relaxed)
         }
-        self.cancelTimer()
+        self.timer?.cancel()
+        self.timer = nil
+        self.deadline.clear()
         if case .holding(let subscription) = self.state {
             subscription.connectionClosed()
         }
@@ -150,10 +158,15 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        // Bytes of a request whose head is not complete yet: from now on it must arrive within request_timeout.
-        if case .idle = self.state, !self.partialRequest, self.readActivity?.bytesArrived ?? true {
+        // A request still incomplete at the end of a read must arrive in full within request_timeout of now.
+        // (A request that arrives whole in one read never touches the timer.)
+        switch self.state {
+        case .idle where !self.partialRequest && (self.readActivity?.bytesArrived ?? true),
+             .receiving where !self.partialRequest:
             self.partialRequest = true
-            self.armRequestTimer(context: context)
+            self.setDeadline(.request, in: self.limits.requestTimeout, context: context)
+        default:
+            break
         }
         context.fireChannelReadComplete()
     }
@@ -161,8 +174,6 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (part, self.state) {
         case (.head(let head), .idle):
-            if !self.partialRequest { self.armRequestTimer(context: context) }
-            self.partialRequest = false
             if let refusal = self.refusal(for: head) {
                 self.respond(refusal, keepAlive: false, context: context)
                 self.state = .discarding(closeAfter: true)
@@ -191,7 +202,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
             body.writeBuffer(&chunk)
             self.state = .receiving(head, body: body)
         case (.end, .receiving(let head, let body)):
-            self.cancelTimer()
+            self.deadline.clear()
+            self.partialRequest = false
             self.dispatch(head: head, body: body, context: context)
         case (.body, .discarding), (.end, .discarding):
             break
@@ -276,7 +288,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
             ]
         )
         subscription.register()
-        let pollTimeout = TimeAmount.nanoseconds(Int64(request.pollTimeout * 1_000_000_000))
+        let pollTimeout = request.pollTimeout
         self.gateway.broker.replay(
             channels: request.channels,
             positions: subscription.requestedPositions,
@@ -306,7 +318,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         self.state = .idle
         self.partialRequest = false
         self.readActivity?.bytesArrived = false
-        self.armIdleTimer(context: context)
+        self.setDeadline(.idle, in: self.limits.idleTimeout, context: context)
         self.resumeReads(context: context)
         while case .idle = self.state, let part = self.pending.popFirst() {
             self.process(part, context: context)
@@ -346,7 +358,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
                 self.close(context: context)
                 return
             }
-            self.cancelTimer()
+            self.deadline.clear()
             self.respond(response, keepAlive: false, context: context)
         default:
             self.close(context: context)
@@ -361,37 +373,49 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
 
     // MARK: - Timers
 
-    private func armIdleTimer(context: ChannelHandlerContext) {
-        self.schedule(after: self.limits.idleTimeout, context: context) { handler, context in
-            handler.close(context: context)
+    /// Holds a poll until `seconds` from now (called by the poll subscription once it waits for live messages).
+    func holdPoll(for seconds: Double) {
+        guard let context = self.context else { return }
+        self.setDeadline(.poll, in: seconds, context: context)
+    }
+
+    private func setDeadline(_ timeout: Timeout, in seconds: Double, context: ChannelHandlerContext) {
+        let deadline = context.eventLoop.now + .nanoseconds(Int64(seconds * 1_000_000_000))
+        if case .arm(let at) = self.deadline.set(timeout, at: Int64(deadline.uptimeNanoseconds)) {
+            self.arm(at: at, context: context)
         }
     }
 
-    private func armRequestTimer(context: ChannelHandlerContext) {
-        self.schedule(after: self.limits.requestTimeout, context: context) { handler, context in
-            switch handler.state {
+    private func arm(at uptimeNanoseconds: Int64, context: ChannelHandlerContext) {
+        self.timer?.cancel()
+        let deadline = NIODeadline.uptimeNanoseconds(UInt64(uptimeNanoseconds))
+        self.timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) {
+            self.timer = nil
+            self.timerFired(context: context)
+        }
+    }
+
+    private func timerFired(context: ChannelHandlerContext) {
+        switch self.deadline.fired(now: Int64(context.eventLoop.now.uptimeNanoseconds)) {
+        case .none:
+            break
+        case .rearm(let at):
+            self.arm(at: at, context: context)
+        case .expired(.idle):
+            if case .idle = self.state { self.close(context: context) }
+        case .expired(.request):
+            switch self.state {
             case .idle, .receiving:
                 let error = GatewayError(.requestTimeout, "request not received in time")
-                handler.respond(HTTPResponse(error: error, close: true), keepAlive: false, context: context)
+                self.respond(HTTPResponse(error: error, close: true), keepAlive: false, context: context)
             default:
                 break
             }
+        case .expired(.poll):
+            if case .holding(let subscription) = self.state {
+                subscription.pollTimedOut()
+            }
         }
-    }
-
-    private func schedule(after seconds: Double, context: ChannelHandlerContext,
-                          _ body: @escaping (HTTPConnectionHandler, ChannelHandlerContext) -> Void) {
-        self.cancelTimer()
-        let delay = TimeAmount.nanoseconds(Int64(seconds * 1_000_000_000))
-        self.timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: delay) {
-            self.timer = nil
-            body(self, context)
-        }
-    }
-
-    private func cancelTimer() {
-        self.timer?.cancel()
-        self.timer = nil
     }
 }
 

@@ -6,6 +6,8 @@ import Synchronization
 protocol SubscriptionOwner: AnyObject {
     /// A poll subscription wrote its whole response; the connection may serve its next request.
     func subscriptionFinishedResponse(keepAlive: Bool)
+    /// A poll subscription waits for live messages: time it out after `seconds` (it then calls ``Subscription/pollTimedOut()``).
+    func holdPoll(for seconds: Double)
 }
 
 /// One held subscriber: an SSE or XHR stream, or a pending long poll. Confined to its connection's event loop.
@@ -35,7 +37,6 @@ final class Subscription {
     private var flushScheduled = false
     private var wroteSinceHeartbeat = false
     private var pollBatch: [(message: Message, channelIndex: Int)] = []
-    private var pollTimeout: Scheduled<Void>?
     /// Whether the subscription ended (closed, answered, or its connection went away).
     private(set) var isFinished = false
 
@@ -83,7 +84,7 @@ final class Subscription {
     // MARK: - Start
 
     /// Applies the broker's replay: writes the response start and the catch-up, then goes live.
-    func replayed(_ replays: [ChannelReplay], pollTimeout: TimeAmount) {
+    func replayed(_ replays: [ChannelReplay], pollTimeout: Double) {
         guard !self.isFinished else { return }
         let before = self.machine.positions
         let catchUp = self.machine.replayed(replays)
@@ -94,9 +95,7 @@ final class Subscription {
             if !catchUp.messages.isEmpty || !catchUp.gapChannels.isEmpty {
                 self.respondToPoll(catchUp.messages, gapChannels: catchUp.gapChannels)
             } else {
-                self.pollTimeout = self.context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: pollTimeout) {
-                    self.respondToPoll([], gapChannels: [])
-                }
+                self.owner.holdPoll(for: pollTimeout)
             }
         }
     }
@@ -292,6 +291,11 @@ final class Subscription {
         self.owner.subscriptionFinishedResponse(keepAlive: keepAlive)
     }
 
+    /// The poll's hold time passed without a message: answer with an empty batch and the cursor.
+    func pollTimedOut() {
+        self.respondToPoll([], gapChannels: [])
+    }
+
     /// The channel was deleted by a publisher: tell the subscriber and end.
     func channelDeleted(_ channel: ChannelName) {
         guard !self.isFinished else { return }
@@ -369,8 +373,6 @@ final class Subscription {
         guard !self.isFinished else { return }
         self.isFinished = true
         self.machine.close()
-        self.pollTimeout?.cancel()
-        self.pollTimeout = nil
         self.unregister()
     }
 
