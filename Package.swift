@@ -6,6 +6,12 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// The hot path (one message to many connections) runs in these modules: release builds skip the dynamic
+/// exclusivity checks there (about 5% of a publish's CPU time in profiles). Debug builds and tests keep them.
+let hotPathSettings: [SwiftSetting] = swiftSettings + [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+]
+
 let package = Package(
     name: "comet-gateway",
     platforms: [.macOS(.v15)],
@@ -31,7 +37,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: hotPathSettings
         ),
         // All I/O: server, hub, transports, broker, publish endpoint.
         .target(
@@ -45,7 +51,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: hotPathSettings
         ),
         .executableTarget(
             name: "comet-gateway",

@@ -16,44 +16,54 @@ public enum JSONEncoding {
         text.withUTF8 { writeString(bytes: UnsafeRawBufferPointer($0), into: &buffer) }
     }
 
+    /// Bytes that need care inside a JSON string: 1 for bytes to escape, 2 for 0xE2 (which may start U+2028/9).
+    private static let escapeClass: [UInt8] = (0..<256).map { byte in
+        switch byte {
+        case 0x00..<0x20, 0x22, 0x26, 0x3C, 0x3E, 0x5C, 0x7F: return 1
+        case 0xE2: return 2
+        default: return 0
+        }
+    }
+
     /// Appends `"…"` with `bytes` (valid UTF-8) escaped.
     public static func writeString(bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
+        buffer.reserveCapacity(minimumWritableBytes: bytes.count + 2)
         buffer.writeInteger(UInt8(ascii: "\""))
+        let count = bytes.count
         var runStart = 0
         var index = 0
-        let count = bytes.count
-        while index < count {
-            let byte = bytes[index]
-            var escape: StaticString? = nil
-            var unicodeEscape: UInt16? = nil
-            var skip = 1
-            switch byte {
-            case UInt8(ascii: "\""): escape = "\\\""
-            case UInt8(ascii: "\\"): escape = "\\\\"
-            case UInt8(ascii: "\n"): escape = "\\n"
-            case UInt8(ascii: "\r"): escape = "\\r"
-            case UInt8(ascii: "\t"): escape = "\\t"
-            case UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "&"), 0x00..<0x20, 0x7F:
-                unicodeEscape = UInt16(byte)
-            case 0xE2 where index + 2 < count && bytes[index + 1] == 0x80
-                && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9):
-                // U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR end a JavaScript line.
-                unicodeEscape = bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029
-                skip = 3
-            default:
-                index += 1
-                continue
+        Self.escapeClass.withUnsafeBufferPointer { table in
+            while index < count {
+                // Skip the run of bytes that need nothing (the common case: plain text).
+                while index < count && table[Int(bytes[index])] == 0 { index += 1 }
+                guard index < count else { break }
+                let byte = bytes[index]
+                var skip = 1
+                let isSeparator = byte == 0xE2 && index + 2 < count && bytes[index + 1] == 0x80
+                    && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9)
+                if byte == 0xE2 && !isSeparator {
+                    index += 1  // an ordinary three-byte character
+                    continue
+                }
+                if runStart < index {
+                    buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+                }
+                switch byte {
+                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
+                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+                case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
+                case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
+                case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
+                case 0xE2:
+                    // U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR end a JavaScript line.
+                    writeUnicodeEscape(bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029, into: &buffer)
+                    skip = 3
+                default:
+                    writeUnicodeEscape(UInt16(byte), into: &buffer)
+                }
+                index += skip
+                runStart = index
             }
-            if runStart < index {
-                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
-            }
-            if let escape {
-                buffer.writeStaticString(escape)
-            } else if let code = unicodeEscape {
-                writeUnicodeEscape(code, into: &buffer)
-            }
-            index += skip
-            runStart = index
         }
         if runStart < count {
             buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<count]))

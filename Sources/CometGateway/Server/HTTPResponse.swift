@@ -78,7 +78,7 @@ struct HTTPResponse {
         into buffer: inout ByteBuffer
     ) {
         buffer.writeStaticString("HTTP/1.1 ")
-        buffer.writeString(String(status))
+        JSONEncoding.writeDecimal(UInt64(status), into: &buffer)
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(phrase)
         buffer.writeStaticString("\r\nServer: comet-gateway\r\nDate: ")
@@ -91,7 +91,7 @@ struct HTTPResponse {
         }
         if let contentLength {
             buffer.writeStaticString("Content-Length: ")
-            buffer.writeString(String(contentLength))
+            JSONEncoding.writeDecimal(UInt64(contentLength), into: &buffer)
             buffer.writeStaticString("\r\n")
         }
         for (name, value) in headers {
