@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The opaque resume cursor a subscriber passes back as `Last-Event-ID` or `?last_event_id=`.
 ///
 /// A message's id is its channel sequence number: a decimal `UInt64` that increases monotonically per channel (it
@@ -46,6 +48,19 @@ public struct Cursor: Hashable, Sendable, CustomStringConvertible {
         guard digits > 0, positions.count < 64 else { throw malformed }
         positions.append(current)
         self.positions = positions
+    }
+
+    /// Writes the cursor text into `buffer` (no intermediate String).
+    public func write(into buffer: inout ByteBuffer) {
+        Self.write(self.positions, into: &buffer)
+    }
+
+    /// Writes the cursor text of `positions` into `buffer`.
+    public static func write(_ positions: [UInt64], into buffer: inout ByteBuffer) {
+        for (index, position) in positions.enumerated() {
+            if index > 0 { buffer.writeInteger(UInt8(ascii: ".")) }
+            JSONEncoding.writeDecimal(position, into: &buffer)
+        }
     }
 
     public var description: String {

@@ -47,6 +47,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     private var holdReads = false
     private var readPending = false
     private var context: ChannelHandlerContext?
+    /// The `Date` header cache of this connection's event loop.
+    private var dateCache: HTTPDateCache?
     private let maxPendingParts = 8
     private static let continueResponse = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
 
@@ -64,6 +66,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.dateCache = self.gateway.hub.shard(for: context.eventLoop).dateCache
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -335,7 +338,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         var response = response
         if head?.method == .HEAD { response.body = nil }
         let keepAlive = keepAlive && !response.close && !self.quiescing
-        let bytes = response.serialize(keepAlive: keepAlive, date: self.gateway.hub.shard(for: context.eventLoop).dateCache.current)
+        let bytes = response.serialize(keepAlive: keepAlive, date: self.dateCache!.current)
         if keepAlive {
             context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
         } else {

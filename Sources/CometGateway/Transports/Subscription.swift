@@ -258,12 +258,12 @@ final class Subscription {
             } else {
                 running[index] = message.id
                 body.writeStaticString("{\"id\":\"")
-                body.writeString(Cursor(positions: running).description)
+                Cursor.write(running, into: &body)
                 body.writeImmutableBuffer(message.wire.jsonAfterID)
             }
         }
         body.writeStaticString("],\"last_event_id\":\"")
-        body.writeString(self.machine.currentCursor.description)
+        Cursor.write(self.machine.positions, into: &body)
         body.writeStaticString("\"")
         if !gapChannels.isEmpty {
             body.writeStaticString(",\"gap\":true,\"gap_channels\":")
@@ -274,8 +274,10 @@ final class Subscription {
     }
 
     private var pollHeaders: [(String, String)] {
-        [("Cache-Control", "no-cache, no-store")] + self.extraHeaders
+        self.extraHeaders.isEmpty ? Self.noCacheHeaders : Self.noCacheHeaders + self.extraHeaders
     }
+
+    private static let noCacheHeaders = [("Cache-Control", "no-cache, no-store")]
 
     private func writeFinalPollResponse(_ response: HTTPResponse, keepAlive: Bool? = nil) {
         let keepAlive = (keepAlive ?? self.keepAlive) && !response.close
@@ -310,7 +312,7 @@ final class Subscription {
         case .poll:
             self.finish()
             var body = ByteBuffer(string: "{\"closed\":true,\"channel\":\"\(channel.rawValue)\",\"last_event_id\":\"")
-            body.writeString(self.machine.currentCursor.description)
+            Cursor.write(self.machine.positions, into: &body)
             body.writeStaticString("\"}")
             self.writeFinalPollResponse(HTTPResponse.json(410, "Gone", body, headers: self.pollHeaders))
         }
@@ -331,7 +333,7 @@ final class Subscription {
         case .poll:
             self.finish()
             var body = ByteBuffer(string: "{\"messages\":[],\"last_event_id\":\"")
-            body.writeString(self.machine.currentCursor.description)
+            Cursor.write(self.machine.positions, into: &body)
             body.writeStaticString("\"}")
             var response = HTTPResponse.json(200, "OK", body, headers: self.pollHeaders)
             response.close = true
