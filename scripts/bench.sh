@@ -3,7 +3,7 @@
 #
 #   bash scripts/bench.sh [--quick] [--servers gateway,nchan,pushpin]
 #                         [--scenarios 1,2,3,4,5,6] [--no-install] [--no-build]
-#                         [--md-out FILE]
+#                         [--md-out FILE] [--wait-idle SECONDS]
 #
 # Every server runs pinned to CPU 0 (taskset -c 0, children inherit it), the
 # load generator (scripts/bench/loadgen.c) pinned to CPU 1. Only 127.0.0.1 is
@@ -33,6 +33,7 @@ SCENARIOS="1,2,3,4,5,6"
 DO_INSTALL=1
 DO_BUILD=1
 MD_OUT=""
+WAIT_IDLE=0 # seconds to wait for an idle machine before starting
 PORT_BASE=${BENCH_PORT_BASE:-18400}
 
 usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
@@ -47,6 +48,7 @@ while [ $# -gt 0 ]; do
     --no-install) DO_INSTALL=0 ;;
     --no-build) DO_BUILD=0 ;;
     --md-out) MD_OUT="$2"; shift ;;
+    --wait-idle) WAIT_IDLE="$2"; shift ;;
     -h | --help) usage 0 ;;
     *) echo "unknown option: $1" >&2; usage 2 ;;
     esac
@@ -67,6 +69,7 @@ if [ "$QUICK" = 1 ]; then
     MC_CHANS=1000; MC_RATE=500;  MC_DUR=3
     PT_DUR=2
     DRAIN=2
+    CAP_SETTLE=1
 else
     CAP_COUNTS="10000 19000"
     FAN_SUBS=1000; FAN_RATES="100,200,500,1000,2000,5000"; FAN_DUR=8
@@ -75,6 +78,7 @@ else
     MC_CHANS=10000; MC_RATE=2000; MC_DUR=15
     PT_DUR=10
     DRAIN=3
+    CAP_SETTLE=3
 fi
 PAYLOAD=${BENCH_PAYLOAD:-128}   # bytes per published message
 PUB_CONNS=${BENCH_PUB_CONNS:-8} # publisher keep-alive connections
@@ -110,7 +114,7 @@ descendants() { # pid -> pid and all its descendants
 }
 
 stop_pid() { # pid [grace seconds]: TERM, wait, KILL (with descendants)
-    local pid=$1 grace=${2:-5} all i
+    local pid=$1 grace=${2:-5} all i p
     [ -n "$pid" ] || return 0
     kill -0 "$pid" 2>/dev/null || return 0
     all=$(descendants "$pid" | tac)
@@ -168,7 +172,7 @@ install_deps() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
     fi
     # Debian's packages start their system services where they can; the
-    # benchmark runs its own instances, so stop those if present (ports).
+    # benchmark runs its own instances on its own ports and leaves those alone.
     if has "$SERVERS" nchan && command -v systemctl >/dev/null && systemctl is-active -q nginx 2>/dev/null; then
         log "note: system nginx service is running (left alone; we use port $SUB_PORT)"
     fi
@@ -288,7 +292,8 @@ lg() {
     shift 2
     local pport=$PUB_PORT
     taskset -c 1 "$LOADGEN" --server "$name" --sub-port "$SUB_PORT" --pub-port "$pport" \
-        --origin-port "$ORIGIN_PORT" --pids "$SERVER_PIDS" --size "$PAYLOAD" "$@" \
+        --origin-port "$ORIGIN_PORT" --pids "$SERVER_PIDS" ${ORIGIN_PID:+--aux-pids "$ORIGIN_PID"} \
+        --size "$PAYLOAD" "$@" \
         >"$out" 2>"${out%.json}.log" || log "loadgen exited with $? (see ${out%.json}.log)"
     grep -E 'ok=|connected in' "${out%.json}.log" | sed 's/^/    /' >&2 || true
 }
@@ -318,7 +323,7 @@ scenario_capacity() {
             [ $(($(date +%s) - t0)) -gt 170 ] && { log "capacity: connect phase timed out"; break; }
             sleep 0.5
         done
-        sleep 3 # let the server settle (lazy allocations, GC)
+        sleep "$CAP_SETTLE" # let the server settle (lazy allocations, GC)
         collect_pids
         after=$(rss_kb "$SERVER_PIDS")
         for p in "${LOADGEN_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -346,7 +351,8 @@ scenario_wide() {
     local name=$1
     start_server "$name" wide || return 0
     lg "$name" "$RUN/results/$name-s3.json" --mode fanout --kind sse --subs "$WIDE_SUBS" --rates "$WIDE_RATE" \
-        --duration "$WIDE_DUR" --drain "$((DRAIN + 2))" --pub-conns 1 --pipeline "$PIPELINE" --deadline 300 --label wide
+        --duration "$WIDE_DUR" --drain "$((DRAIN + 2))" --pub-conns 1 --pipeline "$PIPELINE" --settle 3 \
+        --deadline 300 --label wide
     stop_server
 }
 
@@ -363,7 +369,7 @@ scenario_channels() {
     start_server "$name" channels || return 0
     lg "$name" "$RUN/results/$name-s5.json" --mode fanout --kind sse --subs "$MC_CHANS" --channels "$MC_CHANS" \
         --rates "$MC_RATE" --duration "$MC_DUR" --drain "$DRAIN" --pub-conns "$PUB_CONNS" --pipeline "$PIPELINE" \
-        --deadline 300 --label channels
+        --settle 3 --deadline 300 --label channels
     stop_server
 }
 
@@ -388,6 +394,27 @@ command -v taskset >/dev/null || { log "taskset missing (util-linux)"; exit 1; }
 build_loadgen
 if has "$SERVERS" gateway; then build_gateway; fi
 
+# The numbers are only meaningful on an otherwise idle machine: sample CPU
+# idle time for 2 s before starting and record it (and warn).
+cpu_idle_pct() {
+    local a b
+    a=($(head -1 /proc/stat)); sleep 2; b=($(head -1 /proc/stat))
+    local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
+    for ((i = 1; i < ${#a[@]}; i++)); do total=$((total + b[i] - a[i])); done
+    echo $(( total > 0 ? 100 * idle / total : 0 ))
+}
+IDLE_BEFORE=$(cpu_idle_pct)
+WAIT_END=$(($(date +%s) + WAIT_IDLE))
+while [ "$IDLE_BEFORE" -lt 90 ] && [ "$(date +%s)" -lt "$WAIT_END" ]; do
+    log "machine ${IDLE_BEFORE}% idle; waiting for it to quiet down (--wait-idle $WAIT_IDLE)"
+    sleep 8
+    IDLE_BEFORE=$(cpu_idle_pct)
+done
+if [ "$IDLE_BEFORE" -lt 90 ]; then
+    log "WARNING: machine only ${IDLE_BEFORE}% idle before the run (other processes busy); results will be noisy"
+    ps -eo pid,psr,pcpu,comm --sort=-pcpu | head -6 >&2
+fi
+
 START=$(date +%s)
 for name in ${SERVERS//,/ }; do
     if [ "$name" = gateway ] && [ "$GATEWAY_OK" != 1 ]; then
@@ -403,10 +430,12 @@ for name in ${SERVERS//,/ }; do
     has "$SCENARIOS" 6 && { log "scenario 6: publish throughput"; scenario_publish "$name"; }
 done
 log "load phases done in $(($(date +%s) - START)) s"
+IDLE_AFTER=$(cpu_idle_pct)
 
 # Machine / version metadata for the report.
 {
     printf '{"timestamp":"%s","quick":%s,"servers":"%s","scenarios":"%s",' "$TS" "$([ $QUICK = 1 ] && echo true || echo false)" "$SERVERS" "$SCENARIOS"
+    printf '"idle_pct_before":%d,"idle_pct_after":%d,"duration_s":%d,' "$IDLE_BEFORE" "$IDLE_AFTER" "$(($(date +%s) - START))"
     printf '"cpu":"%s","nproc":%s,"kernel":"%s",' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //; s/"//g')" "$(nproc)" "$(uname -r)"
     printf '"nginx":"%s","nchan":"%s","pushpin":"%s","gateway_commit":"%s",' \
         "$(dpkg-query -W -f='${Version}' nginx 2>/dev/null || echo n/a)" \

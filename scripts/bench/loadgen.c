@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -194,6 +195,8 @@ static struct {
     int npids;
     char label[128];
     int pub_any_order;
+    int aux_pids[16]; /* helper processes (Pushpin's GRIP origin): reported separately */
+    int naux_pids;
 } cfg;
 
 /* ------------------------------------------------------------------------ */
@@ -202,12 +205,12 @@ static struct {
 
 static long clk_tck;
 
-/* utime+stime (clock ticks) summed over cfg.pids. */
-static uint64_t server_cpu_ticks(void) {
+/* utime+stime (clock ticks) summed over a pid list. */
+static uint64_t cpu_ticks_of(const int *pids, int npids) {
     uint64_t total = 0;
-    for (int i = 0; i < cfg.npids; i++) {
+    for (int i = 0; i < npids; i++) {
         char path[64], line[2048];
-        snprintf(path, sizeof path, "/proc/%d/stat", cfg.pids[i]);
+        snprintf(path, sizeof path, "/proc/%d/stat", pids[i]);
         FILE *f = fopen(path, "r");
         if (!f) continue;
         size_t n = fread(line, 1, sizeof line - 1, f);
@@ -229,6 +232,24 @@ static uint64_t server_cpu_ticks(void) {
     }
     return total;
 }
+static uint64_t server_cpu_ticks(void) { return cpu_ticks_of(cfg.pids, cfg.npids); }
+
+/* Machine-wide process CPU time (ticks) from /proc/stat. Used to detect
+ * other processes competing with the benchmark. */
+static uint64_t machine_busy_ticks(void) {
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return 0;
+    unsigned long long v[10] = {0};
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+                   &v[5], &v[6], &v[7], &v[8], &v[9]);
+    fclose(f);
+    if (n < 8) return 0;
+    /* user nice system idle iowait irq softirq steal (guest is in user).
+     * irq/softirq are left out: loopback packet processing for our own
+     * connections is accounted there, not to any process. */
+    return v[0] + v[1] + v[2] + v[7];
+}
+static uint64_t aux_cpu_ticks(void) { return cpu_ticks_of(cfg.aux_pids, cfg.naux_pids); }
 
 /* VmRSS (KiB) summed over cfg.pids. */
 static uint64_t server_rss_kb(void) {
@@ -691,8 +712,10 @@ static void process_stream_lines(conn_t *c, uint64_t t) {
         if (cfg.kind == K_SSE) {
             if (ll > 5 && !memcmp(p, "data:", 5)) on_payload(c, p + 5, ll - 5, t);
             /* "id:", "event:", ":" comments and blank lines need no action */
-        } else if (ll > 0) {
-            on_payload(c, p, ll, t); /* one message per line (ndjson / raw) */
+        } else if (ll > 0 && memmem(p, ll, "seq", 3)) {
+            /* one message per line (ndjson / raw); lines without a payload
+             * (e.g. the gateway's initial {"last_event_id":..}) are control */
+            on_payload(c, p, ll, t);
         }
         off += (size_t)(nl - p) + 1;
     }
@@ -790,9 +813,13 @@ static void sub_failed(conn_t *c) {
 }
 
 static void handle_sub_readable(conn_t *c, uint64_t t) {
-    for (;;) {
+    for (int more = 1; more;) {
         buf_reserve(&c->rbuf, 16384);
-        ssize_t n = recv(c->fd, c->rbuf.p + c->rbuf.len, c->rbuf.cap - c->rbuf.len, 0);
+        size_t room = c->rbuf.cap - c->rbuf.len;
+        ssize_t n = recv(c->fd, c->rbuf.p + c->rbuf.len, room, 0);
+        /* a short read means the socket is drained for now: skip the extra
+         * recv() that would only return EAGAIN (epoll is level-triggered) */
+        more = n == (ssize_t)room;
         if (n == 0) {
             /* EOF: for long-poll close-delimited bodies this completes one */
             if (cfg.kind == K_LONGPOLL && c->state == S_BODY && c->clen < 0 && !c->chunked) {
@@ -943,14 +970,26 @@ static void handle_event(conn_t *c, uint32_t ev, uint64_t t) {
     }
 }
 
-/* One pass of the event loop, waiting at most timeout_ms. */
-static void poll_once(int timeout_ms) {
-    struct epoll_event evs[1024];
-    int n = epoll_wait(epfd, evs, 1024, timeout_ms);
+/* One pass of the event loop, waiting at most timeout_ns. Uses
+ * epoll_pwait2 (ns timeout) so that paced publishing at sub-millisecond
+ * intervals sleeps instead of spinning; falls back to epoll_wait. */
+static int have_pwait2 = 1;
+static void poll_once_ns(uint64_t timeout_ns) {
+    struct epoll_event evs[256];
+    int n;
+    if (have_pwait2) {
+        struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000ull),
+                              .tv_nsec = (long)(timeout_ns % 1000000000ull)};
+        n = epoll_pwait2(epfd, evs, 256, &ts, NULL);
+        if (n < 0 && errno == ENOSYS) { have_pwait2 = 0; n = epoll_wait(epfd, evs, 256, (int)(timeout_ns / 1000000)); }
+    } else {
+        n = epoll_wait(epfd, evs, 256, (int)(timeout_ns / 1000000));
+    }
     if (n <= 0) return;
     uint64_t t = now_ns();
     for (int i = 0; i < n; i++) handle_event(evs[i].data.ptr, evs[i].events, t);
 }
+static void poll_once(int timeout_ms) { poll_once_ns((uint64_t)timeout_ms * 1000000ull); }
 
 static int deadline_passed(void) { return now_ns() >= run_deadline_ns || stop_flag; }
 
@@ -1051,14 +1090,21 @@ static int outstanding_pubs(void) {
     return n;
 }
 
+static double self_cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 typedef struct {
-    double rate_target, rate_achieved, pub_secs, drain_secs, pub_max_lag_ms;
+    double rate_target, rate_achieved, pub_secs, drain_secs, pub_max_lag_ms, loadgen_cpu_pct;
     uint64_t pub_late;
     uint64_t sent, ok, fail, err, deliveries, expected, lost, dups, reorders, late_prev, unparsed;
     uint64_t subs_with_loss;
     int subs_connected;
     double p50, p90, p99, p999, max, mean;
-    double cpu_s, cpu_us_per_delivery, cpu_us_per_publish;
+    double cpu_s, cpu_us_per_delivery, cpu_us_per_publish, aux_cpu_s, other_cpu_s;
     uint64_t rss_kb;
     int pass;
 } step_result_t;
@@ -1077,7 +1123,8 @@ static step_result_t run_step(double rate) {
     step_result_t r = {0};
     reset_step();
     r.rate_target = rate;
-    uint64_t cpu0 = server_cpu_ticks();
+    uint64_t cpu0 = server_cpu_ticks(), aux0 = aux_cpu_ticks(), busy0 = machine_busy_ticks();
+    double self0 = self_cpu_s();
     uint64_t t0 = now_ns();
     uint64_t end = t0 + (uint64_t)(cfg.duration * 1e9);
     uint64_t msgno = 0, late = 0, max_lag_ns = 0;
@@ -1087,19 +1134,23 @@ static step_result_t run_step(double rate) {
         if (t >= end) break;
         if (rate > 0) {
             /* send everything that is due; count how far behind we are */
+            int blocked = 0;
             for (;;) {
                 uint64_t due = t0 + (uint64_t)((double)msgno * interval);
                 if (due > t || due >= end) break;
-                if (!publish_one(msgno)) break; /* every connection busy */
+                if (!publish_one(msgno)) { blocked = 1; break; } /* connection busy */
                 if (t - due > 5000000ull) late++; /* sent > 5 ms after due */
                 if (t - due > max_lag_ns) max_lag_ns = t - due;
                 msgno++;
             }
             uint64_t due = t0 + (uint64_t)((double)msgno * interval);
-            int wait_ms = due > t ? (int)((due - t) / 1000000) : 0;
-            poll_once(wait_ms > 10 ? 10 : wait_ms);
+            uint64_t wait_ns = due > t ? due - t : 0;
+            /* blocked on a busy connection: sleep until a response arrives
+             * (or 1 ms) rather than spinning */
+            if (blocked) wait_ns = 1000000ull;
+            poll_once_ns(wait_ns > 10000000ull ? 10000000ull : wait_ns);
         } else {
-            while (publish_one(msgno)) msgno++;
+            while (publish_one(msgno) && now_ns() < end) msgno++;
             poll_once(1);
         }
     }
@@ -1111,7 +1162,18 @@ static step_result_t run_step(double rate) {
         poll_once(5);
     }
     uint64_t t_end = now_ns();
-    uint64_t cpu1 = server_cpu_ticks();
+    uint64_t cpu1 = server_cpu_ticks(), aux1 = aux_cpu_ticks();
+    r.aux_cpu_s = cfg.naux_pids ? (double)(aux1 - aux0) / (double)clk_tck : -1;
+    /* our own CPU use over the step: near 100% means the client, not the
+     * server, may be the bottleneck */
+    double self_s = self_cpu_s() - self0;
+    r.loadgen_cpu_pct = 100.0 * self_s / ((double)(t_end - t0) / 1e9);
+    /* CPU used by anything else on the machine during the step (other
+     * processes, kernel threads); large values mean the numbers are noisy */
+    uint64_t busy1 = machine_busy_ticks();
+    double other = (double)(busy1 - busy0) / (double)clk_tck - self_s - (double)(cpu1 - cpu0) / (double)clk_tck -
+                   (double)(aux1 - aux0) / (double)clk_tck;
+    r.other_cpu_s = cfg.npids ? (other > 0 ? other : 0) : -1;
     r.pub_secs = (double)(t_pub_end - t0) / 1e9;
     r.drain_secs = (double)(t_end - t_pub_end) / 1e9;
     r.sent = st.pub_sent;
@@ -1167,6 +1229,7 @@ static void print_step(const step_result_t *r) {
     jnum("pub_secs", r->pub_secs, 0);
     jnum("drain_secs", r->drain_secs, 0);
     jnum("pub_max_lag_ms", r->pub_max_lag_ms, 0);
+    jnum("loadgen_cpu_pct", r->loadgen_cpu_pct, 0);
     printf("\"pub_late\":%" PRIu64 ",", r->pub_late);
     printf("\"published\":%" PRIu64 ",\"pub_ok\":%" PRIu64 ",\"pub_fail\":%" PRIu64 ",\"pub_err\":%" PRIu64 ",",
            r->sent, r->ok, r->fail, r->err);
@@ -1186,6 +1249,8 @@ static void print_step(const step_result_t *r) {
     jnum("server_cpu_s", r->cpu_s, 0);
     jnum("cpu_us_per_delivery", r->cpu_us_per_delivery, 0);
     jnum("cpu_us_per_publish", r->cpu_us_per_publish, 0);
+    jnum("aux_cpu_s", r->aux_cpu_s, 0);
+    jnum("other_cpu_s", r->other_cpu_s, 0);
     printf("\"server_rss_kb\":%" PRIu64 ",\"pass\":%s}", r->rss_kb, r->pass ? "true" : "false");
 }
 
@@ -1220,6 +1285,7 @@ static void usage(void) {
             "  --connect-timeout S          bound on the connect phase (default 120)\n"
             "  --deadline S                 hard bound on the whole run (default 900)\n"
             "  --pids a,b,c                 server pids for CPU/RSS sampling\n"
+            "  --aux-pids a,b               helper pids (e.g. GRIP origin), CPU reported separately\n"
             "  --ready-file F               written when all subscribers are connected\n"
             "  --stop-after-fail N          fanout: stop after N consecutive failing steps (default 2)\n"
             "  --p99-limit-ms X             fanout pass criterion (default 100)\n"
@@ -1260,7 +1326,7 @@ static void parse_args(int argc, char **argv) {
         {"settle", 1, 0, 'T'},       {"drain", 1, 0, 'D'},        {"connect-timeout", 1, 0, 'W'},
         {"deadline", 1, 0, 'Z'},     {"pids", 1, 0, 'Q'},         {"ready-file", 1, 0, 'R'},
         {"stop-after-fail", 1, 0, 'F'}, {"p99-limit-ms", 1, 0, 'X'}, {"label", 1, 0, 'l'},
-        {"max-fds", 1, 0, 'M'},      {"pub-order", 1, 0, 'o'},    {0, 0, 0, 0}};
+        {"max-fds", 1, 0, 'M'},      {"pub-order", 1, 0, 'o'},    {"aux-pids", 1, 0, 'A'},     {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -1320,6 +1386,12 @@ static void parse_args(int argc, char **argv) {
         case 'X': cfg.p99_limit_ms = atof(optarg); break;
         case 'l': snprintf(cfg.label, sizeof cfg.label, "%s", optarg); break;
         case 'M': cfg.max_fds = atoi(optarg); break;
+        case 'A': {
+            char *s = optarg, *tok;
+            while ((tok = strsep(&s, ",")) && cfg.naux_pids < 16)
+                if (*tok) cfg.aux_pids[cfg.naux_pids++] = atoi(tok);
+            break;
+        }
         case 'o':
             if (!strcmp(optarg, "any")) cfg.pub_any_order = 1;
             else if (!strcmp(optarg, "channel")) cfg.pub_any_order = 0;
@@ -1439,23 +1511,24 @@ int main(int argc, char **argv) {
         print_step(&r);
     } else {
         printf("\"steps\":[");
-        int fails = 0, best_idx = -1;
+        int fails = 0;
         double best = -1;
         for (int i = 0; i < cfg.nrates && !deadline_passed(); i++) {
             logmsg("step %d: %g msg/s for %gs to %d subscribers", i + 1, cfg.rates[i], cfg.duration, established_subs);
             step_result_t r = run_step(cfg.rates[i]);
-            logmsg("  ok=%" PRIu64 " deliveries=%" PRIu64 "/%" PRIu64 " lost=%" PRIu64 " p50=%.2fms p99=%.2fms cpu/deliv=%.2fus %s",
-                   r.ok, r.deliveries, r.expected, r.lost, r.p50, r.p99, r.cpu_us_per_delivery, r.pass ? "PASS" : "FAIL");
+            logmsg("  ok=%" PRIu64 " (%.0f/s) deliveries=%" PRIu64 "/%" PRIu64 " lost=%" PRIu64
+                   " p50=%.2fms p99=%.2fms cpu/deliv=%.2fus loadgen-cpu=%.0f%% %s",
+                   r.ok, r.rate_achieved, r.deliveries, r.expected, r.lost, r.p50, r.p99, r.cpu_us_per_delivery,
+                   r.loadgen_cpu_pct, r.pass ? "PASS" : "FAIL");
             if (i) printf(",");
             print_step(&r);
             fflush(stdout);
-            if (r.pass) { fails = 0; if (cfg.rates[i] > best) { best = cfg.rates[i]; best_idx = i; } }
+            if (r.pass) { fails = 0; if (cfg.rates[i] > best) best = cfg.rates[i]; }
             else if (++fails >= cfg.stop_after_fail) break;
             if (i + 1 < cfg.nrates) idle_for(0.5);
         }
         printf("],");
         jnum("max_passing_rate", best, 1);
-        (void)best_idx;
     }
     printf(",\"disconnects\":%" PRIu64 ",\"reconnects\":%" PRIu64 ",\"polls\":%" PRIu64 "}\n", total_disconnects,
            total_reconnects, ({ uint64_t p = 0; for (int i = 0; i < cfg.subs; i++) p += subs[i].polls; p; }));

@@ -104,6 +104,9 @@ def step_rows(t, data):
     t.add("reordered", LOWER, {s: d.get("reordered") for s, d in data.items()})
     latency_rows(t, data)
     t.add("server CPU per delivery (us)", LOWER, {s: d.get("cpu_us_per_delivery") for s, d in data.items()})
+    t.add("server CPU (s)", LOWER, {s: d.get("server_cpu_s") for s, d in data.items()})
+    t.add("loadgen CPU (%)", "", {s: d.get("loadgen_cpu_pct") for s, d in data.items()})
+    t.add("other processes' CPU (s)", LOWER, {s: d.get("other_cpu_s") for s, d in data.items()})
 
 
 def main():
@@ -178,6 +181,8 @@ def main():
             t.add(f"{r:g}/s: lost", LOWER, {s: d.get("lost") for s, d in stp.items()})
             t.add(f"{r:g}/s: server CPU per delivery (us)", LOWER,
                   {s: d.get("cpu_us_per_delivery") for s, d in stp.items()})
+            t.add(f"{r:g}/s: loadgen CPU (%)", "", {s: d.get("loadgen_cpu_pct") for s, d in stp.items()})
+            t.add(f"{r:g}/s: other processes' CPU (s)", LOWER, {s: d.get("other_cpu_s") for s, d in stp.items()})
             t.add(f"{r:g}/s: pass", HIGHER, {s: d.get("pass") for s, d in stp.items()})
         for s in servers:
             if get(s, "s2"):
@@ -204,9 +209,15 @@ def main():
         note = ""
         if key == "s4":
             note = ("Pushpin long-poll goes through the GRIP origin (pushpin_origin.py keeps the "
-                    "message log and publishes with id/prev-id); the origin's CPU is not counted.")
+                    "message log and publishes with id/prev-id). By GRIP's design every re-poll is "
+                    "proxied to the origin, so this row measures Pushpin + a Python origin on CPU 1 "
+                    "(its CPU is shown separately and is not in 'server CPU').")
         t = Table(title, note)
         step_rows(t, data)
+        if any(d.get("aux_cpu_s") is not None for d in data.values()):
+            t.add("GRIP origin CPU (s), not in server CPU", "", {s: d.get("aux_cpu_s") for s, d in data.items()})
+        t.add("subscriber disconnects (whole run)", LOWER,
+              {s: (get(s, key) or {}).get("disconnects") for s in data})
         tables.append(t)
 
     # 6. publish throughput ---------------------------------------------------
@@ -223,12 +234,18 @@ def main():
                   {s: d.get("pub_fail", 0) + d.get("pub_err", 0) for s, d in data.items()})
             t.add(f"{n} subscriber(s): server CPU per publish (us)", LOWER,
                   {s: d.get("cpu_us_per_publish") for s, d in data.items()})
+            t.add(f"{n} subscriber(s): other processes' CPU (s)", LOWER,
+                  {s: d.get("other_cpu_s") for s, d in data.items()})
             if n == 1:
                 t.add("1 subscriber: lost", LOWER, {s: d.get("lost") for s, d in data.items()})
             for s, d in data.items():
                 summary.setdefault(s, {})[f"publish_{n}"] = d
         tables.append(t)
 
+    for t in tables:
+        if t.title.startswith("2."):
+            t.add("subscriber disconnects (whole sweep)", LOWER,
+                  {s: (get(s, "s2") or {}).get("disconnects") for s in servers if get(s, "s2")})
     skipped = [s for s in servers if res.get(f"{s}-skipped")]
     header = (f"Benchmark {meta.get('timestamp', '')}{' (quick)' if meta.get('quick') else ''}: "
               f"{meta.get('cpu', '?')}, {meta.get('nproc', '?')} CPUs, kernel {meta.get('kernel', '?')}; "
@@ -238,7 +255,17 @@ def main():
               "Ratios are gateway/other (see the 'better' column for direction). "
               f"Fan-out publishing: each channel on one fixed keep-alive connection, up to "
               f"{params.get('pipeline')} pipelined requests (Pushpin: 1, its publish endpoint closes "
-              "every connection). Server CPU = utime+stime of the server's processes over the step.")
+              "every connection). Server CPU = utime+stime of the server's processes over the step. "
+              "'loadgen CPU' near 100% means the single-core load generator, not the server, "
+              "may be the limit for that row. 'lost' = acknowledged publishes not received by the end "
+              "of the drain window after the step. 'other processes' CPU' = machine-wide busy CPU during "
+              "the step minus server, origin and loadgen: well above ~0.1 s per step means something "
+              "else competed and that row is noisy.")
+    idle = meta.get("idle_pct_before")
+    if idle is not None and (idle < 90 or (meta.get("idle_pct_after") or 100) < 90):
+        header += (f" WARNING: the machine was not idle (CPU idle {idle}% before, "
+                   f"{meta.get('idle_pct_after')}% after the run): other processes competed "
+                   "with the pinned server and load generator; treat these numbers as noisy.")
     if skipped:
         header += " Skipped: " + ", ".join(f"{s} ({res[s + '-skipped'].get('error')})" for s in skipped) + "."
 
