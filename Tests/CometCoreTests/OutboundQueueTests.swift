@@ -6,7 +6,7 @@ import Testing
 struct OutboundQueueTests {
     static func buffer(_ string: String) -> ByteBuffer { ByteBuffer(string: string) }
 
-    static func texts(_ buffers: CircularBuffer<ByteBuffer>?) -> [String]? {
+    static func texts(_ buffers: [ByteBuffer]?) -> [String]? {
         buffers.map { $0.map(text) }
     }
 

@@ -9,32 +9,32 @@ public struct RequestTarget: Sendable, Equatable {
     /// - Throws: ``GatewayError`` (400) for a target that is not origin-form, a bad percent escape, or bytes that are
     ///   not valid UTF-8 once decoded.
     public init(parsing uri: String) throws {
-        guard uri.utf8.first == UInt8(ascii: "/") else {
+        // Byte-level scanning: Character (grapheme) iteration is an order of magnitude slower on this hot path.
+        let utf8 = uri.utf8
+        guard utf8.first == UInt8(ascii: "/") else {
             throw GatewayError.badRequest("request target must be an absolute path")
         }
-        let pathPart: Substring
-        let queryPart: Substring?
-        if let mark = uri.firstIndex(of: "?") {
-            pathPart = uri[..<mark]
-            queryPart = uri[uri.index(after: mark)...]
-        } else {
-            pathPart = uri[...]
-            queryPart = nil
-        }
-        self.path = try RequestTarget.percentDecode(pathPart, plusIsSpace: false)
+        let mark = utf8.firstIndex(of: UInt8(ascii: "?"))
+        self.path = try RequestTarget.percentDecode(Substring(utf8[..<(mark ?? utf8.endIndex)]), plusIsSpace: false)
         var query: [(name: String, value: String)] = []
-        if let queryPart {
-            for pair in queryPart.split(separator: "&", omittingEmptySubsequences: true) {
-                if let equals = pair.firstIndex(of: "=") {
-                    query.append(
-                        (
-                            try RequestTarget.percentDecode(pair[..<equals], plusIsSpace: true),
-                            try RequestTarget.percentDecode(pair[pair.index(after: equals)...], plusIsSpace: true)
+        if let mark {
+            var start = utf8.index(after: mark)
+            while start < utf8.endIndex {
+                let end = utf8[start...].firstIndex(of: UInt8(ascii: "&")) ?? utf8.endIndex
+                if start < end {
+                    let pair = utf8[start..<end]
+                    if let equals = pair.firstIndex(of: UInt8(ascii: "=")) {
+                        query.append(
+                            (
+                                try RequestTarget.percentDecode(Substring(pair[..<equals]), plusIsSpace: true),
+                                try RequestTarget.percentDecode(Substring(pair[utf8.index(after: equals)...]), plusIsSpace: true)
+                            )
                         )
-                    )
-                } else {
-                    query.append((try RequestTarget.percentDecode(pair, plusIsSpace: true), ""))
+                    } else {
+                        query.append((try RequestTarget.percentDecode(Substring(pair), plusIsSpace: true), ""))
+                    }
                 }
+                start = end < utf8.endIndex ? utf8.index(after: end) : end
             }
         }
         self.query = query

@@ -40,16 +40,19 @@ public struct SubscribeRequest: Sendable, Equatable {
         guard target.path.hasPrefix(SubscribeRequest.pathPrefix) else {
             throw GatewayError(.notFound, "not found")
         }
-        let list = target.path.dropFirst(SubscribeRequest.pathPrefix.count)
+        let utf8 = target.path.utf8
+        let list = utf8[utf8.index(utf8.startIndex, offsetBy: SubscribeRequest.pathPrefix.utf8.count)...]
         guard !list.isEmpty else { throw GatewayError.badRequest("no channel given") }
-        let names = list.split(separator: ",", omittingEmptySubsequences: false)
-        guard names.count <= limits.maxChannels else {
-            throw GatewayError.badRequest("too many channels (at most \(limits.maxChannels))")
-        }
         var channels: [ChannelName] = []
-        channels.reserveCapacity(names.count)
-        for name in names {
-            channels.append(try ChannelName(validating: name, maxLength: limits.maxChannelNameLength))
+        var start = list.startIndex
+        while true {
+            let end = list[start...].firstIndex(of: UInt8(ascii: ",")) ?? list.endIndex
+            guard channels.count < limits.maxChannels else {
+                throw GatewayError.badRequest("too many channels (at most \(limits.maxChannels))")
+            }
+            channels.append(try ChannelName(validating: Substring(list[start..<end]), maxLength: limits.maxChannelNameLength))
+            guard end < list.endIndex else { break }
+            start = list.index(after: end)
         }
         self.channels = channels.count == 1 ? channels : Array(Set(channels)).sorted()
 

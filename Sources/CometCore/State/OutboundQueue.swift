@@ -7,7 +7,7 @@ import NIOCore
 /// that the connection is a slow consumer to close. When the channel becomes writable again the held buffers are
 /// written together, with one flush.
 public struct OutboundQueue: Sendable {
-    private var held: CircularBuffer<ByteBuffer> = CircularBuffer(initialCapacity: 0)
+    private var held: [ByteBuffer] = []  // empty arrays allocate nothing: most connections never hold anything
     /// Bytes held.
     public private(set) var heldBytes = 0
     /// The most bytes held before the connection counts as a slow consumer.
@@ -44,11 +44,11 @@ public struct OutboundQueue: Sendable {
     }
 
     /// The channel's writability changed; returns the held buffers to write (then flush) when it became writable.
-    public mutating func writabilityChanged(_ writable: Bool) -> CircularBuffer<ByteBuffer>? {
+    public mutating func writabilityChanged(_ writable: Bool) -> [ByteBuffer]? {
         self.writable = writable
         guard writable, !self.held.isEmpty else { return nil }
         let buffers = self.held
-        self.held = CircularBuffer(initialCapacity: 0)
+        self.held = []
         self.heldBytes = 0
         return buffers
     }

@@ -47,7 +47,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     private var holdReads = false
     private var readPending = false
     private var context: ChannelHandlerContext?
-    /// The `Date` header cache of this connection's event loop.
+    /// The hub shard and `Date` header cache of this connection's event loop.
+    private var shard: LoopShard?
     private var dateCache: HTTPDateCache?
     private let maxPendingParts = 8
     private static let continueResponse = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
@@ -66,7 +67,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.dateCache = self.gateway.hub.shard(for: context.eventLoop).dateCache
+        let shard = self.gateway.hub.shard(for: context.eventLoop)
+        self.shard = shard
+        self.dateCache = shard.dateCache
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -273,6 +276,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         let configuration = self.gateway.configuration
         let subscription = Subscription(
             request: request,
+            shard: self.shard!,
             context: context,
             owner: self,
             hub: self.gateway.hub,

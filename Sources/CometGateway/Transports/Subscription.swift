@@ -42,6 +42,7 @@ final class Subscription {
 
     init(
         request: SubscribeRequest,
+        shard: LoopShard,
         context: ChannelHandlerContext,
         owner: any SubscriptionOwner,
         hub: Hub,
@@ -52,7 +53,7 @@ final class Subscription {
     ) {
         self.channels = request.channels
         self.transport = request.transport
-        self.shard = hub.shard(for: context.eventLoop)
+        self.shard = shard
         self.slots = Array(repeating: -1, count: request.channels.count)
         self.machine = SubscriptionStateMachine(channels: request.channels, cursor: request.cursor)
         self.queue = OutboundQueue(maxBytes: maxOutboundBytes)
