@@ -49,4 +49,16 @@ public protocol Broker: Sendable {
     func info(_ channel: ChannelName, on eventLoop: any EventLoop) -> EventLoopFuture<ChannelInfo?>
     /// Drops a channel's history and closes its subscribers; `false` when the channel was unknown.
     func delete(_ channel: ChannelName, on eventLoop: any EventLoop) -> EventLoopFuture<Bool>
+
+    /// Publishes at once when the broker needs no I/O for it (an in-process broker), saving the future; `nil`
+    /// means "use ``publish(_:on:)``". The default is `nil`.
+    func publishImmediately(_ drafts: [MessageDraft]) -> [PublishReceipt]?
+    /// The replay at once when the broker needs no I/O for it; `nil` means "use ``replay(channels:positions:on:)``".
+    /// The default is `nil`.
+    func replayImmediately(channels: [ChannelName], positions: [UInt64]?) -> [ChannelReplay]?
+}
+
+extension Broker {
+    public func publishImmediately(_ drafts: [MessageDraft]) -> [PublishReceipt]? { nil }
+    public func replayImmediately(channels: [ChannelName], positions: [UInt64]?) -> [ChannelReplay]? { nil }
 }

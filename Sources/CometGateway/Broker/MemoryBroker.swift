@@ -77,6 +77,14 @@ public final class MemoryBroker: Broker {
         return PublishReceipt(channel: draft.channel, id: id, subscribers: subscribers)
     }
 
+    public func publishImmediately(_ drafts: [MessageDraft]) -> [PublishReceipt]? {
+        self.publishNow(drafts)
+    }
+
+    public func replayImmediately(channels: [ChannelName], positions: [UInt64]?) -> [ChannelReplay]? {
+        self.replayNow(channels: channels, positions: positions)
+    }
+
     public func publish(_ drafts: [MessageDraft], on eventLoop: any EventLoop) -> EventLoopFuture<[PublishReceipt]> {
         eventLoop.makeSucceededFuture(self.publishNow(drafts))
     }

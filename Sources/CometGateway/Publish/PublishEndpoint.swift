@@ -26,7 +26,7 @@ struct PublishEndpoint {
                     maxMessages: limits.maxBatchMessages,
                     maxChannelNameLength: limits.maxChannelNameLength
                 )
-                return .respondLater(self.publish(drafts, batch: true, eventLoop: eventLoop))
+                return self.publish(drafts, batch: true, eventLoop: eventLoop)
             }
             let channelText = String(target.path.dropFirst(PublishRequest.channelPathPrefix.count))
             switch head.method {
@@ -38,7 +38,7 @@ struct PublishEndpoint {
                     body: body,
                     maxChannelNameLength: limits.maxChannelNameLength
                 )
-                return .respondLater(self.publish([draft], batch: false, eventLoop: eventLoop))
+                return self.publish([draft], batch: false, eventLoop: eventLoop)
             case .GET:
                 let channel = try ChannelName(validating: channelText, maxLength: limits.maxChannelNameLength)
                 return .respondLater(self.info(channel, eventLoop: eventLoop))
@@ -61,24 +61,34 @@ struct PublishEndpoint {
         }
     }
 
-    private func publish(_ drafts: [MessageDraft], batch: Bool, eventLoop: any EventLoop) -> EventLoopFuture<HTTPResponse> {
+    private func publish(_ drafts: [MessageDraft], batch: Bool, eventLoop: any EventLoop) -> RouteResult {
         let stats = self.gateway.stats
-        return self.gateway.broker.publish(drafts, on: eventLoop).map { receipts in
+        let respond: @Sendable ([PublishReceipt]) -> HTTPResponse = { receipts in
             stats.messagesPublished.add(receipts.count, ordering: .relaxed)
-            let delivered = receipts.contains { $0.subscribers > 0 }
-            var body = ByteBuffer()
-            if batch {
-                body.writeStaticString("{\"results\":[")
-                for (index, receipt) in receipts.enumerated() {
-                    if index > 0 { body.writeStaticString(",") }
-                    Self.writeReceipt(receipt, into: &body)
-                }
-                body.writeStaticString("]}")
-            } else {
-                Self.writeReceipt(receipts[0], into: &body)
-            }
-            return delivered ? .json(201, "Created", body) : .json(202, "Accepted", body)
+            return Self.response(for: receipts, batch: batch)
         }
+        if let receipts = self.gateway.broker.publishImmediately(drafts) {
+            return .respond(respond(receipts))
+        }
+        return .respondLater(self.gateway.broker.publish(drafts, on: eventLoop).map(respond))
+    }
+
+    /// `201` when any message reached a subscriber, else `202`, with the receipts.
+    private static func response(for receipts: [PublishReceipt], batch: Bool) -> HTTPResponse {
+        let delivered = receipts.contains { $0.subscribers > 0 }
+        var body = ByteBuffer()
+        body.reserveCapacity(batch ? 80 * receipts.count + 16 : 96)
+        if batch {
+            body.writeStaticString("{\"results\":[")
+            for (index, receipt) in receipts.enumerated() {
+                if index > 0 { body.writeStaticString(",") }
+                Self.writeReceipt(receipt, into: &body)
+            }
+            body.writeStaticString("]}")
+        } else {
+            Self.writeReceipt(receipts[0], into: &body)
+        }
+        return delivered ? .json(201, "Created", body) : .json(202, "Accepted", body)
     }
 
     private static func writeReceipt(_ receipt: PublishReceipt, into body: inout ByteBuffer) {

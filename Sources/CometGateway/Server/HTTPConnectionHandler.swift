@@ -296,6 +296,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         )
         subscription.register()
         let pollTimeout = request.pollTimeout
+        if let replays = self.gateway.broker.replayImmediately(channels: request.channels,
+                                                              positions: subscription.requestedPositions) {
+            subscription.replayed(replays, pollTimeout: pollTimeout)
+            return
+        }
         self.gateway.broker.replay(
             channels: request.channels,
             positions: subscription.requestedPositions,
