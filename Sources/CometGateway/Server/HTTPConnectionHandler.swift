@@ -204,8 +204,12 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
                 return
             }
             self.state = .closed  // avoid a copy of `body` while appending
-            var chunk = chunk
-            body.writeBuffer(&chunk)
+            if body.readableBytes == 0 {
+                body = chunk  // the usual single chunk: no copy (a published message copies what it keeps)
+            } else {
+                var chunk = chunk
+                body.writeBuffer(&chunk)
+            }
             self.state = .receiving(head, body: body)
         case (.end, .receiving(let head, let body)):
             self.deadline.clear()
