@@ -122,13 +122,17 @@ final class LoopShard {
             subscription.flush()
         }
         self.flushList.removeAll(keepingCapacity: true)
+        self.finishIteration()
+    }
+
+    /// Ends a walk over the subscriber lists: applies the removals deferred while walking.
+    private func finishIteration() {
         self.delivering = false
-        if !self.deferredRemovals.isEmpty {
-            let removals = self.deferredRemovals
-            self.deferredRemovals.removeAll()
-            for subscription in removals {
-                self.remove(subscription)
-            }
+        guard !self.deferredRemovals.isEmpty else { return }
+        let removals = self.deferredRemovals
+        self.deferredRemovals.removeAll()
+        for subscription in removals {
+            self.remove(subscription)
         }
     }
 
@@ -152,14 +156,7 @@ final class LoopShard {
         for subscription in self.streams {
             subscription.heartbeatTick()
         }
-        self.delivering = false
-        if !self.deferredRemovals.isEmpty {
-            let removals = self.deferredRemovals
-            self.deferredRemovals.removeAll()
-            for subscription in removals {
-                self.remove(subscription)
-            }
-        }
+        self.finishIteration()
     }
 }
 

@@ -87,11 +87,10 @@ final class Subscription {
     /// Applies the broker's replay: writes the response start and the catch-up, then goes live.
     func replayed(_ replays: [ChannelReplay], pollTimeout: Double) {
         guard !self.isFinished else { return }
-        let before = self.machine.positions
         let catchUp = self.machine.replayed(replays)
         switch self.transport.connectionKind {
         case .stream:
-            self.startStream(catchUp, positionsBefore: before)
+            self.startStream(catchUp)
         case .poll:
             if !catchUp.messages.isEmpty || !catchUp.gapChannels.isEmpty {
                 self.respondToPoll(catchUp.messages, gapChannels: catchUp.gapChannels)
@@ -101,7 +100,7 @@ final class Subscription {
         }
     }
 
-    private func startStream(_ catchUp: SubscriptionStateMachine.CatchUp, positionsBefore _: [UInt64]) {
+    private func startStream(_ catchUp: SubscriptionStateMachine.CatchUp) {
         // Start the running cursor below the catch-up, so that each message carries the cursor just after it: a
         // connection lost midway resumes exactly where it stopped.
         var running = self.machine.positions
