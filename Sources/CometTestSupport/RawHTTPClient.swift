@@ -104,6 +104,14 @@ public final class RawHTTPClient: Sendable {
         }
     }
 
+    /// Closes the connection with a reset (RST), as a crashed or killed client does.
+    public func reset() async {
+        if let provider = self.channel as? any SocketOptionProvider {
+            try? await provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+        }
+        try? await self.channel.close().get()
+    }
+
     /// Closes the connection.
     public func close() async {
         try? await self.channel.close().get()

@@ -108,6 +108,29 @@ struct LiveLimitsTests {
         }
     }
 
+    @Test("Subscribers that vanish (FIN or RST) are unregistered: nothing stays behind")
+    func vanishingSubscribers() async throws {
+        try await LiveGateway.withGateway { live in
+            var clients: [RawHTTPClient] = []
+            for transport in ["sse", "stream", "poll"] {
+                for _ in 0..<10 {
+                    clients.append(try await RawHTTPClient.get(port: live.publicPort, "/sub/gone?transport=\(transport)"))
+                }
+            }
+            #expect(try await waitForSubscribers(live, "gone", 30))
+            for (index, client) in clients.enumerated() {
+                if index % 2 == 0 { await client.reset() } else { await client.close() }
+            }
+            var remaining = -1
+            for _ in 0..<200 where remaining != 0 {
+                remaining = try jsonObject(Curl.request("GET", "\(live.publicURL)/healthz").body)["subscribers"] as? Int ?? -1
+                if remaining != 0 { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(remaining == 0)
+            #expect(Curl.request("GET", "\(live.publishURL)/pub/gone").status == 404)
+        }
+    }
+
     @Test("Headers that never finish are answered 408 and closed after request_timeout")
     func slowHeaders() async throws {
         try await LiveGateway.withGateway(configure: { $0.limits.requestTimeout = 0.3 }) { live in

@@ -72,6 +72,16 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         self.dateCache = shard.dateCache
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // The stored context and the context's reference to this handler form a cycle: break it, or every
+        // connection leaks its pipeline.
+        self.context = nil
+        self.timer?.cancel()
+        self.timer = nil
+        self.enterClosed()
+        self.pending.removeAll()
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         switch self.role {
         case .subscriber:
@@ -92,10 +102,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         self.timer?.cancel()
         self.timer = nil
         self.deadline.clear()
-        if case .holding(let subscription) = self.state {
-            subscription.connectionClosed()
-        }
-        self.state = .closed
+        self.enterClosed()
         context.fireChannelInactive()
     }
 
@@ -328,7 +335,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     /// The response to the current request was written in full.
     private func requestFinished(keepAlive: Bool, context: ChannelHandlerContext) {
         guard keepAlive, !self.quiescing else {
-            self.state = .closed
+            self.enterClosed()
             return  // the response's write closes the connection
         }
         self.state = .idle
@@ -355,7 +362,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         if keepAlive {
             context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
         } else {
-            self.state = .closed
+            self.enterClosed()
             context.writeAndFlush(self.wrapOutboundOut(bytes)).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
                 context.close(promise: nil)
             }
@@ -383,8 +390,16 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
 
     private func close(context: ChannelHandlerContext) {
         if case .closed = self.state { return }
-        self.state = .closed
+        self.enterClosed()
         context.close(promise: nil)
+    }
+
+    /// Moves to `.closed`, ending a held subscription first (every path that closes must unregister it).
+    private func enterClosed() {
+        if case .holding(let subscription) = self.state {
+            subscription.connectionClosed()
+        }
+        self.state = .closed
     }
 
     // MARK: - Timers
