@@ -58,7 +58,7 @@ struct HandlerTests {
     @Test("An SSE subscriber gets the shared pre-encoded frame of each message")
     func sseFrames() throws {
         let harness = try Harness()
-        try harness.send("GET /sub/c HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n")
+        try harness.send("GET /sub/c HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
         let start = try harness.output()
         #expect(start.hasPrefix("HTTP/1.1 200 OK\r\n"))
         #expect(start.contains("Connection: close\r\n"))
@@ -82,7 +82,7 @@ struct HandlerTests {
     @Test("Idle keep-alive connections close after idle_timeout, not request_timeout")
     func idleTimeout() throws {
         let harness = try Harness { $0.limits.requestTimeout = 1; $0.limits.idleTimeout = 30 }
-        try harness.send("GET /healthz HTTP/1.1\r\n\r\n")
+        try harness.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(httpStatusLine(try harness.output()) == "HTTP/1.1 200 OK")
         harness.channel.embeddedEventLoop.advanceTime(by: .seconds(29))
         #expect(harness.channel.isActive)
@@ -93,21 +93,21 @@ struct HandlerTests {
     @Test("A held long poll times out with an empty batch and the cursor, then serves the next request")
     func pollTimeout() throws {
         let harness = try Harness()
-        try harness.send("GET /sub/p?timeout=5 HTTP/1.1\r\n\r\n")
+        try harness.send("GET /sub/p?timeout=5 HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try harness.output().isEmpty)
         harness.channel.embeddedEventLoop.advanceTime(by: .seconds(5))
         let response = try harness.output()
         #expect(httpStatusLine(response) == "HTTP/1.1 200 OK")
         #expect(response.contains("{\"messages\":[],\"last_event_id\":\""))
         #expect(response.contains("Connection: keep-alive"))
-        try harness.send("GET /healthz HTTP/1.1\r\n\r\n")
+        try harness.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(httpStatusLine(try harness.output()) == "HTTP/1.1 200 OK")
     }
 
     @Test("A subscriber whose socket is not writable is held up to max_outbound_bytes, then closed and counted")
     func slowConsumer() throws {
         let harness = try Harness { $0.limits.maxOutboundBytes = 4096 }
-        try harness.send("GET /sub/s?transport=stream HTTP/1.1\r\n\r\n")
+        try harness.send("GET /sub/s?transport=stream HTTP/1.1\r\nHost: x\r\n\r\n")
         _ = try harness.output()
         harness.channel.isWritable = false
         harness.channel.pipeline.fireChannelWritabilityChanged()
@@ -126,9 +126,14 @@ struct HandlerTests {
 
     @Test("Hostile request heads get the right status and close the connection", arguments: [
         ("BREW /coffee HTCPCP/1.0\r\n\r\n", "HTTP/1.1 400 Bad Request"),
-        ("GET /sub/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", "HTTP/1.1 400 Bad Request"),
-        ("GET /\(String(repeating: "a", count: 9000)) HTTP/1.1\r\n\r\n", "HTTP/1.1 414 URI Too Long"),
-        ("GET /sub/a HTTP/1.1\r\nX: \(String(repeating: "b", count: 20000))\r\n\r\n", "HTTP/1.1 431 Request Header Fields Too Large"),
+        ("GET /sub/a HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request"),  // no Host
+        ("GET /sub/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+        ("POST /pub/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 501 Not Implemented"),
+        ("GET /sub/a HTTP/2.0\r\nHost: x\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"),
+        ("GET /\(String(repeating: "a", count: 9000)) HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 414 URI Too Long"),
+        ("GET /\(String(repeating: "a", count: 9000))", "HTTP/1.1 414 URI Too Long"),  // refused before the line ends
+        ("GET /sub/a HTTP/1.1\r\nHost: x\r\nX: \(String(repeating: "b", count: 20000))\r\n\r\n", "HTTP/1.1 431 Request Header Fields Too Large"),
+        ("GET /sub/a HTTP/1.1\r\nHost: x\r\nX: \(String(repeating: "b", count: 20000))", "HTTP/1.1 431 Request Header Fields Too Large"),
     ])
     func hostileHeads(request: String, statusLine: String) throws {
         let harness = try Harness()
@@ -140,11 +145,11 @@ struct HandlerTests {
     @Test("A publish body over the limit is refused with 413 before it is read")
     func bodyTooLarge() throws {
         let harness = try Harness(role: .publisher) { $0.limits.maxPublishBodyBytes = 10 }
-        try harness.send("POST /pub/c HTTP/1.1\r\nContent-Length: 11\r\n\r\n")
+        try harness.send("POST /pub/c HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n")
         #expect(httpStatusLine(try harness.output()) == "HTTP/1.1 413 Content Too Large")
         #expect(!harness.channel.isActive)
         let chunked = try Harness(role: .publisher) { $0.limits.maxPublishBodyBytes = 10 }
-        try chunked.send("POST /pub/c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n")
+        try chunked.send("POST /pub/c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n")
         #expect(httpStatusLine(try chunked.output()) == "HTTP/1.1 413 Content Too Large")
     }
 }

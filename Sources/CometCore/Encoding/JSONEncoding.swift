@@ -16,69 +16,98 @@ public enum JSONEncoding {
         text.withUTF8 { writeString(bytes: UnsafeRawBufferPointer($0), into: &buffer) }
     }
 
-    /// Bytes that need care inside a JSON string: 1 for bytes to escape, 2 for 0xE2 (which may start U+2028/9).
-    private static let escapeClass: [UInt8] = (0..<256).map { byte in
+    /// How many bytes each byte grows by when escaped: 0 for plain bytes, 1 for `\"` `\\` `\n` `\r` `\t`, 5 for
+    /// `\u00XX`; ``separatorLead`` for 0xE2, which may start U+2028/U+2029 (3 bytes that become 6).
+    private static let growth: [UInt8] = (0..<256).map { byte in
         switch byte {
-        case 0x00..<0x20, 0x22, 0x26, 0x3C, 0x3E, 0x5C, 0x7F: return 1
-        case 0xE2: return 2
+        case 0x22, 0x5C, 0x0A, 0x0D, 0x09: return 1
+        case 0x00..<0x20, 0x26, 0x3C, 0x3E, 0x7F: return 5
+        case 0xE2: return separatorLead
         default: return 0
         }
     }
 
-    /// Appends `"…"` with `bytes` (valid UTF-8) escaped.
-    public static func writeString(bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
-        buffer.reserveCapacity(minimumWritableBytes: bytes.count + 2)
-        buffer.writeInteger(UInt8(ascii: "\""))
-        let count = bytes.count
-        var runStart = 0
-        var index = 0
-        Self.escapeClass.withUnsafeBufferPointer { table in
-            while index < count {
-                // Skip the run of bytes that need nothing (the common case: plain text).
-                while index < count && table[Int(bytes[index])] == 0 { index += 1 }
-                guard index < count else { break }
-                let byte = bytes[index]
-                var skip = 1
-                let isSeparator = byte == 0xE2 && index + 2 < count && bytes[index + 1] == 0x80
-                    && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9)
-                if byte == 0xE2 && !isSeparator {
-                    index += 1  // an ordinary three-byte character
-                    continue
-                }
-                if runStart < index {
-                    buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
-                }
-                switch byte {
-                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
-                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-                case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-                case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-                case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-                case 0xE2:
-                    // U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR end a JavaScript line.
-                    writeUnicodeEscape(bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029, into: &buffer)
-                    skip = 3
-                default:
-                    writeUnicodeEscape(UInt16(byte), into: &buffer)
-                }
-                index += skip
-                runStart = index
-            }
-        }
-        if runStart < count {
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<count]))
-        }
-        buffer.writeInteger(UInt8(ascii: "\""))
+    private static let separatorLead: UInt8 = 0xFF
+
+    @inline(__always)
+    private static func isSeparator(_ bytes: UnsafeRawBufferPointer, at index: Int) -> Bool {
+        index + 2 < bytes.count && bytes[index + 1] == 0x80 && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9)
     }
 
-    private static func writeUnicodeEscape(_ code: UInt16, into buffer: inout ByteBuffer) {
+    /// Appends `"…"` with `bytes` (valid UTF-8) escaped.
+    ///
+    /// Two passes: the exact escaped length first, then one write into the buffer's memory (no per-escape buffer
+    /// calls, no over-reservation of a buffer that history may keep).
+    public static func writeString(bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
+        Self.growth.withUnsafeBufferPointer { table in
+            let count = bytes.count
+            var length = count + 2
+            var index = 0
+            while index < count {
+                let growth = table[Int(bytes[index])]
+                if growth == Self.separatorLead {
+                    if Self.isSeparator(bytes, at: index) {
+                        length += 3
+                        index += 2
+                    }
+                } else {
+                    length += Int(growth)
+                }
+                index += 1
+            }
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { output in
+                let out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                out[0] = UInt8(ascii: "\"")
+                var written = 1
+                if length == count + 2 {
+                    // Nothing to escape (the common case).
+                    if count > 0 { (out + 1).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count) }
+                    written += count
+                } else {
+                    var index = 0
+                    while index < count {
+                        let byte = bytes[index]
+                        let growth = table[Int(byte)]
+                        if growth == 0 || (growth == Self.separatorLead && !Self.isSeparator(bytes, at: index)) {
+                            out[written] = byte
+                            written += 1
+                            index += 1
+                            continue
+                        }
+                        out[written] = UInt8(ascii: "\\")
+                        switch byte {
+                        case UInt8(ascii: "\""), UInt8(ascii: "\\"): out[written + 1] = byte
+                        case UInt8(ascii: "\n"): out[written + 1] = UInt8(ascii: "n")
+                        case UInt8(ascii: "\r"): out[written + 1] = UInt8(ascii: "r")
+                        case UInt8(ascii: "\t"): out[written + 1] = UInt8(ascii: "t")
+                        default:
+                            // U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR end a JavaScript line.
+                            let code: UInt16 = byte == 0xE2 ? (bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029) : UInt16(byte)
+                            Self.writeUnicodeEscape(code, to: out + written)
+                            written += 6
+                            index += byte == 0xE2 ? 3 : 1
+                            continue
+                        }
+                        written += 2
+                        index += 1
+                    }
+                }
+                out[written] = UInt8(ascii: "\"")
+                return written + 1
+            }
+        }
+    }
+
+    /// Writes `\uXXXX` (6 bytes) at `out`.
+    private static func writeUnicodeEscape(_ code: UInt16, to out: UnsafeMutablePointer<UInt8>) {
         let hex: StaticString = "0123456789abcdef"
-        buffer.writeStaticString("\\u")
         hex.withUTF8Buffer { digits in
-            buffer.writeInteger(digits[Int(code >> 12 & 0xF)])
-            buffer.writeInteger(digits[Int(code >> 8 & 0xF)])
-            buffer.writeInteger(digits[Int(code >> 4 & 0xF)])
-            buffer.writeInteger(digits[Int(code & 0xF)])
+            out[0] = UInt8(ascii: "\\")
+            out[1] = UInt8(ascii: "u")
+            out[2] = digits[Int(code >> 12 & 0xF)]
+            out[3] = digits[Int(code >> 8 & 0xF)]
+            out[4] = digits[Int(code >> 4 & 0xF)]
+            out[5] = digits[Int(code & 0xF)]
         }
     }
 

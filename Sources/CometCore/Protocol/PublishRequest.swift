@@ -64,7 +64,7 @@ public enum PublishRequest {
 
     /// Builds the draft of `POST /pub/{channel}`.
     public static func single(
-        channel: String,
+        channel: some StringProtocol,
         event: String?,
         contentType: String?,
         body: ByteBuffer,

@@ -1,18 +1,18 @@
 import CometCore
 import NIOCore
-import NIOHTTP1
 import Synchronization
 
 /// The publisher listener's webhook endpoints: `POST /pub/{channel}`, `POST /pub`, `GET` and `DELETE /pub/{channel}`.
 struct PublishEndpoint {
     let gateway: GatewayContext
+    private static let batchPathWithSlash = PublishRequest.batchPath + "/"
 
-    func route(head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteResult {
-        let isBatch = target.path == PublishRequest.batchPath || target.path == PublishRequest.batchPath + "/"
-        guard isBatch || target.path.hasPrefix(PublishRequest.channelPathPrefix) else {
+    func route(head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteResult {
+        let isBatch = target.path == PublishRequest.batchPath || target.path == Self.batchPathWithSlash
+        guard isBatch || target.path.utf8.starts(with: PublishRequest.channelPathPrefix.utf8) else {
             return .respond(HTTPResponse(error: .init(.notFound, "not found")))
         }
-        if let key = self.gateway.configuration.server.publishKey, !Self.authorized(head.headers, key: key) {
+        if let key = self.gateway.configuration.server.publishKey, !Self.authorized(head, key: key) {
             var response = HTTPResponse(error: GatewayError(.unauthorized, "missing or wrong publish key"))
             response.headers.append(("WWW-Authenticate", "Bearer realm=\"comet-gateway\""))
             return .respond(response)
@@ -20,7 +20,7 @@ struct PublishEndpoint {
         let limits = self.gateway.configuration.limits
         do {
             if isBatch {
-                guard head.method == .POST else { return .respond(Router.methodNotAllowed("POST")) }
+                guard head.method == .post else { return .respond(Router.methodNotAllowed("POST")) }
                 let drafts = try PublishRequest.batch(
                     body: body,
                     maxMessages: limits.maxBatchMessages,
@@ -28,21 +28,21 @@ struct PublishEndpoint {
                 )
                 return self.publish(drafts, batch: true, eventLoop: eventLoop)
             }
-            let channelText = String(target.path.dropFirst(PublishRequest.channelPathPrefix.count))
+            let channelText = Substring(target.path.utf8.dropFirst(PublishRequest.channelPathPrefix.utf8.count))
             switch head.method {
-            case .POST, .PUT:
+            case .post, .put:
                 let draft = try PublishRequest.single(
                     channel: channelText,
-                    event: head.headers.first(name: PublishRequest.eventHeader) ?? target.queryValue("event"),
-                    contentType: head.headers.first(name: "content-type"),
+                    event: head.first(name: PublishRequest.eventHeader) ?? target.queryValue("event"),
+                    contentType: head.first(name: "content-type"),
                     body: body,
                     maxChannelNameLength: limits.maxChannelNameLength
                 )
                 return self.publish([draft], batch: false, eventLoop: eventLoop)
-            case .GET:
+            case .get:
                 let channel = try ChannelName(validating: channelText, maxLength: limits.maxChannelNameLength)
                 return .respondLater(self.info(channel, eventLoop: eventLoop))
-            case .DELETE:
+            case .delete:
                 let channel = try ChannelName(validating: channelText, maxLength: limits.maxChannelNameLength)
                 return .respondLater(
                     self.gateway.broker.delete(channel, on: eventLoop).map { existed in
@@ -63,14 +63,14 @@ struct PublishEndpoint {
 
     private func publish(_ drafts: [MessageDraft], batch: Bool, eventLoop: any EventLoop) -> RouteResult {
         let stats = self.gateway.stats
-        let respond: @Sendable ([PublishReceipt]) -> HTTPResponse = { receipts in
+        if let receipts = self.gateway.broker.publishImmediately(drafts) {
+            stats.messagesPublished.add(receipts.count, ordering: .relaxed)
+            return .respond(Self.response(for: receipts, batch: batch))
+        }
+        return .respondLater(self.gateway.broker.publish(drafts, on: eventLoop).map { receipts in
             stats.messagesPublished.add(receipts.count, ordering: .relaxed)
             return Self.response(for: receipts, batch: batch)
-        }
-        if let receipts = self.gateway.broker.publishImmediately(drafts) {
-            return .respond(respond(receipts))
-        }
-        return .respondLater(self.gateway.broker.publish(drafts, on: eventLoop).map(respond))
+        })
     }
 
     /// `201` when any message reached a subscriber, else `202`, with the receipts.
@@ -118,8 +118,8 @@ struct PublishEndpoint {
     }
 
     /// Constant-time check of `Authorization: Bearer KEY`.
-    static func authorized(_ headers: HTTPHeaders, key: String) -> Bool {
-        guard let value = headers.first(name: "authorization") else { return false }
+    static func authorized(_ head: RequestHead, key: String) -> Bool {
+        guard let value = head.first(name: "authorization") else { return false }
         let prefix = "bearer "
         guard value.count > prefix.count, value.prefix(prefix.count).lowercased() == prefix else { return false }
         let given = Array(value.utf8.dropFirst(prefix.count))

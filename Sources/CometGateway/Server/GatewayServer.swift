@@ -2,7 +2,6 @@ import CometCore
 import Logging
 import NIOCore
 import NIOExtras
-import NIOHTTP1
 import NIOPosix
 
 /// One listener (public or publisher) with graceful quiescing of its connections.
@@ -42,26 +41,9 @@ package final class GatewayListener: Sendable {
         return try await bootstrap.bind(host: address.host, port: address.port).get()
     }
 
-    /// Installs the per-connection pipeline: read activity, HTTP request decoder, connection handler.
+    /// Installs the per-connection pipeline: one handler that parses requests from the socket's bytes and serves them.
     package static func addConnectionHandlers(to channel: any Channel, role: ListenerRole, gateway: GatewayContext) throws {
-        let limits = gateway.configuration.limits
-        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-        // The configured limits (max_uri_bytes, max_header_bytes) are checked on the parsed head, with their own
-        // status codes; the parser's own bound only stops a runaway head early.
-        decoderLimits.maxHeaderFieldSize = max(limits.maxURIBytes, limits.maxHeaderBytes) + 1024
-        decoderLimits.maxHeaderListSize = limits.maxURIBytes + limits.maxHeaderBytes + 1024
-        decoderLimits.maxHeaderFieldCount = 256
-        let decoder = HTTPRequestDecoder(
-            leftOverBytesStrategy: .dropBytes,
-            informationalResponseStrategy: .drop,
-            limitConfiguration: decoderLimits
-        )
-        let activity = ReadActivityHandler()
-        try channel.pipeline.syncOperations.addHandler(activity)
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
-        try channel.pipeline.syncOperations.addHandler(
-            HTTPConnectionHandler(role: role, gateway: gateway, readActivity: activity)
-        )
+        try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(role: role, gateway: gateway))
     }
 
     /// Stops accepting, asks every connection to finish (held polls answered, streams told to reconnect) and

@@ -2,16 +2,16 @@ import CometCore
 import Logging
 import NIOCore
 import NIOExtras
-import NIOHTTP1
 import Synchronization
 
 /// Serves one HTTP/1.1 connection of either listener: reads requests (bounded in size and time), routes them, writes
 /// responses, and holds the connection while a subscription or a publish is in progress.
 ///
-/// Requests are answered in order. While a response is pending, further pipelined request parts are held (a few at
-/// most) and socket reads pause for publishes; a held stream ignores anything the client sends.
+/// Requests are parsed by ``HTTPRequestParser`` straight from the socket's bytes and answered in order. While a
+/// response is pending, pipelined bytes are held unparsed (at most 64 KiB) and socket reads pause for publishes; a
+/// held stream ignores anything the client sends.
 final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -19,9 +19,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         /// Waiting for a request.
         case idle
         /// Reading a request's body.
-        case receiving(HTTPRequestHead, body: ByteBuffer)
-        /// Skipping the rest of a request that was already answered (it was refused before its end).
-        case discarding(closeAfter: Bool)
+        case receiving(RequestHead, body: ByteBuffer)
         /// Waiting for a publish endpoint's answer.
         case waiting(keepAlive: Bool)
         /// Holding a subscription.
@@ -33,7 +31,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     private let role: ListenerRole
     private let gateway: GatewayContext
     private var state = State.idle
-    private var pending = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 0)
+    private var parser: HTTPRequestParser
+    /// Bytes read but not parsed yet: a partial request, or requests pipelined behind the one being answered.
+    private var inbound: ByteBuffer?
+    /// The parse loop is running (a response finished inside it must not start another).
+    private var parsing = false
     /// What the connection's single timeout is for.
     private enum Timeout: Sendable, Equatable {
         case idle, request, poll
@@ -42,6 +44,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     private var deadline = LazyDeadline<Timeout>()
     private var timer: Scheduled<Void>?
     private var partialRequest = false
+    /// Bytes arrived since the connection last became idle.
+    private var bytesArrived = false
     private var overLimit = false
     private var quiescing = false
     private var holdReads = false
@@ -50,15 +54,15 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     /// The hub shard and `Date` header cache of this connection's event loop.
     private var shard: LoopShard?
     private var dateCache: HTTPDateCache?
-    private let maxPendingParts = 8
+    /// The most unparsed bytes held while a poll is answered; a client that pipelines more is closed.
+    private static let maxHeldBytes = 64 * 1024
     private static let continueResponse = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
 
-    private let readActivity: ReadActivityHandler?
-
-    init(role: ListenerRole, gateway: GatewayContext, readActivity: ReadActivityHandler? = nil) {
+    init(role: ListenerRole, gateway: GatewayContext) {
         self.role = role
         self.gateway = gateway
-        self.readActivity = readActivity
+        let limits = gateway.configuration.limits
+        self.parser = HTTPRequestParser(limits: .init(maxURIBytes: limits.maxURIBytes, maxHeaderBytes: limits.maxHeaderBytes))
     }
 
     private var limits: GatewayConfiguration.Limits { self.gateway.configuration.limits }
@@ -79,7 +83,6 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         self.timer?.cancel()
         self.timer = nil
         self.enterClosed()
-        self.pending.removeAll()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -124,7 +127,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
             context.close(promise: nil)
         case .holding(let subscription):
             subscription.quiesce(drainRetry: self.gateway.configuration.server.drainRetry)
-        case .receiving, .discarding, .waiting, .closed:
+        case .receiving, .waiting, .closed:
             break  // the response in progress closes the connection
         }
     }
@@ -148,25 +151,61 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = self.unwrapInboundIn(data)
+        var bytes = self.unwrapInboundIn(data)
+        self.bytesArrived = true
         switch self.state {
-        case .idle, .receiving, .discarding:
-            self.process(part, context: context)
+        case .closed:
+            return
+        case .holding(let subscription) where subscription.transport.connectionKind == .stream:
+            return  // nothing a client sends on a held stream is meaningful
+        default:
+            break
+        }
+        if self.inbound == nil || self.inbound!.readableBytes == 0 {
+            self.inbound = bytes
+        } else {
+            self.inbound!.writeBuffer(&bytes)
+        }
+        switch self.state {
+        case .idle, .receiving:
+            self.parseInbound(context: context)
         case .waiting, .holding:
-            if case .holding(let subscription) = self.state, subscription.transport.connectionKind == .stream {
-                return  // nothing a client sends on a held stream is meaningful
-            }
-            guard self.pending.count < self.maxPendingParts else {
+            // Pipelined behind a response in progress: parsed once it is done.
+            if self.inbound!.readableBytes > Self.maxHeldBytes {
                 self.close(context: context)
-                return
             }
-            if case .body = part {
-                self.close(context: context)  // bodies are not held while a response is pending
-                return
-            }
-            self.pending.append(part)
         case .closed:
             break
+        }
+    }
+
+    /// Parses and handles what `inbound` holds, for as long as the connection can take a request.
+    private func parseInbound(context: ChannelHandlerContext) {
+        guard !self.parsing else { return }
+        self.parsing = true
+        defer { self.parsing = false }
+        while true {
+            switch self.state {
+            case .idle, .receiving:
+                break
+            case .waiting, .holding, .closed:
+                return
+            }
+            guard self.inbound != nil else { return }
+            let event: HTTPRequestParser.Event?
+            do {
+                event = try self.parser.next(&self.inbound!)
+            } catch {
+                self.inbound = nil
+                self.deadline.clear()
+                self.respond(HTTPResponse(error: error, close: true), keepAlive: false, context: context)
+                return
+            }
+            guard let event else {
+                if self.inbound!.readableBytes == 0 { self.inbound = nil }
+                return
+            }
+            self.process(event, context: context)
         }
     }
 
@@ -174,7 +213,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         // A request still incomplete at the end of a read must arrive in full within request_timeout of now.
         // (A request that arrives whole in one read never touches the timer.)
         switch self.state {
-        case .idle where !self.partialRequest && (self.readActivity?.bytesArrived ?? true),
+        case .idle where !self.partialRequest && self.bytesArrived,
              .receiving where !self.partialRequest:
             self.partialRequest = true
             self.setDeadline(.request, in: self.limits.requestTimeout, context: context)
@@ -184,30 +223,32 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         context.fireChannelReadComplete()
     }
 
-    private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch (part, self.state) {
+    private func process(_ event: HTTPRequestParser.Event, context: ChannelHandlerContext) {
+        switch (event, self.state) {
         case (.head(let head), .idle):
             if let refusal = self.refusal(for: head) {
+                self.inbound = nil
                 self.respond(refusal, keepAlive: false, context: context)
-                self.state = .discarding(closeAfter: true)
                 return
             }
-            if let expectation = head.headers.first(name: "expect") {
+            if let expectation = head.expectation {
                 guard expectation.lowercased() == "100-continue" else {
                     let error = GatewayError(.init(417, "Expectation Failed"), "only Expect: 100-continue is supported")
+                    self.inbound = nil
                     self.respond(HTTPResponse(error: error, close: true), keepAlive: false, context: context)
-                    self.state = .discarding(closeAfter: true)
                     return
                 }
                 // Clients such as curl wait for this before sending a body (they would stall for a second otherwise).
-                context.writeAndFlush(self.wrapOutboundOut(Self.continueResponse), promise: nil)
+                if head.hasBody {
+                    context.writeAndFlush(self.wrapOutboundOut(Self.continueResponse), promise: nil)
+                }
             }
             self.state = .receiving(head, body: ByteBuffer())
         case (.body(let chunk), .receiving(let head, var body)):
             guard body.readableBytes + chunk.readableBytes <= self.limits.maxPublishBodyBytes else {
                 let error = GatewayError(.payloadTooLarge, "body larger than \(self.limits.maxPublishBodyBytes) bytes")
+                self.inbound = nil
                 self.respond(HTTPResponse(error: error, close: true), keepAlive: false, context: context)
-                self.state = .discarding(closeAfter: true)
                 return
             }
             self.state = .closed  // avoid a copy of `body` while appending
@@ -222,32 +263,21 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
             self.deadline.clear()
             self.partialRequest = false
             self.dispatch(head: head, body: body, context: context)
-        case (.body, .discarding), (.end, .discarding):
-            break
         default:
             self.close(context: context)
         }
     }
 
     /// Checks a request head against the limits; returns the response that refuses it, if any.
-    private func refusal(for head: HTTPRequestHead) -> HTTPResponse? {
+    /// (The parser already enforced the request-target and header limits.)
+    private func refusal(for head: RequestHead) -> HTTPResponse? {
         if self.overLimit {
             self.gateway.stats.connectionsRefused.add(1, ordering: .relaxed)
             var response = HTTPResponse(error: GatewayError(.serviceUnavailable, "too many connections"), close: true)
             response.headers.append(("Retry-After", "5"))
             return response
         }
-        if head.uri.utf8.count > self.limits.maxURIBytes {
-            return HTTPResponse(error: GatewayError(.uriTooLong, "request target longer than \(self.limits.maxURIBytes) bytes"), close: true)
-        }
-        var headerBytes = 0
-        for header in head.headers {
-            headerBytes += header.name.utf8.count + header.value.utf8.count + 4
-        }
-        if headerBytes > self.limits.maxHeaderBytes {
-            return HTTPResponse(error: GatewayError(.headersTooLarge, "headers larger than \(self.limits.maxHeaderBytes) bytes"), close: true)
-        }
-        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > self.limits.maxPublishBodyBytes {
+        if let length = head.contentLength, length > self.limits.maxPublishBodyBytes {
             return HTTPResponse(error: GatewayError(.payloadTooLarge, "body larger than \(self.limits.maxPublishBodyBytes) bytes"), close: true)
         }
         return nil
@@ -255,8 +285,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
 
     // MARK: - Dispatch
 
-    private func dispatch(head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
-        let keepAlive = head.isKeepAlive && !self.quiescing
+    private func dispatch(head: RequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
+        let keepAlive = head.keepAlive && !self.quiescing
         switch Router(gateway: self.gateway).route(head: head, body: body, role: self.role, eventLoop: context.eventLoop) {
         case .respond(let response):
             self.respond(response, keepAlive: keepAlive, head: head, context: context)
@@ -340,23 +370,20 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         }
         self.state = .idle
         self.partialRequest = false
-        self.readActivity?.bytesArrived = false
+        self.bytesArrived = (self.inbound?.readableBytes ?? 0) > 0
         self.setDeadline(.idle, in: self.limits.idleTimeout, context: context)
         self.resumeReads(context: context)
-        while case .idle = self.state, let part = self.pending.popFirst() {
-            self.process(part, context: context)
-        }
-        if case .receiving = self.state, let part = self.pending.popFirst() {
-            self.process(part, context: context)
+        if self.inbound != nil {
+            self.parseInbound(context: context)  // requests pipelined behind this one (a no-op inside the parse loop)
         }
     }
 
     // MARK: - Writing
 
-    private func respond(_ response: HTTPResponse, keepAlive: Bool, head: HTTPRequestHead? = nil,
+    private func respond(_ response: HTTPResponse, keepAlive: Bool, head: RequestHead? = nil,
                          context: ChannelHandlerContext) {
         var response = response
-        if head?.method == .HEAD { response.body = nil }
+        if head?.method == .head { response.body = nil }
         let keepAlive = keepAlive && !response.close && !self.quiescing
         let bytes = response.serialize(keepAlive: keepAlive, date: self.dateCache!.current)
         if keepAlive {
@@ -370,22 +397,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        switch self.state {
-        case .idle, .receiving:
-            let response: HTTPResponse
-            if let parserError = error as? HTTPParserError, parserError == .headerOverflow {
-                response = HTTPResponse(error: GatewayError(.headersTooLarge, "request head too large"), close: true)
-            } else if error is HTTPParserError {
-                response = HTTPResponse(error: GatewayError(.badRequest, "malformed HTTP request"), close: true)
-            } else {
-                self.close(context: context)
-                return
-            }
-            self.deadline.clear()
-            self.respond(response, keepAlive: false, context: context)
-        default:
-            self.close(context: context)
-        }
+        self.close(context: context)  // socket errors: the connection is gone
     }
 
     private func close(context: ChannelHandlerContext) {
@@ -437,6 +449,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         case .expired(.request):
             switch self.state {
             case .idle, .receiving:
+                self.inbound = nil
                 let error = GatewayError(.requestTimeout, "request not received in time")
                 self.respond(HTTPResponse(error: error, close: true), keepAlive: false, context: context)
             default:

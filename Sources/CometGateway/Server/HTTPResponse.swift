@@ -67,6 +67,9 @@ struct HTTPResponse {
     }
 
     /// Writes a response head. `contentLength` nil means the body is delimited by closing the connection.
+    ///
+    /// The head is assembled in the buffer's memory in one write (each `ByteBuffer` write call has a fixed cost
+    /// that a dozen small pieces would pay a dozen times).
     static func writeHead(
         status: Int,
         phrase: String,
@@ -77,30 +80,86 @@ struct HTTPResponse {
         date: String,
         into buffer: inout ByteBuffer
     ) {
-        buffer.writeStaticString("HTTP/1.1 ")
-        JSONEncoding.writeDecimal(UInt64(status), into: &buffer)
-        buffer.writeInteger(UInt8(ascii: " "))
-        buffer.writeString(phrase)
-        buffer.writeStaticString("\r\nServer: comet-gateway\r\nDate: ")
-        buffer.writeString(date)
-        buffer.writeStaticString("\r\n")
-        if let contentType {
-            buffer.writeStaticString("Content-Type: ")
-            buffer.writeString(contentType)
-            buffer.writeStaticString("\r\n")
-        }
-        if let contentLength {
-            buffer.writeStaticString("Content-Length: ")
-            JSONEncoding.writeDecimal(UInt64(contentLength), into: &buffer)
-            buffer.writeStaticString("\r\n")
-        }
+        var capacity = 128 + 20 + phrase.utf8.count + date.utf8.count + (contentType?.utf8.count ?? 0)
         for (name, value) in headers {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
+            capacity += name.utf8.count + value.utf8.count + 4
         }
-        buffer.writeStaticString(keepAlive && contentLength != nil ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n")
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { memory in
+            var out = RawWriter(memory)
+            out.append("HTTP/1.1 ")
+            out.appendDecimal(UInt64(status))
+            out.append(" ")
+            out.append(phrase)
+            out.append("\r\nServer: comet-gateway\r\nDate: ")
+            out.append(date)
+            out.append("\r\n")
+            if let contentType {
+                out.append("Content-Type: ")
+                out.append(contentType)
+                out.append("\r\n")
+            }
+            if let contentLength {
+                out.append("Content-Length: ")
+                out.appendDecimal(UInt64(contentLength))
+                out.append("\r\n")
+            }
+            for (name, value) in headers {
+                out.append(name)
+                out.append(": ")
+                out.append(value)
+                out.append("\r\n")
+            }
+            out.append(keepAlive && contentLength != nil ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n")
+            return out.count
+        }
+    }
+}
+
+/// Appends bytes to raw memory whose size the caller has already checked.
+private struct RawWriter {
+    private let base: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    #if DEBUG
+    private let capacity: Int
+    #endif
+
+    init(_ memory: UnsafeMutableRawBufferPointer) {
+        self.base = memory.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        #if DEBUG
+        self.capacity = memory.count
+        #endif
+    }
+
+    mutating func append(_ text: StaticString) {
+        self.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func append(_ text: String) {
+        var text = text
+        text.withUTF8 { self.append(UnsafeRawBufferPointer($0)) }
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        #if DEBUG
+        precondition(self.count + bytes.count <= self.capacity)
+        #endif
+        guard bytes.count > 0 else { return }
+        (self.base + self.count).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+        self.count += bytes.count
+    }
+
+    mutating func appendDecimal(_ value: UInt64) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch: enough for 20 digits
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            var rest = value
+            var position = scratch.count
+            repeat {
+                position -= 1
+                scratch[position] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            self.append(UnsafeRawBufferPointer(rebasing: scratch[position...]))
+        }
     }
 }
 

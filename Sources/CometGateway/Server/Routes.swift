@@ -1,6 +1,5 @@
 import CometCore
 import NIOCore
-import NIOHTTP1
 import Synchronization
 
 /// What a request turns into.
@@ -25,7 +24,7 @@ package enum ListenerRole: Sendable {
 struct Router {
     let gateway: GatewayContext
 
-    func route(head: HTTPRequestHead, body: ByteBuffer, role: ListenerRole, eventLoop: any EventLoop) -> RouteResult {
+    func route(head: RequestHead, body: ByteBuffer, role: ListenerRole, eventLoop: any EventLoop) -> RouteResult {
         let target: RequestTarget
         do {
             target = try RequestTarget(parsing: head.uri)
@@ -35,7 +34,7 @@ struct Router {
             return .respond(HTTPResponse(error: .init(.badRequest, "bad request target")))
         }
         if target.path == "/healthz" {
-            guard head.method == .GET || head.method == .HEAD else { return .respond(Self.methodNotAllowed("GET")) }
+            guard head.method == .get || head.method == .head else { return .respond(Self.methodNotAllowed("GET")) }
             return .respond(self.health())
         }
         switch role {
@@ -46,18 +45,18 @@ struct Router {
         }
     }
 
-    private func routeSubscriber(head: HTTPRequestHead, target: RequestTarget) -> RouteResult {
+    private func routeSubscriber(head: RequestHead, target: RequestTarget) -> RouteResult {
         guard target.path.hasPrefix(SubscribeRequest.pathPrefix) else {
             return .respond(HTTPResponse(error: .init(.notFound, "not found")))
         }
-        let cors = self.corsHeaders(origin: head.headers.first(name: "origin"))
+        let cors = self.corsHeaders(origin: head.first(name: "origin"))
         switch head.method {
-        case .GET:
+        case .get:
             do {
                 let request = try SubscribeRequest(
                     target: target,
-                    accept: head.headers.first(name: "accept"),
-                    lastEventID: head.headers.first(name: "last-event-id"),
+                    accept: head.first(name: "accept"),
+                    lastEventID: head.first(name: "last-event-id"),
                     limits: self.gateway.configuration.subscribeLimits
                 )
                 return .subscribe(request, corsHeaders: cors)
@@ -68,7 +67,7 @@ struct Router {
             } catch {
                 return .respond(HTTPResponse(error: .init(.badRequest, "bad request")))
             }
-        case .OPTIONS:
+        case .options:
             var headers = cors
             if !cors.isEmpty {
                 headers += [

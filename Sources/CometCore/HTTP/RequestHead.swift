@@ -1,0 +1,141 @@
+import NIOCore
+
+/// A request method. The methods the gateway routes are cases of their own; any other valid token is `.other`.
+public enum RequestMethod: Hashable, Sendable, CustomStringConvertible {
+    case get, head, post, put, delete, options
+    case other(String)
+
+    init(token: UnsafeRawBufferPointer) {
+        switch token.count {
+        case 3 where Self.equal(token, "GET"): self = .get
+        case 3 where Self.equal(token, "PUT"): self = .put
+        case 4 where Self.equal(token, "POST"): self = .post
+        case 4 where Self.equal(token, "HEAD"): self = .head
+        case 6 where Self.equal(token, "DELETE"): self = .delete
+        case 7 where Self.equal(token, "OPTIONS"): self = .options
+        default: self = .other(String(decoding: token, as: UTF8.self))
+        }
+    }
+
+    /// Methods are case-sensitive (RFC 9110 §9.1): `get` is not `GET`.
+    private static func equal(_ token: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+        memcmp(token.baseAddress!, name.utf8Start, name.utf8CodeUnitCount) == 0
+    }
+
+    public var description: String {
+        switch self {
+        case .get: "GET"
+        case .head: "HEAD"
+        case .post: "POST"
+        case .put: "PUT"
+        case .delete: "DELETE"
+        case .options: "OPTIONS"
+        case .other(let token): token
+        }
+    }
+}
+
+/// A parsed HTTP/1.x request head.
+///
+/// The header section is kept as the bytes that arrived (a slice of the read buffer, not a copy); ``first(name:)`` and
+/// ``forEachHeader(_:)`` read it on demand. The fields the connection needs for framing and routing are parsed once.
+public struct RequestHead: Sendable {
+    /// The method.
+    public var method: RequestMethod
+    /// The request target exactly as sent (visible ASCII only).
+    public var uri: String
+    /// The minor version of HTTP/1.x (`0` or `1`; a later 1.x is treated as `1`).
+    public var minorVersion: Int
+    /// Whether the connection stays open after the response: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only
+    /// with `Connection: keep-alive`.
+    public var keepAlive: Bool
+    /// The body length from `Content-Length`; `nil` when the body is chunked or there is none.
+    public var contentLength: Int?
+    /// Whether the body is sent with `Transfer-Encoding: chunked`.
+    public var isChunked: Bool
+    /// The `Expect` header's value, if any (`100-continue` is the only expectation HTTP defines).
+    public var expectation: String?
+    /// Whether the client asked for a protocol switch (`Connection: upgrade` and an `Upgrade` header).
+    public var isUpgrade: Bool
+    /// The bytes of the header section: every field line including its line ending, without the final blank line.
+    public var rawHeaders: ByteBuffer
+
+    /// Whether the request has a body to read (a non-zero `Content-Length`, or chunked).
+    public var hasBody: Bool { self.isChunked || (self.contentLength ?? 0) > 0 }
+
+    /// The value of the first header field named `name` (ASCII case-insensitive), without surrounding whitespace.
+    public func first(name: String) -> String? {
+        var result: String?
+        self.forEachHeader { fieldName, value in
+            if Self.equalsIgnoringCase(fieldName, name) {
+                result = String(decoding: value, as: UTF8.self)
+                return false
+            }
+            return true
+        }
+        return result
+    }
+
+    /// Calls `body` with each header field's name and value (trimmed) in order, while it returns `true`.
+    /// The buffers are valid only during the call.
+    public func forEachHeader(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool) {
+        self.rawHeaders.withUnsafeReadableBytes { bytes in
+            var lineStart = 0
+            while lineStart < bytes.count {
+                var lineEnd = lineStart
+                while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+                var end = lineEnd
+                if end > lineStart && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+                // The parser accepted this line, so it has a colon with a non-empty name before it.
+                var colon = lineStart
+                while bytes[colon] != UInt8(ascii: ":") { colon += 1 }
+                var valueStart = colon + 1
+                while valueStart < end && (bytes[valueStart] == UInt8(ascii: " ") || bytes[valueStart] == UInt8(ascii: "\t")) {
+                    valueStart += 1
+                }
+                var valueEnd = end
+                while valueEnd > valueStart && (bytes[valueEnd - 1] == UInt8(ascii: " ") || bytes[valueEnd - 1] == UInt8(ascii: "\t")) {
+                    valueEnd -= 1
+                }
+                let name = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<colon])
+                let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
+                if !body(name, value) { return }
+                lineStart = lineEnd + 1
+            }
+        }
+    }
+
+    /// Every header field in order, as strings.
+    public var headers: [(name: String, value: String)] {
+        var fields: [(name: String, value: String)] = []
+        self.forEachHeader { name, value in
+            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            return true
+        }
+        return fields
+    }
+
+    @inline(__always)
+    static func lowercased(_ byte: UInt8) -> UInt8 {
+        byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
+    }
+
+    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { expected in
+            guard expected.count == bytes.count else { return false }
+            for index in 0..<expected.count where Self.lowercased(bytes[index]) != Self.lowercased(expected[index]) {
+                return false
+            }
+            return true
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
