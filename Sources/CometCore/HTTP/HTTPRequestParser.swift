@@ -328,19 +328,19 @@ public struct HTTPRequestParser: Sendable {
 
         mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(GatewayError) {
             switch name.count {
-            case 4 where RequestHead.equalsIgnoringCase(name, "host"):
+            case 4 where RequestHead.equalsIgnoringCase(name, lowercase: "host"):
                 self.hosts += 1
-            case 6 where RequestHead.equalsIgnoringCase(name, "expect"):
+            case 6 where RequestHead.equalsIgnoringCase(name, lowercase: "expect"):
                 self.expectation = String(decoding: value, as: UTF8.self)
-            case 7 where RequestHead.equalsIgnoringCase(name, "upgrade"):
+            case 7 where RequestHead.equalsIgnoringCase(name, lowercase: "upgrade"):
                 self.upgrade = true
-            case 10 where RequestHead.equalsIgnoringCase(name, "connection"):
+            case 10 where RequestHead.equalsIgnoringCase(name, lowercase: "connection"):
                 try HTTPRequestParser.forEachListElement(value) { token throws(GatewayError) in
-                    if RequestHead.equalsIgnoringCase(token, "close") { self.connectionClose = true }
-                    if RequestHead.equalsIgnoringCase(token, "keep-alive") { self.connectionKeepAlive = true }
-                    if RequestHead.equalsIgnoringCase(token, "upgrade") { self.connectionUpgrade = true }
+                    if RequestHead.equalsIgnoringCase(token, lowercase: "close") { self.connectionClose = true }
+                    if RequestHead.equalsIgnoringCase(token, lowercase: "keep-alive") { self.connectionKeepAlive = true }
+                    if RequestHead.equalsIgnoringCase(token, lowercase: "upgrade") { self.connectionUpgrade = true }
                 }
-            case 14 where RequestHead.equalsIgnoringCase(name, "content-length"):
+            case 14 where RequestHead.equalsIgnoringCase(name, lowercase: "content-length"):
                 try HTTPRequestParser.forEachListElement(value) { element throws(GatewayError) in
                     let length = try HTTPRequestParser.decimal(element)
                     // Repeated lengths are allowed only if they agree (RFC 9110 §8.6).
@@ -350,10 +350,10 @@ public struct HTTPRequestParser: Sendable {
                     self.contentLength = length
                 }
                 if self.contentLength == nil { throw HTTPRequestParser.malformed("empty Content-Length") }
-            case 17 where RequestHead.equalsIgnoringCase(name, "transfer-encoding"):
+            case 17 where RequestHead.equalsIgnoringCase(name, lowercase: "transfer-encoding"):
                 try HTTPRequestParser.forEachListElement(value) { coding throws(GatewayError) in
                     self.transferEncodings += 1
-                    guard RequestHead.equalsIgnoringCase(coding, "chunked") else {
+                    guard RequestHead.equalsIgnoringCase(coding, lowercase: "chunked") else {
                         throw GatewayError(.init(501, "Not Implemented"), "unsupported transfer coding (only chunked)")
                     }
                     guard !self.chunked else { throw HTTPRequestParser.malformed("chunked applied twice") }

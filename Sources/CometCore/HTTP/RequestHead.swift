@@ -65,15 +65,19 @@ public struct RequestHead: Sendable {
 
     /// The value of the first header field named `name` (ASCII case-insensitive), without surrounding whitespace.
     public func first(name: String) -> String? {
-        var result: String?
-        self.forEachHeader { fieldName, value in
-            if Self.equalsIgnoringCase(fieldName, name) {
-                result = String(decoding: value, as: UTF8.self)
-                return false
+        var name = name
+        return name.withUTF8 { expected in
+            let expected = UnsafeRawBufferPointer(expected)
+            var result: String?
+            self.forEachHeader { fieldName, value in
+                if fieldName.count == expected.count && Self.equalsIgnoringCase(fieldName, expected) {
+                    result = String(decoding: value, as: UTF8.self)
+                    return false
+                }
+                return true
             }
-            return true
+            return result
         }
-        return result
     }
 
     /// Calls `body` with each header field's name and value (trimmed) in order, while it returns `true`.
@@ -122,13 +126,20 @@ public struct RequestHead: Sendable {
 
     static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ name: String) -> Bool {
         var name = name
-        return name.withUTF8 { expected in
-            guard expected.count == bytes.count else { return false }
-            for index in 0..<expected.count where Self.lowercased(bytes[index]) != Self.lowercased(expected[index]) {
-                return false
-            }
-            return true
+        return name.withUTF8 { Self.equalsIgnoringCase(bytes, UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Compares with a name given in lowercase (the header names the parser looks for).
+    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, lowercase name: StaticString) -> Bool {
+        Self.equalsIgnoringCase(bytes, UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+    }
+
+    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ expected: UnsafeRawBufferPointer) -> Bool {
+        guard expected.count == bytes.count else { return false }
+        for index in 0..<expected.count where Self.lowercased(bytes[index]) != Self.lowercased(expected[index]) {
+            return false
         }
+        return true
     }
 }
 
