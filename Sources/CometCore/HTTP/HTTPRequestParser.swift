@@ -166,6 +166,11 @@ public struct HTTPRequestParser: Sendable {
                 throw GatewayError(.uriTooLong, "request target longer than \(self.limits.maxURIBytes) bytes")
             }
             if let requestLineEnd = found.requestLineEnd,
+               buffer.withUnsafeReadableBytes({ Self.targetLength(UnsafeRawBufferPointer(rebasing: $0[..<requestLineEnd])) })
+                > self.limits.maxURIBytes {
+                throw GatewayError(.uriTooLong, "request target longer than \(self.limits.maxURIBytes) bytes")
+            }
+            if let requestLineEnd = found.requestLineEnd,
                buffer.readableBytes - requestLineEnd > self.limits.maxHeaderBytes + 2 {
                 throw GatewayError(.headersTooLarge, "headers larger than \(self.limits.maxHeaderBytes) bytes")
             }
@@ -210,6 +215,14 @@ public struct HTTPRequestParser: Sendable {
             index = newline + 1
         }
         return (requestLineEnd, nil)
+    }
+
+    /// The length of the request target on a request line: the bytes between its first two spaces (0 if malformed,
+    /// which parsing the complete head reports).
+    private static func targetLength(_ line: UnsafeRawBufferPointer) -> Int {
+        guard let first = line.firstIndex(of: UInt8(ascii: " ")) else { return 0 }
+        let rest = line[(first + 1)...]
+        return (rest.firstIndex(of: UInt8(ascii: " ")) ?? line.count) - first - 1
     }
 
     private static func indexOfNewline(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
@@ -341,6 +354,7 @@ public struct HTTPRequestParser: Sendable {
                     if RequestHead.equalsIgnoringCase(token, lowercase: "upgrade") { self.connectionUpgrade = true }
                 }
             case 14 where RequestHead.equalsIgnoringCase(name, lowercase: "content-length"):
+                if value.isEmpty { throw HTTPRequestParser.malformed("empty Content-Length") }
                 try HTTPRequestParser.forEachListElement(value) { element throws(GatewayError) in
                     let length = try HTTPRequestParser.decimal(element)
                     // Repeated lengths are allowed only if they agree (RFC 9110 §8.6).
@@ -349,8 +363,9 @@ public struct HTTPRequestParser: Sendable {
                     }
                     self.contentLength = length
                 }
-                if self.contentLength == nil { throw HTTPRequestParser.malformed("empty Content-Length") }
+                if self.contentLength == nil { throw HTTPRequestParser.malformed("malformed Content-Length") }
             case 17 where RequestHead.equalsIgnoringCase(name, lowercase: "transfer-encoding"):
+                if value.isEmpty { throw HTTPRequestParser.malformed("empty Transfer-Encoding") }
                 try HTTPRequestParser.forEachListElement(value) { coding throws(GatewayError) in
                     self.transferEncodings += 1
                     guard RequestHead.equalsIgnoringCase(coding, lowercase: "chunked") else {
