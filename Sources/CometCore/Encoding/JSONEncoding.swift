@@ -39,6 +39,14 @@ public enum JSONEncoding {
     /// Two passes: the exact escaped length first, then one write into the buffer's memory (no per-escape buffer
     /// calls, no over-reservation of a buffer that history may keep).
     public static func writeString(bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
+        let length = Self.quotedLength(bytes)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { output in
+            Self.writeQuoted(bytes, quotedLength: length, to: output.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+    }
+
+    /// The length of `bytes` as a quoted, escaped JSON string.
+    public static func quotedLength(_ bytes: UnsafeRawBufferPointer) -> Int {
         Self.growth.withUnsafeBufferPointer { table in
             let count = bytes.count
             var length = count + 2
@@ -55,47 +63,55 @@ public enum JSONEncoding {
                 }
                 index += 1
             }
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { output in
-                let out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                out[0] = UInt8(ascii: "\"")
-                var written = 1
-                if length == count + 2 {
-                    // Nothing to escape (the common case).
-                    if count > 0 { (out + 1).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count) }
-                    written += count
-                } else {
-                    var index = 0
-                    while index < count {
-                        let byte = bytes[index]
-                        let growth = table[Int(byte)]
-                        if growth == 0 || (growth == Self.separatorLead && !Self.isSeparator(bytes, at: index)) {
-                            out[written] = byte
-                            written += 1
-                            index += 1
-                            continue
-                        }
-                        out[written] = UInt8(ascii: "\\")
-                        switch byte {
-                        case UInt8(ascii: "\""), UInt8(ascii: "\\"): out[written + 1] = byte
-                        case UInt8(ascii: "\n"): out[written + 1] = UInt8(ascii: "n")
-                        case UInt8(ascii: "\r"): out[written + 1] = UInt8(ascii: "r")
-                        case UInt8(ascii: "\t"): out[written + 1] = UInt8(ascii: "t")
-                        default:
-                            // U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR end a JavaScript line.
-                            let code: UInt16 = byte == 0xE2 ? (bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029) : UInt16(byte)
-                            Self.writeUnicodeEscape(code, to: out + written)
-                            written += 6
-                            index += byte == 0xE2 ? 3 : 1
-                            continue
-                        }
-                        written += 2
+            return length
+        }
+    }
+
+    /// Writes `bytes` quoted and escaped at `out`, which has room for `quotedLength` (from ``quotedLength(_:)``)
+    /// bytes; returns `quotedLength`.
+    public static func writeQuoted(_ bytes: UnsafeRawBufferPointer, quotedLength length: Int,
+                                   to out: UnsafeMutablePointer<UInt8>) -> Int {
+        let count = bytes.count
+        out[0] = UInt8(ascii: "\"")
+        var written = 1
+        if length == count + 2 {
+            // Nothing to escape (the common case).
+            if count > 0 { (out + 1).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count) }
+            written += count
+        } else {
+            Self.growth.withUnsafeBufferPointer { table in
+                var index = 0
+                while index < count {
+                    let byte = bytes[index]
+                    let growth = table[Int(byte)]
+                    if growth == 0 || (growth == Self.separatorLead && !Self.isSeparator(bytes, at: index)) {
+                        out[written] = byte
+                        written += 1
                         index += 1
+                        continue
                     }
+                    out[written] = UInt8(ascii: "\\")
+                    switch byte {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"): out[written + 1] = byte
+                    case UInt8(ascii: "\n"): out[written + 1] = UInt8(ascii: "n")
+                    case UInt8(ascii: "\r"): out[written + 1] = UInt8(ascii: "r")
+                    case UInt8(ascii: "\t"): out[written + 1] = UInt8(ascii: "t")
+                    default:
+                        // U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR end a JavaScript line.
+                        let code: UInt16 = byte == 0xE2 ? (bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029) : UInt16(byte)
+                        Self.writeUnicodeEscape(code, to: out + written)
+                        written += 6
+                        index += byte == 0xE2 ? 3 : 1
+                        continue
+                    }
+                    written += 2
+                    index += 1
                 }
-                out[written] = UInt8(ascii: "\"")
-                return written + 1
             }
         }
+        out[written] = UInt8(ascii: "\"")
+        assert(written + 1 == length)
+        return written + 1
     }
 
     /// Writes `\uXXXX` (6 bytes) at `out`.

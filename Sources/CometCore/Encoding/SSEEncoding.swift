@@ -6,27 +6,46 @@ public enum SSEEncoding {
     /// payload with any line endings arrives intact (with LF endings) in `MessageEvent.data`.
     public static func writeDataLines(_ payload: ByteBuffer, into buffer: inout ByteBuffer) {
         payload.withUnsafeReadableBytes { bytes in
-            var lineStart = 0
-            var index = 0
-            while index < bytes.count {
-                let byte = bytes[index]
-                if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
-                    writeDataLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<index]), into: &buffer)
-                    if byte == UInt8(ascii: "\r"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\n") {
-                        index += 1
-                    }
-                    lineStart = index + 1
-                }
-                index += 1
+            let bound = Self.dataLinesBound(bytes)
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { memory in
+                var out = RawWriter(memory)
+                Self.writeDataLines(bytes, into: &out)
+                return out.count
             }
-            writeDataLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<bytes.count]), into: &buffer)
         }
     }
 
-    private static func writeDataLine(_ line: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
-        buffer.writeStaticString("data: ")
-        buffer.writeBytes(line)
-        buffer.writeInteger(UInt8(ascii: "\n"))
+    /// The most bytes ``writeDataLines(_:into:)-(UnsafeRawBufferPointer,_)`` writes for `payload`.
+    package static func dataLinesBound(_ payload: UnsafeRawBufferPointer) -> Int {
+        var breaks = 0
+        for byte in payload where byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+            breaks += 1
+        }
+        return payload.count + 7 * (breaks + 1)  // "data: " and "\n" per line
+    }
+
+    /// Appends `data:` lines for `payload` to memory with room for ``dataLinesBound(_:)`` bytes.
+    package static func writeDataLines(_ bytes: UnsafeRawBufferPointer, into out: inout RawWriter) {
+        var lineStart = 0
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+                Self.writeDataLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<index]), into: &out)
+                if byte == UInt8(ascii: "\r"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\n") {
+                    index += 1
+                }
+                lineStart = index + 1
+            }
+            index += 1
+        }
+        Self.writeDataLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<bytes.count]), into: &out)
+    }
+
+    private static func writeDataLine(_ line: UnsafeRawBufferPointer, into out: inout RawWriter) {
+        out.append("data: ")
+        out.append(line)
+        out.appendByte(UInt8(ascii: "\n"))
     }
 
     /// Appends `id: CURSOR\n\n`: the end of an event, which also sets the client's `lastEventId`. On its own (after

@@ -16,15 +16,22 @@ public struct ChannelName: Hashable, Sendable, Comparable, CustomStringConvertib
     ///   - maxLength: The longest name accepted.
     /// - Throws: ``GatewayError`` with status 400 when the name is empty, too long or has a character outside the set.
     public init<S: StringProtocol>(validating text: S, maxLength: Int = ChannelName.defaultMaxLength) throws {
-        let utf8 = text.utf8
-        guard !utf8.isEmpty else { throw GatewayError.badRequest("empty channel name") }
-        guard utf8.count <= maxLength else {
-            throw GatewayError.badRequest("channel name longer than \(maxLength) characters")
+        try self.init(validating: String(text), maxLength: maxLength)
+    }
+
+    /// Validates a channel name (the non-generic path: scanning contiguous UTF-8).
+    public init(validating text: String, maxLength: Int = ChannelName.defaultMaxLength) throws {
+        var text = text
+        try text.withUTF8 { bytes in
+            guard !bytes.isEmpty else { throw GatewayError.badRequest("empty channel name") }
+            guard bytes.count <= maxLength else {
+                throw GatewayError.badRequest("channel name longer than \(maxLength) characters")
+            }
+            for byte in bytes where !ChannelName.isAllowed(byte) {
+                throw GatewayError.badRequest("channel name has a character outside A-Z a-z 0-9 _ - . : @ ~")
+            }
         }
-        for byte in utf8 where !ChannelName.isAllowed(byte) {
-            throw GatewayError.badRequest("channel name has a character outside A-Z a-z 0-9 _ - . : @ ~")
-        }
-        self.rawValue = String(text)
+        self.rawValue = text
     }
 
     @inline(__always)

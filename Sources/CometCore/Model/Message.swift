@@ -60,50 +60,79 @@ public struct MessageWire: Sendable {
     public let jsonAfterID: ByteBuffer
 
     init(channel: ChannelName, id: UInt64, event: String?, contentType: String?, data: ByteBuffer) {
+        // Every encoding is assembled in one pass over raw memory sized up front (exactly, but for the SSE lines'
+        // bound), so a message costs one allocation and one buffer call however many pieces it has.
+        var channelText = channel.rawValue
+        var eventText = event ?? ""
+        var typeText = contentType ?? ""
+        let hasEvent = event != nil
+        let hasType = contentType != nil
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(data.readableBytes * 3 + channel.rawValue.utf8.count + 128)
-        // 1. the payload
-        buffer.writeImmutableBuffer(data)
-        let dataEnd = buffer.writerIndex
-        // 2. SSE
-        if let event {
-            buffer.writeStaticString("event: ")
-            buffer.writeString(event)
-            buffer.writeInteger(UInt8(ascii: "\n"))
+        var marks = (dataEnd: 0, sseFieldsEnd: 0, sseEnd: 0, afterID: 0, jsonEnd: 0, lineEnd: 0)
+        data.withUnsafeReadableBytes { payload in
+            channelText.withUTF8 { channelBytes in
+                eventText.withUTF8 { eventBytes in
+                    typeText.withUTF8 { typeBytes in
+                        let channelBytes = UnsafeRawBufferPointer(channelBytes)
+                        let eventBytes = UnsafeRawBufferPointer(eventBytes)
+                        let typeBytes = UnsafeRawBufferPointer(typeBytes)
+                        let eventJSON = hasEvent ? JSONEncoding.quotedLength(eventBytes) : 0
+                        let typeJSON = hasType ? JSONEncoding.quotedLength(typeBytes) : 0
+                        let dataJSON = JSONEncoding.quotedLength(payload)
+                        let sse = (hasEvent ? 8 + eventBytes.count : 0) + SSEEncoding.dataLinesBound(payload) + 26
+                        let json = 41 + channelBytes.count + (hasEvent ? 9 + eventJSON : 0)
+                            + (hasType ? 16 + typeJSON : 0) + 8 + dataJSON + 2
+                        let capacity = payload.count + sse + json
+                        buffer.reserveCapacity(capacity)
+                        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { memory in
+                            var out = RawWriter(memory)
+                            // 1. the payload
+                            out.append(payload)
+                            marks.dataEnd = out.count
+                            // 2. SSE
+                            if hasEvent {
+                                out.append("event: ")
+                                out.append(eventBytes)
+                                out.appendByte(UInt8(ascii: "\n"))
+                            }
+                            SSEEncoding.writeDataLines(payload, into: &out)
+                            marks.sseFieldsEnd = out.count
+                            out.append("id: ")
+                            out.appendDecimal(id)
+                            out.append("\n\n")
+                            marks.sseEnd = out.count
+                            // 3. JSON object line
+                            out.append("{\"id\":\"")
+                            out.appendDecimal(id)
+                            marks.afterID = out.count
+                            out.append("\",\"channel\":\"")
+                            out.append(channelBytes)  // the channel charset needs no escaping
+                            out.appendByte(UInt8(ascii: "\""))
+                            if hasEvent {
+                                out.append(",\"event\":")
+                                out.appendJSONString(eventBytes, quotedLength: eventJSON)
+                            }
+                            if hasType {
+                                out.append(",\"content_type\":")
+                                out.appendJSONString(typeBytes, quotedLength: typeJSON)
+                            }
+                            out.append(",\"data\":")
+                            out.appendJSONString(payload, quotedLength: dataJSON)
+                            out.appendByte(UInt8(ascii: "}"))
+                            marks.jsonEnd = out.count
+                            out.appendByte(UInt8(ascii: "\n"))
+                            marks.lineEnd = out.count
+                            return out.count
+                        }
+                    }
+                }
+            }
         }
-        SSEEncoding.writeDataLines(data, into: &buffer)
-        let sseFieldsEnd = buffer.writerIndex
-        buffer.writeStaticString("id: ")
-        JSONEncoding.writeDecimal(id, into: &buffer)
-        buffer.writeStaticString("\n\n")
-        let sseEnd = buffer.writerIndex
-        // 3. JSON object line
-        buffer.writeStaticString("{\"id\":\"")
-        JSONEncoding.writeDecimal(id, into: &buffer)
-        let afterID = buffer.writerIndex
-        buffer.writeStaticString("\",\"channel\":\"")
-        buffer.writeString(channel.rawValue)  // the channel charset needs no escaping
-        buffer.writeInteger(UInt8(ascii: "\""))
-        if let event {
-            buffer.writeStaticString(",\"event\":")
-            JSONEncoding.writeString(event, into: &buffer)
-        }
-        if let contentType {
-            buffer.writeStaticString(",\"content_type\":")
-            JSONEncoding.writeString(contentType, into: &buffer)
-        }
-        buffer.writeStaticString(",\"data\":")
-        JSONEncoding.writeString(data, into: &buffer)
-        buffer.writeInteger(UInt8(ascii: "}"))
-        let jsonEnd = buffer.writerIndex
-        buffer.writeInteger(UInt8(ascii: "\n"))
-        let lineEnd = buffer.writerIndex
-
-        self.data = buffer.getSlice(at: 0, length: dataEnd)!
-        self.sse = buffer.getSlice(at: dataEnd, length: sseEnd - dataEnd)!
-        self.sseFields = buffer.getSlice(at: dataEnd, length: sseFieldsEnd - dataEnd)!
-        self.jsonLine = buffer.getSlice(at: sseEnd, length: lineEnd - sseEnd)!
-        self.json = buffer.getSlice(at: sseEnd, length: jsonEnd - sseEnd)!
-        self.jsonAfterID = buffer.getSlice(at: afterID, length: jsonEnd - afterID)!
+        self.data = buffer.getSlice(at: 0, length: marks.dataEnd)!
+        self.sse = buffer.getSlice(at: marks.dataEnd, length: marks.sseEnd - marks.dataEnd)!
+        self.sseFields = buffer.getSlice(at: marks.dataEnd, length: marks.sseFieldsEnd - marks.dataEnd)!
+        self.jsonLine = buffer.getSlice(at: marks.sseEnd, length: marks.lineEnd - marks.sseEnd)!
+        self.json = buffer.getSlice(at: marks.sseEnd, length: marks.jsonEnd - marks.sseEnd)!
+        self.jsonAfterID = buffer.getSlice(at: marks.afterID, length: marks.jsonEnd - marks.afterID)!
     }
 }

@@ -92,13 +92,20 @@ struct PublishEndpoint {
     }
 
     private static func writeReceipt(_ receipt: PublishReceipt, into body: inout ByteBuffer) {
-        body.writeStaticString("{\"channel\":\"")
-        body.writeString(receipt.channel.rawValue)
-        body.writeStaticString("\",\"id\":")
-        JSONEncoding.writeQuotedInteger(receipt.id, into: &body)
-        body.writeStaticString(",\"subscribers\":")
-        JSONEncoding.writeDecimal(UInt64(receipt.subscribers), into: &body)
-        body.writeStaticString("}")
+        var channel = receipt.channel.rawValue
+        channel.withUTF8 { channelBytes in
+            _ = body.writeWithUnsafeMutableBytes(minimumWritableBytes: 80 + channelBytes.count) { memory in
+                var out = RawWriter(memory)
+                out.append("{\"channel\":\"")
+                out.append(UnsafeRawBufferPointer(channelBytes))  // the channel charset needs no escaping
+                out.append("\",\"id\":\"")
+                out.appendDecimal(receipt.id)
+                out.append("\",\"subscribers\":")
+                out.appendDecimal(UInt64(receipt.subscribers))
+                out.appendByte(UInt8(ascii: "}"))
+                return out.count
+            }
+        }
     }
 
     private func info(_ channel: ChannelName, eventLoop: any EventLoop) -> EventLoopFuture<HTTPResponse> {

@@ -115,54 +115,6 @@ struct HTTPResponse {
     }
 }
 
-/// Appends bytes to raw memory whose size the caller has already checked.
-private struct RawWriter {
-    private let base: UnsafeMutablePointer<UInt8>
-    private(set) var count = 0
-    #if DEBUG
-    private let capacity: Int
-    #endif
-
-    init(_ memory: UnsafeMutableRawBufferPointer) {
-        self.base = memory.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        #if DEBUG
-        self.capacity = memory.count
-        #endif
-    }
-
-    mutating func append(_ text: StaticString) {
-        self.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
-    }
-
-    mutating func append(_ text: String) {
-        var text = text
-        text.withUTF8 { self.append(UnsafeRawBufferPointer($0)) }
-    }
-
-    mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        #if DEBUG
-        precondition(self.count + bytes.count <= self.capacity)
-        #endif
-        guard bytes.count > 0 else { return }
-        (self.base + self.count).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: bytes.count)
-        self.count += bytes.count
-    }
-
-    mutating func appendDecimal(_ value: UInt64) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch: enough for 20 digits
-        withUnsafeMutableBytes(of: &digits) { scratch in
-            var rest = value
-            var position = scratch.count
-            repeat {
-                position -= 1
-                scratch[position] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-            } while rest > 0
-            self.append(UnsafeRawBufferPointer(rebasing: scratch[position...]))
-        }
-    }
-}
-
 /// The `Date` header value, formatted at most once a second per event loop.
 final class HTTPDateCache {
     private var second: time_t = 0
