@@ -389,7 +389,13 @@ static void build_sub_request(conn_t *c) {
         }
         break;
     case K_WS:
-        die("ws subscribers are not implemented yet");
+        /* RFC 6455 opening handshake on the subscriber URL (the gateway and
+         * Nchan serve WebSocket on the same path as the other transports). */
+        snprintf(path, sizeof path, "/sub/%s", ch);
+        snprintf(extra, sizeof extra,
+                 "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                 "Sec-WebSocket-Key: Y29tZXQtYmVuY2gta2V5IQ==\r\n");
+        break;
     }
     char req[1200];
     int n = snprintf(req, sizeof req,
@@ -434,7 +440,11 @@ static void build_pub_request(conn_t *c, int ch, uint64_t seq) {
         /* Pushpin HTTP publish endpoint: wrap the payload in a GRIP item. */
         char esc[140000];
         snprintf(path, sizeof path, "/publish/");
-        if (cfg.kind == K_SSE) {
+        /* WebSocket subscribers get ws-message items, streams http-stream ones */
+        const char *format = cfg.kind == K_WS ? "ws-message" : "http-stream";
+        if (cfg.kind == K_WS) {
+            json_escape(payload, (size_t)plen, esc);
+        } else if (cfg.kind == K_SSE) {
             char ev[70200];
             int evl = snprintf(ev, sizeof ev, "id: %" PRIu64 "\ndata: %s\n\n", seq, payload);
             json_escape(ev, (size_t)evl, esc);
@@ -443,9 +453,8 @@ static void build_pub_request(conn_t *c, int ch, uint64_t seq) {
             int ll = snprintf(line, sizeof line, "%s\n", payload);
             json_escape(line, (size_t)ll, esc);
         }
-        blen = snprintf(body, sizeof body,
-                        "{\"items\":[{\"channel\":\"%s\",\"formats\":{\"http-stream\":{\"content\":\"%s\"}}}]}", name,
-                        esc);
+        blen = snprintf(body, sizeof body, "{\"items\":[{\"channel\":\"%s\",\"formats\":{\"%s\":{\"content\":\"%s\"}}}]}",
+                        name, format, esc);
     } else {
         /* gateway /pub/CH, nchan /pub/CH, pushpin long-poll: origin /pub/CH */
         if (cfg.server == SRV_PUSHPIN) port = cfg.origin_port;
@@ -760,6 +769,55 @@ static void process_poll_body(conn_t *c, uint64_t t) {
     c->polls++;
 }
 
+/* WebSocket: consume complete frames from rbuf (after the 101 response).
+ * Server frames are unmasked (RFC 6455 §5.1). Text and binary messages are
+ * payloads; fragmented messages are reassembled in c->body; a ping is
+ * answered with a masked pong; a close frame ends the subscription.
+ * Returns -1 when the connection must be closed. */
+static int process_ws_frames(conn_t *c, uint64_t t) {
+    size_t off = 0;
+    int rc = 0;
+    while (c->rbuf.len - off >= 2) {
+        const unsigned char *p = (const unsigned char *)c->rbuf.p + off;
+        size_t avail = c->rbuf.len - off;
+        int fin = p[0] & 0x80, opcode = p[0] & 0x0f, masked = p[1] & 0x80;
+        uint64_t len = p[1] & 0x7f;
+        size_t hl = 2;
+        if (len == 126) {
+            if (avail < 4) break;
+            len = ((uint64_t)p[2] << 8) | p[3];
+            hl = 4;
+        } else if (len == 127) {
+            if (avail < 10) break;
+            len = 0;
+            for (int i = 0; i < 8; i++) len = (len << 8) | p[2 + i];
+            hl = 10;
+        }
+        if (masked || len > (1u << 24)) { rc = -1; break; } /* servers never mask */
+        if (avail < hl + len) break;
+        const char *payload = (const char *)p + hl;
+        if (opcode == 0x8) { rc = -1; off += hl + len; break; }                 /* close */
+        if (opcode == 0x9) {                                                      /* ping -> pong */
+            unsigned char hdr[6] = {0x8a, (unsigned char)(0x80 | (len < 126 ? len : 0)), 0, 0, 0, 0};
+            if (len < 126) {
+                buf_append(&c->wbuf, hdr, 6);
+                buf_append(&c->wbuf, payload, (size_t)len); /* zero mask key: payload unchanged */
+                if (conn_flush(c) < 0) { rc = -1; break; }
+            }
+        } else if (opcode == 0x1 || opcode == 0x2 || opcode == 0x0) {
+            if (fin && opcode != 0x0 && c->body.len == 0) {
+                on_payload(c, payload, (size_t)len, t);
+            } else {
+                buf_append(&c->body, payload, (size_t)len);
+                if (fin) { on_payload(c, c->body.p, c->body.len, t); c->body.len = 0; }
+            }
+        }
+        off += hl + (size_t)len;
+    }
+    buf_consume(&c->rbuf, off);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Event handlers                                                            */
 /* ------------------------------------------------------------------------ */
@@ -840,13 +898,18 @@ static void handle_sub_readable(conn_t *c, uint64_t t) {
             if (c->state == S_HEAD) {
                 int r = parse_head(c);
                 if (r == 0) break;
-                if (r < 0 || (c->status != 200 && !(cfg.kind == K_LONGPOLL && (c->status == 304 || c->status == 408)))) {
+                int expected = cfg.kind == K_WS ? 101 : 200;
+                if (r < 0 || (c->status != expected && !(cfg.kind == K_LONGPOLL && (c->status == 304 || c->status == 408)))) {
                     if (c->status) logmsg("subscriber %d: HTTP %d", c->id, c->status);
                     sub_failed(c);
                     return;
                 }
                 c->state = S_BODY;
                 if (cfg.kind != K_LONGPOLL) sub_established(c);
+            }
+            if (c->state == S_BODY && cfg.kind == K_WS) {
+                if (process_ws_frames(c, t) < 0) { sub_failed(c); return; }
+                break;
             }
             if (c->state == S_BODY) {
                 int done = pump_body(c);

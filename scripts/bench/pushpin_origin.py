@@ -15,6 +15,12 @@ Pushpin proxies every client request here; we answer with GRIP instructions:
   POST /pub/<ch>      long-poll publish: append to the channel log, then
                       publish {"id": n, "prev-id": n-1, http-response} to
                       Pushpin's HTTP publish endpoint (in order, one at a time).
+  POST /sub/<ch>      WebSocket-over-HTTP (routes use over_http): Pushpin turns
+                      a client's WebSocket into POSTs of
+                      application/websocket-events; on OPEN we accept with
+                      Sec-WebSocket-Extensions: grip and subscribe the
+                      connection to <ch> (a "c:" control TEXT event); messages
+                      are then published with the ws-message format.
   GET /healthz        200
 
 Response bodies of the long-poll endpoint use the same JSON shape as
@@ -125,11 +131,27 @@ class Handler(BaseHTTPRequestHandler):
             ])
         return self._send(404, "not found\n")
 
+    def _websocket_events(self, ch, body):
+        """WebSocket-over-HTTP: answer OPEN with a subscription, CLOSE with CLOSE."""
+        out = b""
+        if body.startswith(b"OPEN"):
+            control = ('c:{"type":"subscribe","channel":"%s"}' % ch).encode()
+            out = b"OPEN\r\nTEXT %x\r\n%s\r\n" % (len(control), control)
+        elif b"CLOSE" in body:
+            out = b"CLOSE\r\n"
+        return self._send(200, out, [("Content-Type", "application/websocket-events"),
+                                     ("Sec-WebSocket-Extensions", "grip")])
+
     def do_POST(self):
         url = urlsplit(self.path)
         parts = url.path.split("/", 2)
         n = int(self.headers.get("Content-Length") or 0)
-        data = self.rfile.read(n).decode("utf-8", "replace")
+        raw = self.rfile.read(n)
+        if self.headers.get("Content-Type", "").startswith("application/websocket-events"):
+            if len(parts) < 3 or parts[1] != "sub" or not parts[2]:
+                return self._send(404, "not found\n")
+            return self._websocket_events(parts[2], raw)
+        data = raw.decode("utf-8", "replace")
         if len(parts) < 3 or parts[1] != "pub" or not parts[2]:
             return self._send(404, "not found\n")
         ch = parts[2]

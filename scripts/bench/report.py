@@ -197,6 +197,8 @@ def main():
                f"{params.get('lp_dur')} s, resuming with the server's cursor"),
         ("s5", f"5. Many channels: {params.get('mc_chans')} channels x 1 SSE subscriber, "
                f"{params.get('mc_rate')} msg/s spread over them for {params.get('mc_dur')} s"),
+        ("s7", f"7. WebSocket fan-out: 1 channel x {params.get('ws_subs')} WebSocket subscribers at "
+               f"{params.get('ws_rate')} msg/s for {params.get('ws_dur')} s"),
     ]:
         data = {}
         for s in servers:
@@ -212,6 +214,11 @@ def main():
                     "message log and publishes with id/prev-id). By GRIP's design every re-poll is "
                     "proxied to the origin, so this row measures Pushpin + a Python origin on CPU 1 "
                     "(its CPU is shown separately and is not in 'server CPU').")
+        if key == "s7":
+            skipped = [s for s in servers if (get(s, key) or {}).get("skipped")]
+            note = ("Nchan: `nchan_subscriber websocket`; Pushpin: WebSocket-over-HTTP to the GRIP origin, "
+                    "messages published in the ws-message format."
+                    + (" Not measured for the gateway: it has no WebSocket transport yet." if "gateway" in skipped else ""))
         t = Table(title, note)
         step_rows(t, data)
         if any(d.get("aux_cpu_s") is not None for d in data.values()):
