@@ -22,6 +22,17 @@ struct OutboundQueueTests {
         #expect(queue.writabilityChanged(true) == nil)
     }
 
+    @Test("tracked writability: the initial state, then writabilityChanged, decide without a per-write query")
+    func trackedWritability() {
+        var queue = OutboundQueue(maxBytes: 100, writable: false)
+        #expect(queue.enqueue(Self.buffer("one")) == .held, "created on an unwritable channel")
+        #expect(Self.texts(queue.writabilityChanged(true)) == ["one"])
+        #expect(queue.enqueue(Self.buffer("two")) == .write)
+        #expect(queue.writabilityChanged(false) == nil)
+        #expect(queue.enqueue(Self.buffer("three")) == .held)
+        #expect(queue.heldBytes == 5)
+    }
+
     @Test("writes are held while the channel is not writable")
     func holdsWhenNotWritable() {
         var queue = OutboundQueue(maxBytes: 100)

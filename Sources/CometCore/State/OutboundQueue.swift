@@ -15,8 +15,12 @@ public struct OutboundQueue: Sendable {
     private var writable = true
 
     /// Creates an empty queue.
-    public init(maxBytes: Int) {
+    /// - Parameters:
+    ///   - maxBytes: The most bytes held before the connection counts as a slow consumer.
+    ///   - writable: The channel's writability now; later changes arrive through ``writabilityChanged(_:)``.
+    public init(maxBytes: Int, writable: Bool = true) {
         self.maxBytes = maxBytes
+        self.writable = writable
     }
 
     /// What to do with a buffer to send.
@@ -27,6 +31,12 @@ public struct OutboundQueue: Sendable {
         case held
         /// The bound is exceeded: close the connection.
         case overflow
+    }
+
+    /// A buffer to send, given the writability tracked from ``init(maxBytes:writable:)`` and
+    /// ``writabilityChanged(_:)`` (no per-write query of the channel on the fan-out path).
+    public mutating func enqueue(_ buffer: ByteBuffer) -> EnqueueAction {
+        self.enqueue(buffer, channelWritable: true)
     }
 
     /// A buffer to send; `channelWritable` is the channel's current writability.

@@ -56,7 +56,9 @@ final class Subscription {
         self.shard = shard
         self.slots = Array(repeating: -1, count: request.channels.count)
         self.machine = SubscriptionStateMachine(channels: request.channels, cursor: request.cursor)
-        self.queue = OutboundQueue(maxBytes: maxOutboundBytes)
+        // Writability is read once here, then tracked from the connection's writability events: querying the
+        // channel on every delivery costs more than the rest of the user-space fan-out work.
+        self.queue = OutboundQueue(maxBytes: maxOutboundBytes, writable: context.channel.isWritable)
         self.context = context
         self.owner = owner
         self.hub = hub
@@ -196,7 +198,7 @@ final class Subscription {
     @inline(__always)
     private func send(_ buffer: ByteBuffer) {
         guard !self.isFinished else { return }
-        switch self.queue.enqueue(buffer, channelWritable: self.context.channel.isWritable) {
+        switch self.queue.enqueue(buffer) {
         case .write:
             self.context.write(NIOAny(buffer), promise: nil)
         case .held:
