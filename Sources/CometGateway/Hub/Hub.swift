@@ -72,15 +72,6 @@ public final class Hub: MessageSink, Sendable {
         self.stats.subscribers.subtract(1, ordering: .relaxed)
     }
 
-    /// Delivers now what was posted to `shard` (call on its loop), instead of when the loop runs its tasks.
-    ///
-    /// A publisher connection calls this at the end of each read: the messages of every request in that read are
-    /// delivered together (still one write per subscriber for the batch), without waiting behind the rest of the
-    /// loop's I/O events, which under load can be hundreds of other requests.
-    func deliverPending(on shard: LoopShard) {
-        self.inboxes[shard.index].drainIfPending()
-    }
-
     public func dispatch(_ message: Message) -> Int {
         self.post(.message(message), channel: message.channel)
     }
@@ -155,15 +146,7 @@ final class ShardInbox: Sendable {
             return pending.events.count == 1
         }
         if scheduleDrain {
-            self.loop.execute { self.drainIfPending() }
-        }
-    }
-
-    /// Delivers the pending batch now, if there is one (on the shard's loop); the scheduled drain then finds
-    /// nothing to do.
-    func drainIfPending() {
-        if self.pending.withLockedValue({ !$0.events.isEmpty }) {
-            self.drain()
+            self.loop.execute { self.drain() }
         }
     }
 

@@ -210,9 +210,6 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if self.role == .publisher, let shard = self.shard {
-            self.gateway.hub.deliverPending(on: shard)  // this read's publishes reach this loop's subscribers now
-        }
         // A request still incomplete at the end of a read must arrive in full within request_timeout of now.
         // (A request that arrives whole in one read never touches the timer.)
         switch self.state {
