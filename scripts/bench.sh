@@ -3,7 +3,7 @@
 #
 #   bash scripts/bench.sh [--quick] [--servers gateway,nchan,pushpin]
 #                         [--scenarios 1,2,3,4,5,6,7] [--no-install] [--no-build]
-#                         [--md-out FILE] [--wait-idle SECONDS]
+#                         [--md-out FILE] [--wait-idle SECONDS] [--repeat N]
 #
 # Every server runs pinned to CPU 0 (taskset -c 0, children inherit it), the
 # load generator (scripts/bench/loadgen.c) pinned to CPU 1. Only 127.0.0.1 is
@@ -16,6 +16,11 @@
 #   4 long-poll     1k long-poll subscribers at 50 msg/s, resuming with a cursor
 #   5 many channels 10k channels x 1 SSE subscriber, 2000 msg/s spread over them
 #   6 publish       POSTs/s with 0 and 1 subscriber
+#   7 websocket     1 channel x 1k WebSocket subscribers at 100 msg/s (Nchan, Pushpin)
+#
+# --repeat N runs scenarios 2-7 N times, all servers in each round (so they are
+# interleaved in time); the tables show the median of the rounds for every
+# metric, and the maximum for loss, duplicates, reordering and errors.
 #
 # Results: a table per scenario on stdout, bench-results/bench-YYYYmmdd-HHMMSS.json
 # (all raw loadgen output + metadata) and a Markdown file next to it
@@ -34,6 +39,7 @@ DO_INSTALL=1
 DO_BUILD=1
 MD_OUT=""
 WAIT_IDLE=0 # seconds to wait for an idle machine before starting
+REPEAT=1    # rounds of scenarios 2-7 (servers interleaved); the report shows medians
 PORT_BASE=${BENCH_PORT_BASE:-18400}
 
 usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
@@ -49,6 +55,7 @@ while [ $# -gt 0 ]; do
     --no-build) DO_BUILD=0 ;;
     --md-out) MD_OUT="$2"; shift ;;
     --wait-idle) WAIT_IDLE="$2"; shift ;;
+    --repeat) REPEAT="$2"; shift ;;
     -h | --help) usage 0 ;;
     *) echo "unknown option: $1" >&2; usage 2 ;;
     esac
@@ -343,7 +350,7 @@ scenario_capacity() {
 scenario_fanout() {
     local name=$1
     start_server "$name" fanout || return 0
-    lg "$name" "$RUN/results/$name-s2.json" --mode fanout --kind sse --subs "$FAN_SUBS" --rates "$FAN_RATES" \
+    lg "$name" "$RES/$name-s2.json" --mode fanout --kind sse --subs "$FAN_SUBS" --rates "$FAN_RATES" \
         --duration "$FAN_DUR" --drain "$DRAIN" --pub-conns "$PUB_CONNS" --pipeline "$PIPELINE" \
         --stop-after-fail 2 --deadline 300 --label fanout
     stop_server
@@ -352,7 +359,7 @@ scenario_fanout() {
 scenario_wide() {
     local name=$1
     start_server "$name" wide || return 0
-    lg "$name" "$RUN/results/$name-s3.json" --mode fanout --kind sse --subs "$WIDE_SUBS" --rates "$WIDE_RATE" \
+    lg "$name" "$RES/$name-s3.json" --mode fanout --kind sse --subs "$WIDE_SUBS" --rates "$WIDE_RATE" \
         --duration "$WIDE_DUR" --drain "$((DRAIN + 2))" --pub-conns 1 --pipeline "$PIPELINE" --settle 3 \
         --deadline 300 --label wide
     stop_server
@@ -361,7 +368,7 @@ scenario_wide() {
 scenario_longpoll() {
     local name=$1
     start_server "$name" longpoll || return 0
-    lg "$name" "$RUN/results/$name-s4.json" --mode fanout --kind longpoll --subs "$LP_SUBS" --rates "$LP_RATE" \
+    lg "$name" "$RES/$name-s4.json" --mode fanout --kind longpoll --subs "$LP_SUBS" --rates "$LP_RATE" \
         --duration "$LP_DUR" --drain "$((DRAIN + 2))" --pub-conns 1 --pipeline "$PIPELINE" --settle 2 --deadline 240 --label longpoll
     stop_server
 }
@@ -369,7 +376,7 @@ scenario_longpoll() {
 scenario_channels() {
     local name=$1
     start_server "$name" channels || return 0
-    lg "$name" "$RUN/results/$name-s5.json" --mode fanout --kind sse --subs "$MC_CHANS" --channels "$MC_CHANS" \
+    lg "$name" "$RES/$name-s5.json" --mode fanout --kind sse --subs "$MC_CHANS" --channels "$MC_CHANS" \
         --rates "$MC_RATE" --duration "$MC_DUR" --drain "$DRAIN" --pub-conns "$PUB_CONNS" --pipeline "$PIPELINE" \
         --settle 3 --deadline 300 --label channels
     stop_server
@@ -379,7 +386,7 @@ scenario_publish() {
     local name=$1 s
     for s in 0 1; do
         start_server "$name" "pub$s" || continue
-        lg "$name" "$RUN/results/$name-s6-$s.json" --mode pubtput --subs "$s" --duration "$PT_DUR" \
+        lg "$name" "$RES/$name-s6-$s.json" --mode pubtput --subs "$s" --duration "$PT_DUR" \
             --drain "$DRAIN" --pub-conns "$PUB_CONNS" --pipeline "$PT_PIPELINE" --pub-order any \
             --deadline 120 --label "publish-$s"
         stop_server
@@ -392,11 +399,11 @@ scenario_websocket() {
         # The gateway's WebSocket transport is not built yet (a later issue); the
         # load generator's WebSocket client is exercised against Nchan and Pushpin.
         log "gateway: no WebSocket transport yet; scenario 7 skipped"
-        echo '{"skipped":"no WebSocket transport yet"}' >"$RUN/results/$name-s7.json"
+        echo '{"skipped":"no WebSocket transport yet"}' >"$RES/$name-s7.json"
         return 0
     fi
     start_server "$name" websocket || return 0
-    lg "$name" "$RUN/results/$name-s7.json" --mode fanout --kind ws --subs "$WS_SUBS" --rates "$WS_RATE" \
+    lg "$name" "$RES/$name-s7.json" --mode fanout --kind ws --subs "$WS_SUBS" --rates "$WS_RATE" \
         --duration "$WS_DUR" --drain "$DRAIN" --pub-conns 1 --pipeline "$PIPELINE" --settle 2 --deadline 240 \
         --label websocket
     stop_server
@@ -434,19 +441,27 @@ if [ "$IDLE_BEFORE" -lt 90 ]; then
 fi
 
 START=$(date +%s)
-for name in ${SERVERS//,/ }; do
-    if [ "$name" = gateway ] && [ "$GATEWAY_OK" != 1 ]; then
-        echo '{"error":"gateway build failed or binary missing"}' >"$RUN/results/gateway-skipped.json"
-        continue
-    fi
-    log "=== $name ==="
-    has "$SCENARIOS" 1 && { log "scenario 1: capacity ($CAP_COUNTS idle SSE)"; scenario_capacity "$name"; }
-    has "$SCENARIOS" 2 && { log "scenario 2: fan-out 1x$FAN_SUBS at $FAN_RATES msg/s"; scenario_fanout "$name"; }
-    has "$SCENARIOS" 3 && { log "scenario 3: wide fan-out 1x$WIDE_SUBS at $WIDE_RATE msg/s"; scenario_wide "$name"; }
-    has "$SCENARIOS" 4 && { log "scenario 4: long-poll $LP_SUBS at $LP_RATE msg/s"; scenario_longpoll "$name"; }
-    has "$SCENARIOS" 5 && { log "scenario 5: $MC_CHANS channels x 1 at $MC_RATE msg/s"; scenario_channels "$name"; }
-    has "$SCENARIOS" 6 && { log "scenario 6: publish throughput"; scenario_publish "$name"; }
-    has "$SCENARIOS" 7 && { log "scenario 7: WebSocket fan-out 1x$WS_SUBS at $WS_RATE msg/s"; scenario_websocket "$name"; }
+# Round 1 writes results/; rounds 2..N write results/round<N>/. The servers run one after the other within a
+# round, so repeated rounds interleave them in time and the medians are not skewed by a noisy minute.
+for ((round = 1; round <= REPEAT; round++)); do
+    RES="$RUN/results"
+    [ "$round" -gt 1 ] && RES="$RUN/results/round$round" && mkdir -p "$RES"
+    [ "$REPEAT" -gt 1 ] && log "##### round $round of $REPEAT"
+    for name in ${SERVERS//,/ }; do
+        if [ "$name" = gateway ] && [ "$GATEWAY_OK" != 1 ]; then
+            echo '{"error":"gateway build failed or binary missing"}' >"$RUN/results/gateway-skipped.json"
+            continue
+        fi
+        log "=== $name ==="
+        # Capacity (RSS per connection) is stable from run to run: measured in the first round only.
+        [ "$round" = 1 ] && has "$SCENARIOS" 1 && { log "scenario 1: capacity ($CAP_COUNTS idle SSE)"; scenario_capacity "$name"; }
+        has "$SCENARIOS" 2 && { log "scenario 2: fan-out 1x$FAN_SUBS at $FAN_RATES msg/s"; scenario_fanout "$name"; }
+        has "$SCENARIOS" 3 && { log "scenario 3: wide fan-out 1x$WIDE_SUBS at $WIDE_RATE msg/s"; scenario_wide "$name"; }
+        has "$SCENARIOS" 4 && { log "scenario 4: long-poll $LP_SUBS at $LP_RATE msg/s"; scenario_longpoll "$name"; }
+        has "$SCENARIOS" 5 && { log "scenario 5: $MC_CHANS channels x 1 at $MC_RATE msg/s"; scenario_channels "$name"; }
+        has "$SCENARIOS" 6 && { log "scenario 6: publish throughput"; scenario_publish "$name"; }
+        has "$SCENARIOS" 7 && { log "scenario 7: WebSocket fan-out 1x$WS_SUBS at $WS_RATE msg/s"; scenario_websocket "$name"; }
+    done
 done
 log "load phases done in $(($(date +%s) - START)) s"
 IDLE_AFTER=$(cpu_idle_pct)
@@ -465,7 +480,7 @@ IDLE_AFTER=$(cpu_idle_pct)
         "$CAP_COUNTS" "$FAN_SUBS" "$FAN_RATES" "$FAN_DUR" "$WIDE_SUBS" "$WIDE_RATE" "$WIDE_DUR"
     printf '"lp_subs":%d,"lp_rate":%s,"lp_dur":%s,"mc_chans":%d,"mc_rate":%s,"mc_dur":%s,"pt_dur":%s,"payload":%d,"pub_conns":%d,"pipeline":%d,"pt_pipeline":%d,' \
         "$LP_SUBS" "$LP_RATE" "$LP_DUR" "$MC_CHANS" "$MC_RATE" "$MC_DUR" "$PT_DUR" "$PAYLOAD" "$PUB_CONNS" "$PIPELINE" "$PT_PIPELINE"
-    printf '"ws_subs":%d,"ws_rate":%s,"ws_dur":%s}}\n' "$WS_SUBS" "$WS_RATE" "$WS_DUR"
+    printf '"ws_subs":%d,"ws_rate":%s,"ws_dur":%s,"repeat":%d}}\n' "$WS_SUBS" "$WS_RATE" "$WS_DUR" "$REPEAT"
 } >"$RUN/meta.json"
 
 python3 "$BENCH/report.py" --run "$RUN" --json-out "$RESULTS_DIR/bench-$TS.json" \

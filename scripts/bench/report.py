@@ -24,6 +24,36 @@ def load(path):
         return None
 
 
+# Counts that must be zero in every round: the merged value is the worst round, never a median.
+WORST_OF = {"lost", "subs_with_loss", "dups", "reordered", "unparsed", "pub_fail", "pub_err", "disconnects",
+            "connect_failures", "late_from_prev_step", "pub_late"}
+
+
+def merge_rounds(values, key=None):
+    """Merge one result across rounds: numbers -> median (worst for WORST_OF keys), dicts key by key, lists
+    element by element (a list longer in some rounds keeps its extra elements), anything else -> first."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    first = values[0]
+    if isinstance(first, bool):
+        return sorted(bool(v) for v in values)[len(values) // 2] if key not in WORST_OF else any(values)
+    if isinstance(first, (int, float)) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        if key in WORST_OF:
+            return max(values)
+        ordered = sorted(values)
+        mid = len(ordered) // 2
+        median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+        return type(first)(median) if isinstance(first, int) and float(median).is_integer() else median
+    if isinstance(first, dict) and all(isinstance(v, dict) for v in values):
+        keys = list(dict.fromkeys(k for v in values for k in v))
+        return {k: merge_rounds([v.get(k) for v in values], k) for k in keys}
+    if isinstance(first, list) and all(isinstance(v, list) for v in values):
+        longest = max(len(v) for v in values)
+        return [merge_rounds([v[i] for v in values if i < len(v)], key) for i in range(longest)]
+    return first
+
+
 def fmt(v, digits=2):
     if v is None:
         return "n/a"
@@ -118,9 +148,12 @@ def main():
     a = ap.parse_args()
 
     meta = load(os.path.join(a.run, "meta.json")) or {}
-    res = {}
-    for path in sorted(glob.glob(os.path.join(a.run, "results", "*.json"))):
-        res[os.path.basename(path)[:-5]] = load(path)
+    rounds = {}
+    for path in sorted(glob.glob(os.path.join(a.run, "results", "*.json"))
+                       + glob.glob(os.path.join(a.run, "results", "round*", "*.json"))):
+        rounds.setdefault(os.path.basename(path)[:-5], []).append(load(path))
+    # With --repeat, every result is the merge of its rounds (median; worst for loss and errors).
+    res = {name: (vals[0] if len(vals) == 1 else merge_rounds(vals)) for name, vals in rounds.items()}
     servers = [s for s in SERVERS if s in meta.get("servers", ",".join(SERVERS)).split(",")]
     params = meta.get("params", {})
     tables = []
@@ -268,6 +301,11 @@ def main():
               "of the drain window after the step. 'other processes' CPU' = machine-wide busy CPU during "
               "the step minus server, origin and loadgen: well above ~0.1 s per step means something "
               "else competed and that row is noisy.")
+    repeat = int(params.get("repeat") or 1)
+    if repeat > 1:
+        header += (f" Scenarios 2-7 ran in {repeat} rounds, each round running every server in turn (so the "
+                   "servers are interleaved in time); every number is the median of the rounds, except loss, "
+                   "duplicates, reordering, disconnects and errors, which are the worst round. Capacity ran once.")
     idle = meta.get("idle_pct_before")
     if idle is not None and (idle < 90 or (meta.get("idle_pct_after") or 100) < 90):
         header += (f" WARNING: the machine was not idle (CPU idle {idle}% before, "
@@ -285,7 +323,8 @@ def main():
     if a.md_copy:
         shutil.copyfile(a.md_out, a.md_copy)
     with open(a.json_out, "w") as f:
-        json.dump({"meta": meta, "summary": summary, "raw": res}, f, indent=1)
+        json.dump({"meta": meta, "summary": summary, "raw": res,
+                   "rounds": {name: vals for name, vals in rounds.items() if len(vals) > 1}}, f, indent=1)
 
 
 if __name__ == "__main__":
