@@ -286,6 +286,7 @@ def main():
         if t.title.startswith("2."):
             t.add("subscriber disconnects (whole sweep)", LOWER,
                   {s: (get(s, "s2") or {}).get("disconnects") for s in servers if get(s, "s2")})
+    tables.sort(key=lambda t: int(t.title.split(".")[0]))  # scenario order (7 is built with 3-5)
     skipped = [s for s in servers if res.get(f"{s}-skipped")]
     header = (f"Benchmark {meta.get('timestamp', '')}{' (quick)' if meta.get('quick') else ''}: "
               f"{meta.get('cpu', '?')}, {meta.get('nproc', '?')} CPUs, kernel {meta.get('kernel', '?')}; "
