@@ -102,6 +102,7 @@ public struct SubscriptionStateMachine: Sendable {
         guard case .catchingUp(let held) = self.state else { return CatchUp(messages: [], gapChannels: []) }
         precondition(replays.count == self.channels.count, "one replay per channel")
         var catchUp = CatchUp(messages: [], gapChannels: [])
+        catchUp.messages.reserveCapacity(replays.reduce(held.count) { $0 + $1.messages.count })
         let unknownCursor = self.cursorIsForOtherChannels
         for (index, replay) in replays.enumerated() {
             if replay.gap || unknownCursor { catchUp.gapChannels.append(self.channels[index]) }

@@ -335,8 +335,17 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
                 "comet.cursor": "\(request.cursor?.description ?? "none")",
             ]
         )
-        subscription.register()
         let pollTimeout = request.pollTimeout
+        // A poll whose cursor is behind is answered from history at once, without registering for live messages
+        // (a registration it would undo right away). Any other subscription registers first and asks for its
+        // replay second, so that nothing published in between is missed.
+        if request.transport.connectionKind == .poll, let positions = subscription.requestedPositions,
+           let replays = self.gateway.broker.replayImmediately(channels: request.channels, positions: positions),
+           replays.contains(where: { $0.gap || !$0.messages.isEmpty }) {
+            subscription.replayed(replays, pollTimeout: pollTimeout)
+            return
+        }
+        subscription.register()
         if let replays = self.gateway.broker.replayImmediately(channels: request.channels,
                                                               positions: subscription.requestedPositions) {
             subscription.replayed(replays, pollTimeout: pollTimeout)
