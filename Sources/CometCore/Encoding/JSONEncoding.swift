@@ -136,23 +136,10 @@ public enum JSONEncoding {
 
     /// Appends an unsigned integer in decimal.
     public static func writeDecimal(_ value: UInt64, into buffer: inout ByteBuffer) {
-        if value == 0 {
-            buffer.writeInteger(UInt8(ascii: "0"))
-            return
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 20) { memory in
+            var out = RawWriter(memory)
+            out.appendDecimal(value)
+            return out.count
         }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch: enough for 20 digits
-        var length = 0
-        withUnsafeMutableBytes(of: &digits) { scratch in
-            var rest = value
-            var position = scratch.count
-            while rest > 0 {
-                position -= 1
-                scratch[position] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-            }
-            length = scratch.count - position
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: scratch[position...]))
-        }
-        _ = length
     }
 }

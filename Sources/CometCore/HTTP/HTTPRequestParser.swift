@@ -89,17 +89,9 @@ public struct HTTPRequestParser: Sendable {
         case .head(let scanned):
             return try self.parseHead(&buffer, scanned: scanned)
         case .fixedBody(let remaining):
-            guard buffer.readableBytes > 0 else { return nil }
-            let length = min(remaining, buffer.readableBytes)
-            let part = buffer.readSlice(length: length)!
-            self.state = length == remaining ? .endPending : .fixedBody(remaining: remaining - length)
-            return .body(part)
+            return self.takeBody(&buffer, remaining: remaining, done: .endPending, more: State.fixedBody)
         case .chunkData(let remaining):
-            guard buffer.readableBytes > 0 else { return nil }
-            let length = min(remaining, buffer.readableBytes)
-            let part = buffer.readSlice(length: length)!
-            self.state = length == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - length)
-            return .body(part)
+            return self.takeBody(&buffer, remaining: remaining, done: .chunkDataEnd, more: State.chunkData)
         case .chunkDataEnd:
             guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
             if first == UInt8(ascii: "\n") {
@@ -139,6 +131,17 @@ public struct HTTPRequestParser: Sendable {
                 }
             }
         }
+    }
+
+    /// Takes up to `remaining` body bytes (a slice, no copy); the state becomes `done` when they are all taken, else
+    /// `more` of what is left.
+    private mutating func takeBody(_ buffer: inout ByteBuffer, remaining: Int, done: State,
+                                   more: (Int) -> State) -> Event? {
+        guard buffer.readableBytes > 0 else { return nil }
+        let length = min(remaining, buffer.readableBytes)
+        let part = buffer.readSlice(length: length)!
+        self.state = length == remaining ? done : more(remaining - length)
+        return .body(part)
     }
 
     // MARK: - Head
