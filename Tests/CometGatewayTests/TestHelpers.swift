@@ -48,3 +48,13 @@ func waitForSubscribers(_ live: LiveGateway, _ channel: String, _ count: Int) as
     }
     return false
 }
+
+/// Waits until the gateway reports `count` subscriptions in all (`/healthz`; bounded: about two seconds).
+func waitForTotalSubscribers(_ live: LiveGateway, _ count: Int) async throws -> Bool {
+    for _ in 0..<200 {
+        let health = Curl.request("GET", "\(live.publishURL)/healthz")
+        if health.status == 200, (try jsonObject(health.body)["subscribers"] as? Int) == count { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return false
+}

@@ -51,6 +51,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     private var holdReads = false
     private var readPending = false
     private var context: ChannelHandlerContext?
+    /// The last poll answered on this keep-alive connection, still registered for the next one (see
+    /// ``Subscription/canResume(_:)``).
+    private var parkedPoll: Subscription?
     /// The hub shard and `Date` header cache of this connection's event loop.
     private var shard: LoopShard?
     private var dateCache: HTTPDateCache?
@@ -314,6 +317,15 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
 
     private func subscribe(_ request: SubscribeRequest, corsHeaders: [(String, String)], keepAlive: Bool,
                            context: ChannelHandlerContext) {
+        if let parked = self.parkedPoll {
+            self.parkedPoll = nil
+            if parked.canResume(request) {
+                self.state = .holding(parked)
+                parked.resume(pollTimeout: request.pollTimeout, keepAlive: keepAlive, extraHeaders: corsHeaders)
+                return
+            }
+            parked.connectionClosed()
+        }
         let configuration = self.gateway.configuration
         let subscription = Subscription(
             request: request,
@@ -337,9 +349,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         )
         let pollTimeout = request.pollTimeout
         // A poll whose cursor is behind is answered from history at once, without registering for live messages
-        // (a registration it would undo right away). Any other subscription registers first and asks for its
-        // replay second, so that nothing published in between is missed.
-        if request.transport.connectionKind == .poll, let positions = subscription.requestedPositions,
+        // (a registration it would undo right away), unless the connection is kept alive: then the poll stays
+        // registered for the next one. Any other subscription registers first and asks for its replay second, so
+        // that nothing published in between is missed.
+        if request.transport.connectionKind == .poll, !keepAlive, let positions = subscription.requestedPositions,
            let replays = self.gateway.broker.replayImmediately(channels: request.channels, positions: positions),
            replays.contains(where: { $0.gap || !$0.messages.isEmpty }) {
             subscription.replayed(replays, pollTimeout: pollTimeout)
@@ -368,6 +381,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
 
     func subscriptionFinishedResponse(keepAlive: Bool) {
         guard let context = self.context else { return }
+        if case .holding(let subscription) = self.state, subscription.isParked {
+            if keepAlive && !self.quiescing {
+                self.parkedPoll = subscription
+            } else {
+                subscription.connectionClosed()
+            }
+        }
         self.requestFinished(keepAlive: keepAlive, context: context)
     }
 
@@ -420,6 +440,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         if case .holding(let subscription) = self.state {
             subscription.connectionClosed()
         }
+        self.parkedPoll?.connectionClosed()
+        self.parkedPoll = nil
         self.state = .closed
     }
 

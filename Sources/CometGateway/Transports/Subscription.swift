@@ -30,13 +30,20 @@ final class Subscription {
     private unowned let owner: any SubscriptionOwner
     private let hub: Hub
     private let singleChannel: Bool
-    private let keepAlive: Bool
-    private let extraHeaders: [(String, String)]
+    private var keepAlive: Bool
+    private var extraHeaders: [(String, String)]
     private let sseRetry: Int
+    private let maxOutboundBytes: Int
     private var registered = false
     private var flushScheduled = false
     private var wroteSinceHeartbeat = false
     private var pollBatch: [(message: Message, channelIndex: Int)] = []
+    /// Payload bytes (JSON) held in `pollBatch` while parked.
+    private var parkedBytes = 0
+    /// The positions the last poll response told the client (its `last_event_id`).
+    private var answeredPositions: [UInt64] = []
+    /// A poll answered on a keep-alive connection that stays registered, collecting messages for the next poll.
+    private(set) var isParked = false
     /// Whether the subscription ended (closed, answered, or its connection went away).
     private(set) var isFinished = false
 
@@ -66,6 +73,7 @@ final class Subscription {
         self.keepAlive = keepAlive
         self.extraHeaders = extraHeaders
         self.sseRetry = sseRetry
+        self.maxOutboundBytes = maxOutboundBytes
     }
 
     /// The positions to replay from (nil: live only).
@@ -164,6 +172,11 @@ final class Subscription {
                 self.writeStreamMessage(message, positions: self.machine.positions)
             case .poll:
                 self.pollBatch.append((message, channelIndex))
+                if self.isParked {
+                    self.parkedBytes += message.wire.json.readableBytes
+                    if self.parkedBytes > self.maxOutboundBytes { self.finish() }  // the next poll uses history
+                    return
+                }
             }
             if !self.flushScheduled {
                 self.flushScheduled = true
@@ -216,6 +229,34 @@ final class Subscription {
         case .stream:
             self.context.flush()
         case .poll:
+            guard !self.isParked else { return }
+            let batch = self.pollBatch
+            self.pollBatch = []
+            self.respondToPoll(batch, gapChannels: [])
+        }
+    }
+
+    // MARK: - Parking between polls
+
+    /// Whether `request`, the next request on this subscription's connection, continues this parked poll: the
+    /// same channels and exactly the cursor the last response gave. Then every message after that cursor is in this
+    /// subscription's batch or still to come, so the poll needs neither a registration nor a replay.
+    func canResume(_ request: SubscribeRequest) -> Bool {
+        self.isParked && !self.isFinished && request.transport == .poll && request.channels == self.channels
+            && request.cursor?.positions == self.answeredPositions
+    }
+
+    /// Continues a parked poll for the next request: answers at once with what arrived since the last response,
+    /// or waits for up to `pollTimeout` seconds.
+    func resume(pollTimeout: Double, keepAlive: Bool, extraHeaders: [(String, String)]) {
+        precondition(self.isParked, "only a parked poll resumes")
+        self.isParked = false
+        self.parkedBytes = 0
+        self.keepAlive = keepAlive
+        self.extraHeaders = extraHeaders
+        if self.pollBatch.isEmpty {
+            self.owner.holdPoll(for: pollTimeout)
+        } else {
             let batch = self.pollBatch
             self.pollBatch = []
             self.respondToPoll(batch, gapChannels: [])
@@ -245,7 +286,13 @@ final class Subscription {
 
     private func respondToPoll(_ messages: [(message: Message, channelIndex: Int)], gapChannels: [ChannelName]) {
         guard !self.isFinished else { return }
-        self.finish()
+        if self.keepAlive && self.registered {
+            // Stay registered for the connection's next poll (see ``canResume(_:)``).
+            self.isParked = true
+            self.answeredPositions = self.machine.positions
+        } else {
+            self.finish()
+        }
         var body = ByteBuffer()
         body.reserveCapacity(64 + messages.reduce(0) { $0 + $1.message.wire.json.readableBytes + 1 })
         body.writeStaticString("{\"messages\":[")
@@ -312,6 +359,10 @@ final class Subscription {
             self.send(ByteBuffer(string: json + "\n"))
             self.endStream()
         case .poll:
+            guard !self.isParked else {
+                self.finish()  // no request is waiting; the next poll starts afresh
+                return
+            }
             self.finish()
             var body = ByteBuffer(string: "{\"closed\":true,\"channel\":\"\(channel.rawValue)\",\"last_event_id\":\"")
             Cursor.write(self.machine.positions, into: &body)
