@@ -40,10 +40,12 @@ struct HTTPResponse {
         )
     }
 
+    /// The `Content-Type` of JSON responses.
+    static let jsonContentType = "application/json; charset=utf-8"
+
     /// A JSON response.
     static func json(_ status: Int, _ phrase: String, _ body: ByteBuffer, headers: [(String, String)] = []) -> HTTPResponse {
-        HTTPResponse(status: status, phrase: phrase, headers: headers, contentType: "application/json; charset=utf-8",
-                     body: body)
+        HTTPResponse(status: status, phrase: phrase, headers: headers, contentType: Self.jsonContentType, body: body)
     }
 
     /// Serializes the head and body into one buffer.
@@ -66,6 +68,46 @@ struct HTTPResponse {
         return buffer
     }
 
+    /// Serializes a response whose body `writeBody` writes straight into the buffer that carries the head: one
+    /// allocation and no copy of the body. The body is written first, after room reserved for the head; the head is
+    /// then written into that room, ending where the body starts.
+    static func serialize(
+        status: Int,
+        phrase: String,
+        headers: [(String, String)],
+        contentType: String,
+        keepAlive: Bool,
+        date: String,
+        bodyCapacity: Int,
+        writeBody: (inout ByteBuffer) -> Void
+    ) -> ByteBuffer {
+        let room = Self.headBound(phrase: phrase, headers: headers, contentType: contentType, date: date)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(room + bodyCapacity)
+        buffer.moveWriterIndex(forwardBy: room)
+        writeBody(&buffer)
+        let bodyLength = buffer.writerIndex - room
+        let headLength = buffer.withUnsafeMutableReadableBytes { memory -> Int in
+            var out = RawWriter(UnsafeMutableRawBufferPointer(rebasing: memory[0..<room]))
+            Self.writeHead(status: status, phrase: phrase, headers: headers, contentType: contentType,
+                           contentLength: bodyLength, keepAlive: keepAlive, date: date, to: &out)
+            let start = memory.baseAddress! + (room - out.count)
+            start.copyMemory(from: memory.baseAddress!, byteCount: out.count)  // memmove: the ranges may overlap
+            return out.count
+        }
+        buffer.moveReaderIndex(forwardBy: room - headLength)
+        return buffer
+    }
+
+    /// The most bytes ``writeHead(status:phrase:headers:contentType:contentLength:keepAlive:date:into:)`` writes.
+    private static func headBound(phrase: String, headers: [(String, String)], contentType: String?, date: String) -> Int {
+        var capacity = 128 + 20 + phrase.utf8.count + date.utf8.count + (contentType?.utf8.count ?? 0)
+        for (name, value) in headers {
+            capacity += name.utf8.count + value.utf8.count + 4
+        }
+        return capacity
+    }
+
     /// Writes a response head. `contentLength` nil means the body is delimited by closing the connection.
     ///
     /// The head is assembled in the buffer's memory in one write (each `ByteBuffer` write call has a fixed cost
@@ -80,38 +122,49 @@ struct HTTPResponse {
         date: String,
         into buffer: inout ByteBuffer
     ) {
-        var capacity = 128 + 20 + phrase.utf8.count + date.utf8.count + (contentType?.utf8.count ?? 0)
-        for (name, value) in headers {
-            capacity += name.utf8.count + value.utf8.count + 4
-        }
+        let capacity = Self.headBound(phrase: phrase, headers: headers, contentType: contentType, date: date)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { memory in
             var out = RawWriter(memory)
-            out.append("HTTP/1.1 ")
-            out.appendDecimal(UInt64(status))
-            out.append(" ")
-            out.append(phrase)
-            out.append("\r\nServer: comet-gateway\r\nDate: ")
-            out.append(date)
-            out.append("\r\n")
-            if let contentType {
-                out.append("Content-Type: ")
-                out.append(contentType)
-                out.append("\r\n")
-            }
-            if let contentLength {
-                out.append("Content-Length: ")
-                out.appendDecimal(UInt64(contentLength))
-                out.append("\r\n")
-            }
-            for (name, value) in headers {
-                out.append(name)
-                out.append(": ")
-                out.append(value)
-                out.append("\r\n")
-            }
-            out.append(keepAlive && contentLength != nil ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n")
+            Self.writeHead(status: status, phrase: phrase, headers: headers, contentType: contentType,
+                           contentLength: contentLength, keepAlive: keepAlive, date: date, to: &out)
             return out.count
         }
+    }
+
+    private static func writeHead(
+        status: Int,
+        phrase: String,
+        headers: [(String, String)],
+        contentType: String?,
+        contentLength: Int?,
+        keepAlive: Bool,
+        date: String,
+        to out: inout RawWriter
+    ) {
+        out.append("HTTP/1.1 ")
+        out.appendDecimal(UInt64(status))
+        out.append(" ")
+        out.append(phrase)
+        out.append("\r\nServer: comet-gateway\r\nDate: ")
+        out.append(date)
+        out.append("\r\n")
+        if let contentType {
+            out.append("Content-Type: ")
+            out.append(contentType)
+            out.append("\r\n")
+        }
+        if let contentLength {
+            out.append("Content-Length: ")
+            out.appendDecimal(UInt64(contentLength))
+            out.append("\r\n")
+        }
+        for (name, value) in headers {
+            out.append(name)
+            out.append(": ")
+            out.append(value)
+            out.append("\r\n")
+        }
+        out.append(keepAlive && contentLength != nil ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n")
     }
 }
 

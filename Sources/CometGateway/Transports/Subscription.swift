@@ -293,33 +293,41 @@ final class Subscription {
         } else {
             self.finish()
         }
-        var body = ByteBuffer()
-        body.reserveCapacity(64 + messages.reduce(0) { $0 + $1.message.wire.json.readableBytes + 1 })
-        body.writeStaticString("{\"messages\":[")
-        var running = self.machine.positions
-        if !self.singleChannel {
-            for (message, index) in messages.reversed() { running[index] = min(running[index], message.id - 1) }
+        var capacity = 64 + 21 * self.channels.count
+        for (message, _) in messages {
+            capacity += message.wire.json.readableBytes + 1 + (self.singleChannel ? 0 : 21 * self.channels.count)
         }
-        for (offset, (message, index)) in messages.enumerated() {
-            if offset > 0 { body.writeStaticString(",") }
-            if self.singleChannel {
-                body.writeImmutableBuffer(message.wire.json)
-            } else {
-                running[index] = message.id
-                body.writeStaticString("{\"id\":\"")
-                Cursor.write(running, into: &body)
-                body.writeImmutableBuffer(message.wire.jsonAfterID)
+        let keepAlive = self.keepAlive
+        let bytes = HTTPResponse.serialize(
+            status: 200, phrase: "OK", headers: self.pollHeaders, contentType: HTTPResponse.jsonContentType,
+            keepAlive: keepAlive, date: self.shard.dateCache.current, bodyCapacity: capacity
+        ) { body in
+            body.writeStaticString("{\"messages\":[")
+            var running = self.machine.positions
+            if !self.singleChannel {
+                for (message, index) in messages.reversed() { running[index] = min(running[index], message.id - 1) }
             }
+            for (offset, (message, index)) in messages.enumerated() {
+                if offset > 0 { body.writeStaticString(",") }
+                if self.singleChannel {
+                    body.writeImmutableBuffer(message.wire.json)
+                } else {
+                    running[index] = message.id
+                    body.writeStaticString("{\"id\":\"")
+                    Cursor.write(running, into: &body)
+                    body.writeImmutableBuffer(message.wire.jsonAfterID)
+                }
+            }
+            body.writeStaticString("],\"last_event_id\":\"")
+            Cursor.write(self.machine.positions, into: &body)
+            body.writeStaticString("\"")
+            if !gapChannels.isEmpty {
+                body.writeStaticString(",\"gap\":true,\"gap_channels\":")
+                body.writeString(Self.channelsJSON(gapChannels))
+            }
+            body.writeStaticString("}")
         }
-        body.writeStaticString("],\"last_event_id\":\"")
-        Cursor.write(self.machine.positions, into: &body)
-        body.writeStaticString("\"")
-        if !gapChannels.isEmpty {
-            body.writeStaticString(",\"gap\":true,\"gap_channels\":")
-            body.writeString(Self.channelsJSON(gapChannels))
-        }
-        body.writeStaticString("}")
-        self.writeFinalPollResponse(HTTPResponse.json(200, "OK", body, headers: self.pollHeaders))
+        self.writeFinal(bytes, keepAlive: keepAlive)
     }
 
     private var pollHeaders: [(String, String)] {
@@ -330,7 +338,12 @@ final class Subscription {
 
     private func writeFinalPollResponse(_ response: HTTPResponse, keepAlive: Bool? = nil) {
         let keepAlive = (keepAlive ?? self.keepAlive) && !response.close
-        let bytes = NIOAny(response.serialize(keepAlive: keepAlive, date: self.shard.dateCache.current))
+        self.writeFinal(response.serialize(keepAlive: keepAlive, date: self.shard.dateCache.current), keepAlive: keepAlive)
+    }
+
+    /// Writes a poll's whole response, then hands the connection back (or closes it).
+    private func writeFinal(_ response: ByteBuffer, keepAlive: Bool) {
+        let bytes = NIOAny(response)
         if keepAlive {
             self.context.writeAndFlush(bytes, promise: nil)
         } else {
