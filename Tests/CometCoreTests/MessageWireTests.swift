@@ -1,5 +1,7 @@
-import CometCore
+@testable import CometCore
+import Dispatch
 import Foundation
+import Synchronization
 import NIOCore
 import Testing
 
@@ -148,5 +150,60 @@ struct MessageWireTests {
         data.writeString("mutated!")
         #expect(text(message.data) == "original")
         #expect(SpecSSEParser.parse(bytes(message.wire.sse)).events.first?.data == "original")
+    }
+
+    @Test("each encoding is rendered once: every read shares one storage, and the parts are slices of it")
+    func renderedOnce() throws {
+        let message = try Self.message(Self.cases[3])
+        #expect(Self.address(message.wire.sse) == Self.address(message.wire.sse))
+        #expect(Self.address(message.wire.sseFields) == Self.address(message.wire.sse))
+        #expect(Self.address(message.wire.json) == Self.address(message.wire.jsonLine))
+        #expect(Self.address(message.wire.json) == Self.address(message.wire.json))
+    }
+
+    @Test("a first use on many threads at once yields one encoding, the same bytes for every thread")
+    func concurrentFirstUse() throws {
+        let messages = try (0..<3000).map { index in
+            try makeMessage(id: UInt64(index + 1), channel: "c", payload: "payload \(index) <&>\n", event: "e", contentType: nil, publishedAt: 0)
+        }
+        let threads = 8
+        let seen = Mutex((addresses: Array(repeating: Set<UInt>(), count: messages.count),
+                          texts: Array(repeating: Set<[UInt8]>(), count: messages.count)))
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            // Every thread walks the same messages in the same order, so threads running at once race to render.
+            for (index, message) in messages.enumerated() {
+                for buffer in [message.wire.json, message.wire.sse] {
+                    let address = Self.address(buffer)
+                    let content = bytes(buffer)
+                    seen.withLock {
+                        _ = $0.addresses[index].insert(address)
+                        _ = $0.texts[index].insert(content)
+                    }
+                }
+            }
+        }
+        let (addresses, texts) = seen.withLock { ($0.addresses, $0.texts) }
+        for index in messages.indices {
+            #expect(addresses[index].count == 2, "one storage for JSON and one for SSE")
+            #expect(texts[index].count == 2)
+        }
+    }
+
+    @Test("a message releases its encodings when it is released")
+    func encodingsReleased() throws {
+        weak var sse: SSEParts?
+        weak var json: JSONParts?
+        do {
+            let message = try Self.message(Self.cases[0])
+            sse = message.sse
+            json = message.json
+            #expect(sse != nil && json != nil)
+        }
+        #expect(sse == nil)
+        #expect(json == nil)
+    }
+
+    private static func address(_ buffer: ByteBuffer) -> UInt {
+        buffer.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress.map { Int(bitPattern: $0) } ?? 0) }
     }
 }

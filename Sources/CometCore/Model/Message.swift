@@ -1,9 +1,12 @@
 import NIOCore
+import Synchronization
 
 /// A published message, immutable and shared by every subscriber and by history.
 ///
-/// A message carries its wire encodings, rendered once when it is published (``MessageWire``): fan-out writes the
-/// same bytes (the same `ByteBuffer` storage) to every subscriber of a transport.
+/// A message carries its wire encodings (``MessageWire``), each rendered at most once, when a subscriber or a
+/// replay first needs it: fan-out writes the same bytes (the same `ByteBuffer` storage) to every subscriber of a
+/// transport, and a message nobody reads in a format (one published to a channel without subscribers, kept for
+/// resume) costs nothing in that format.
 public final class Message: Sendable {
     /// The channel the message was published to.
     public let channel: ChannelName
@@ -13,14 +16,16 @@ public final class Message: Sendable {
     public let event: String?
     /// The publisher's `Content-Type`, if any.
     public let contentType: String?
-    /// The payload (valid UTF-8).
+    /// The payload (valid UTF-8), in storage of its own (never a slice of a request's buffer).
     public let data: ByteBuffer
     /// Publish time, microseconds since the Unix epoch (wall clock); history ages messages by it.
     public let publishedAt: UInt64
-    /// The pre-rendered encodings.
-    public let wire: MessageWire
+    /// The SSE encoding (a retained ``SSEParts``), 0 until rendered.
+    private let sseParts = Atomic<UInt>(0)
+    /// The JSON encoding (a retained ``JSONParts``), 0 until rendered.
+    private let jsonParts = Atomic<UInt>(0)
 
-    /// Creates a message and renders its encodings.
+    /// Creates a message. `data` is copied into storage of its own.
     public init(
         channel: ChannelName,
         id: UInt64,
@@ -34,42 +39,124 @@ public final class Message: Sendable {
         self.event = event
         self.contentType = contentType
         self.publishedAt = publishedAt
-        let wire = MessageWire(channel: channel, id: id, event: event, contentType: contentType, data: data)
-        self.wire = wire
-        self.data = wire.data
+        var own = ByteBuffer()
+        own.reserveCapacity(data.readableBytes)
+        own.writeImmutableBuffer(data)
+        self.data = own
+    }
+
+    deinit {
+        let sse = self.sseParts.load(ordering: .acquiring)
+        if sse != 0 { Unmanaged<SSEParts>.fromOpaque(UnsafeRawPointer(bitPattern: sse)!).release() }
+        let json = self.jsonParts.load(ordering: .acquiring)
+        if json != 0 { Unmanaged<JSONParts>.fromOpaque(UnsafeRawPointer(bitPattern: json)!).release() }
     }
 
     /// Bytes this message accounts for in history limits (its payload).
     public var payloadByteCount: Int { self.data.readableBytes }
+
+    /// The message's encodings.
+    public var wire: MessageWire { MessageWire(message: self) }
+
+    /// The SSE encoding, rendered on first use (one atomic load once rendered).
+    @inline(__always)
+    var sse: SSEParts {
+        let bits = self.sseParts.load(ordering: .acquiring)
+        if bits != 0 { return Unmanaged<SSEParts>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue() }
+        return Self.publish(SSEParts(self), in: self.sseParts)
+    }
+
+    /// The JSON encoding, rendered on first use (one atomic load once rendered).
+    @inline(__always)
+    var json: JSONParts {
+        let bits = self.jsonParts.load(ordering: .acquiring)
+        if bits != 0 { return Unmanaged<JSONParts>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue() }
+        return Self.publish(JSONParts(self), in: self.jsonParts)
+    }
+
+    /// Stores a rendered encoding unless another thread stored one first; returns the one stored.
+    private static func publish<Parts: AnyObject>(_ parts: Parts, in slot: borrowing Atomic<UInt>) -> Parts {
+        let retained = Unmanaged.passRetained(parts)
+        let bits = UInt(bitPattern: retained.toOpaque())
+        let (exchanged, current) = slot.compareExchange(expected: 0, desired: bits, ordering: .acquiringAndReleasing)
+        if exchanged { return parts }
+        retained.release()  // rendered concurrently on another event loop: use that one
+        return Unmanaged<Parts>.fromOpaque(UnsafeRawPointer(bitPattern: current)!).takeUnretainedValue()
+    }
 }
 
-/// A message's encodings, all slices of one buffer (one allocation per message).
+/// A message's encodings, each rendered once on first use and shared from then on.
 public struct MessageWire: Sendable {
+    let message: Message
+
     /// The payload.
-    public let data: ByteBuffer
+    public var data: ByteBuffer { self.message.data }
     /// A complete SSE event for a single-channel subscription: `event:`, `data:` lines, `id: ID`, blank line.
-    public let sse: ByteBuffer
+    public var sse: ByteBuffer { self.message.sse.event }
     /// The SSE fields without the `id:` line and the blank line; a multi-channel subscription appends its own cursor.
-    public let sseFields: ByteBuffer
+    public var sseFields: ByteBuffer { self.message.sse.fields }
     /// The message object `{"id":"ID","channel":…,"data":…}` followed by `\n` (an XHR-streaming line).
-    public let jsonLine: ByteBuffer
+    public var jsonLine: ByteBuffer { self.message.json.line }
     /// The message object without the newline.
-    public let json: ByteBuffer
+    public var json: ByteBuffer { self.message.json.object }
     /// The part of ``json`` after the id's value: `","channel":…}`. A multi-channel subscription writes
     /// `{"id":"` + its cursor + this.
-    public let jsonAfterID: ByteBuffer
+    public var jsonAfterID: ByteBuffer { self.message.json.afterID }
+}
 
-    init(channel: ChannelName, id: UInt64, event: String?, contentType: String?, data: ByteBuffer) {
-        // Every encoding is assembled in one pass over raw memory sized up front (exactly, but for the SSE lines'
-        // bound), so a message costs one allocation and one buffer call however many pieces it has.
-        var channelText = channel.rawValue
-        var eventText = event ?? ""
-        var typeText = contentType ?? ""
-        let hasEvent = event != nil
-        let hasType = contentType != nil
+/// The SSE encoding of a message: slices of one buffer.
+final class SSEParts: Sendable {
+    let event: ByteBuffer
+    let fields: ByteBuffer
+
+    init(_ message: Message) {
+        var eventText = message.event ?? ""
+        let hasEvent = message.event != nil
+        let id = message.id
         var buffer = ByteBuffer()
-        var marks = (dataEnd: 0, sseFieldsEnd: 0, sseEnd: 0, afterID: 0, jsonEnd: 0, lineEnd: 0)
-        data.withUnsafeReadableBytes { payload in
+        var fieldsEnd = 0
+        message.data.withUnsafeReadableBytes { payload in
+            eventText.withUTF8 { eventBytes in
+                let eventBytes = UnsafeRawBufferPointer(eventBytes)
+                let capacity = (hasEvent ? 8 + eventBytes.count : 0) + SSEEncoding.dataLinesBound(payload) + 26
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { memory in
+                    var out = RawWriter(memory)
+                    if hasEvent {
+                        out.append("event: ")
+                        out.append(eventBytes)
+                        out.appendByte(UInt8(ascii: "\n"))
+                    }
+                    SSEEncoding.writeDataLines(payload, into: &out)
+                    fieldsEnd = out.count
+                    out.append("id: ")
+                    out.appendDecimal(id)
+                    out.append("\n\n")
+                    return out.count
+                }
+            }
+        }
+        self.event = buffer
+        self.fields = buffer.getSlice(at: 0, length: fieldsEnd)!
+    }
+}
+
+/// The JSON encoding of a message: slices of one buffer.
+final class JSONParts: Sendable {
+    let line: ByteBuffer
+    let object: ByteBuffer
+    let afterID: ByteBuffer
+
+    init(_ message: Message) {
+        // Assembled in one pass over raw memory sized exactly up front: one allocation, one buffer call.
+        var channelText = message.channel.rawValue
+        var eventText = message.event ?? ""
+        var typeText = message.contentType ?? ""
+        let hasEvent = message.event != nil
+        let hasType = message.contentType != nil
+        let id = message.id
+        var buffer = ByteBuffer()
+        var marks = (afterID: 0, objectEnd: 0)
+        message.data.withUnsafeReadableBytes { payload in
             channelText.withUTF8 { channelBytes in
                 eventText.withUTF8 { eventBytes in
                     typeText.withUTF8 { typeBytes in
@@ -79,29 +166,10 @@ public struct MessageWire: Sendable {
                         let eventJSON = hasEvent ? JSONEncoding.quotedLength(eventBytes) : 0
                         let typeJSON = hasType ? JSONEncoding.quotedLength(typeBytes) : 0
                         let dataJSON = JSONEncoding.quotedLength(payload)
-                        let sse = (hasEvent ? 8 + eventBytes.count : 0) + SSEEncoding.dataLinesBound(payload) + 26
-                        let json = 41 + channelBytes.count + (hasEvent ? 9 + eventJSON : 0)
+                        let capacity = 41 + channelBytes.count + (hasEvent ? 9 + eventJSON : 0)
                             + (hasType ? 16 + typeJSON : 0) + 8 + dataJSON + 2
-                        let capacity = payload.count + sse + json
-                        buffer.reserveCapacity(capacity)
                         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { memory in
                             var out = RawWriter(memory)
-                            // 1. the payload
-                            out.append(payload)
-                            marks.dataEnd = out.count
-                            // 2. SSE
-                            if hasEvent {
-                                out.append("event: ")
-                                out.append(eventBytes)
-                                out.appendByte(UInt8(ascii: "\n"))
-                            }
-                            SSEEncoding.writeDataLines(payload, into: &out)
-                            marks.sseFieldsEnd = out.count
-                            out.append("id: ")
-                            out.appendDecimal(id)
-                            out.append("\n\n")
-                            marks.sseEnd = out.count
-                            // 3. JSON object line
                             out.append("{\"id\":\"")
                             out.appendDecimal(id)
                             marks.afterID = out.count
@@ -119,20 +187,16 @@ public struct MessageWire: Sendable {
                             out.append(",\"data\":")
                             out.appendJSONString(payload, quotedLength: dataJSON)
                             out.appendByte(UInt8(ascii: "}"))
-                            marks.jsonEnd = out.count
+                            marks.objectEnd = out.count
                             out.appendByte(UInt8(ascii: "\n"))
-                            marks.lineEnd = out.count
                             return out.count
                         }
                     }
                 }
             }
         }
-        self.data = buffer.getSlice(at: 0, length: marks.dataEnd)!
-        self.sse = buffer.getSlice(at: marks.dataEnd, length: marks.sseEnd - marks.dataEnd)!
-        self.sseFields = buffer.getSlice(at: marks.dataEnd, length: marks.sseFieldsEnd - marks.dataEnd)!
-        self.jsonLine = buffer.getSlice(at: marks.sseEnd, length: marks.lineEnd - marks.sseEnd)!
-        self.json = buffer.getSlice(at: marks.sseEnd, length: marks.jsonEnd - marks.sseEnd)!
-        self.jsonAfterID = buffer.getSlice(at: marks.afterID, length: marks.jsonEnd - marks.afterID)!
+        self.line = buffer
+        self.object = buffer.getSlice(at: 0, length: marks.objectEnd)!
+        self.afterID = buffer.getSlice(at: marks.afterID, length: marks.objectEnd - marks.afterID)!
     }
 }

@@ -53,6 +53,9 @@ public protocol Broker: Sendable {
     /// Publishes at once when the broker needs no I/O for it (an in-process broker), saving the future; `nil`
     /// means "use ``publish(_:on:)``". The default is `nil`.
     func publishImmediately(_ drafts: [MessageDraft]) -> [PublishReceipt]?
+    /// Publishes one message at once when the broker needs no I/O for it; `nil` means "use ``publish(_:on:)``".
+    /// The default publishes a one-message batch through ``publishImmediately(_:)-([MessageDraft])``.
+    func publishImmediately(_ draft: MessageDraft) -> PublishReceipt?
     /// The replay at once when the broker needs no I/O for it; `nil` means "use ``replay(channels:positions:on:)``".
     /// The default is `nil`.
     func replayImmediately(channels: [ChannelName], positions: [UInt64]?) -> [ChannelReplay]?
@@ -60,5 +63,6 @@ public protocol Broker: Sendable {
 
 extension Broker {
     public func publishImmediately(_ drafts: [MessageDraft]) -> [PublishReceipt]? { nil }
+    public func publishImmediately(_ draft: MessageDraft) -> PublishReceipt? { self.publishImmediately([draft])?.first }
     public func replayImmediately(channels: [ChannelName], positions: [UInt64]?) -> [ChannelReplay]? { nil }
 }

@@ -44,14 +44,18 @@ public final class MemoryBroker: Broker {
         var receipts: [PublishReceipt] = []
         receipts.reserveCapacity(drafts.count)
         for draft in drafts {
-            let receipt = self.stripe(for: draft.channel).withLockedValue { channels in
-                let floor = self.startFloor
-                return Self.append(draft, to: &channels[draft.channel, default: ChannelState(history: .init(floor: floor))],
-                                   clock: self.clock, limits: self.limits, sink: self.sink)
-            }
-            receipts.append(receipt)
+            receipts.append(self.publishNow(draft))
         }
         return receipts
+    }
+
+    /// Publishes one message synchronously.
+    public func publishNow(_ draft: MessageDraft) -> PublishReceipt {
+        self.stripe(for: draft.channel).withLockedValue { channels in
+            let floor = self.startFloor
+            return Self.append(draft, to: &channels[draft.channel, default: ChannelState(history: .init(floor: floor))],
+                               clock: self.clock, limits: self.limits, sink: self.sink)
+        }
     }
 
     private static func append(
@@ -79,6 +83,10 @@ public final class MemoryBroker: Broker {
 
     public func publishImmediately(_ drafts: [MessageDraft]) -> [PublishReceipt]? {
         self.publishNow(drafts)
+    }
+
+    public func publishImmediately(_ draft: MessageDraft) -> PublishReceipt? {
+        self.publishNow(draft)
     }
 
     public func replayImmediately(channels: [ChannelName], positions: [UInt64]?) -> [ChannelReplay]? {

@@ -38,6 +38,10 @@ struct PublishEndpoint {
                     body: body,
                     maxChannelNameLength: limits.maxChannelNameLength
                 )
+                if let receipt = self.gateway.broker.publishImmediately(draft) {
+                    self.gateway.stats.messagesPublished.add(1, ordering: .relaxed)
+                    return .respond(Self.response(for: receipt))
+                }
                 return self.publish([draft], batch: false, eventLoop: eventLoop)
             case .get:
                 let channel = try ChannelName(validating: channelText, maxLength: limits.maxChannelNameLength)
@@ -71,6 +75,13 @@ struct PublishEndpoint {
             stats.messagesPublished.add(receipts.count, ordering: .relaxed)
             return Self.response(for: receipts, batch: batch)
         })
+    }
+
+    /// `201` when the message reached a subscriber, else `202`, with its receipt.
+    private static func response(for receipt: PublishReceipt) -> HTTPResponse {
+        var body = ByteBuffer()
+        Self.writeReceipt(receipt, into: &body)
+        return receipt.subscribers > 0 ? .json(201, "Created", body) : .json(202, "Accepted", body)
     }
 
     /// `201` when any message reached a subscriber, else `202`, with the receipts.
