@@ -92,4 +92,20 @@ struct ChannelNameTests {
         #expect(try ChannelName(validating: "same") != ChannelName(validating: "Same"))
         #expect(try Set([ChannelName(validating: "x"), ChannelName(validating: "x")]).count == 1)
     }
+
+    @Test("names made from different sources hash and compare by their text; a dictionary finds each exactly")
+    func hashingFollowsTheText() throws {
+        let texts = (0..<2_000).map { "ch\($0)" } + ["a", "A", "aa", "a.", ".a", "~", "@"]
+        var index: [ChannelName: Int] = [:]
+        for (position, text) in texts.enumerated() {
+            index[try ChannelName(validating: text)] = position
+        }
+        #expect(index.count == texts.count)
+        for (position, text) in texts.enumerated() {
+            let fromSubstring = try ChannelName(validating: ("<" + text + ">").dropFirst().dropLast())
+            #expect(index[fromSubstring] == position, "\(text)")
+            #expect(fromSubstring.hashValue == (try ChannelName(validating: text)).hashValue)
+        }
+        #expect(index[try ChannelName(validating: "ch2000")] == nil)
+    }
 }

@@ -281,7 +281,8 @@ public struct HTTPRequestParser: Sendable {
                 throw GatewayError(.headersTooLarge, "more than \(self.limits.maxHeaderFields) header fields")
             }
             let field = try Self.parseField(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<Self.trimCR(bytes, lineEnd)]))
-            try framing.add(name: field.name, value: field.value)
+            try framing.add(name: field.name, value: field.value,
+                            valueOffset: field.value.baseAddress.map { bytes.baseAddress!.distance(to: $0) - headersStart } ?? 0)
             lineStart = lineEnd + 1
         }
         return ParsedHead(
@@ -341,9 +342,25 @@ public struct HTTPRequestParser: Sendable {
         var upgrade = false
         var hosts = 0
         var expectation: String?
+        var known = RequestHead.KnownFieldIndex()
 
-        mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(GatewayError) {
+        /// Takes one field line's name and value; `valueOffset` is where the value starts in the header section.
+        mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, valueOffset: Int)
+            throws(GatewayError)
+        {
             switch name.count {
+            case 6 where RequestHead.equalsIgnoringCase(name, lowercase: "accept"):
+                self.known.note(.accept, offset: valueOffset, length: value.count)
+            case 6 where RequestHead.equalsIgnoringCase(name, lowercase: "origin"):
+                self.known.note(.origin, offset: valueOffset, length: value.count)
+            case 12 where RequestHead.equalsIgnoringCase(name, lowercase: "content-type"):
+                self.known.note(.contentType, offset: valueOffset, length: value.count)
+            case 13 where RequestHead.equalsIgnoringCase(name, lowercase: "x-comet-event"):
+                self.known.note(.cometEvent, offset: valueOffset, length: value.count)
+            case 13 where RequestHead.equalsIgnoringCase(name, lowercase: "authorization"):
+                self.known.note(.authorization, offset: valueOffset, length: value.count)
+            case 13 where RequestHead.equalsIgnoringCase(name, lowercase: "last-event-id"):
+                self.known.note(.lastEventID, offset: valueOffset, length: value.count)
             case 4 where RequestHead.equalsIgnoringCase(name, lowercase: "host"):
                 self.hosts += 1
             case 6 where RequestHead.equalsIgnoringCase(name, lowercase: "expect"):
@@ -401,7 +418,8 @@ public struct HTTPRequestParser: Sendable {
                 isChunked: self.chunked,
                 expectation: self.expectation,
                 isUpgrade: self.connectionUpgrade && self.upgrade,
-                rawHeaders: ByteBuffer()
+                rawHeaders: ByteBuffer(),
+                knownFields: self.known
             )
         }
     }

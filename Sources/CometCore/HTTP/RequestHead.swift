@@ -59,6 +59,84 @@ public struct RequestHead: Sendable {
     public var isUpgrade: Bool
     /// The bytes of the header section: every field line including its line ending, without the final blank line.
     public var rawHeaders: ByteBuffer
+    /// Where the parser found the fields of ``KnownField`` (the first field of each name) in ``rawHeaders``.
+    var knownFields = KnownFieldIndex()
+
+    /// Header fields the gateway reads on most requests: the parser notes where each is while it checks the head, so
+    /// reading one (``first(_:)``) does not scan the header section again.
+    public enum KnownField: Int, Sendable, CaseIterable {
+        /// `Accept`
+        case accept
+        /// `Authorization`
+        case authorization
+        /// `Content-Type`
+        case contentType
+        /// `X-Comet-Event`
+        case cometEvent
+        /// `Last-Event-ID`
+        case lastEventID
+        /// `Origin`
+        case origin
+
+        /// The field name, in lowercase.
+        public var name: String {
+            switch self {
+            case .accept: "accept"
+            case .authorization: "authorization"
+            case .contentType: "content-type"
+            case .cometEvent: "x-comet-event"
+            case .lastEventID: "last-event-id"
+            case .origin: "origin"
+            }
+        }
+    }
+
+    /// The value ranges of the known fields in the header section: per field, the offset in the high 32 bits and the
+    /// length plus one in the low 32 bits (0: absent).
+    struct KnownFieldIndex: Sendable {
+        private var ranges: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+
+        /// Records a field's value unless a field of that name came earlier.
+        mutating func note(_ field: KnownField, offset: Int, length: Int) {
+            guard self[field] == 0 else { return }
+            self[field] = UInt64(truncatingIfNeeded: offset) << 32 | UInt64(truncatingIfNeeded: length + 1)
+        }
+
+        func range(_ field: KnownField) -> (offset: Int, length: Int)? {
+            let packed = self[field]
+            guard packed != 0 else { return nil }
+            return (Int(packed >> 32), Int(packed & 0xFFFF_FFFF) - 1)
+        }
+
+        private subscript(field: KnownField) -> UInt64 {
+            get {
+                switch field {
+                case .accept: self.ranges.0
+                case .authorization: self.ranges.1
+                case .contentType: self.ranges.2
+                case .cometEvent: self.ranges.3
+                case .lastEventID: self.ranges.4
+                case .origin: self.ranges.5
+                }
+            }
+            set {
+                switch field {
+                case .accept: self.ranges.0 = newValue
+                case .authorization: self.ranges.1 = newValue
+                case .contentType: self.ranges.2 = newValue
+                case .cometEvent: self.ranges.3 = newValue
+                case .lastEventID: self.ranges.4 = newValue
+                case .origin: self.ranges.5 = newValue
+                }
+            }
+        }
+    }
+
+    /// The value of the first `field` header (without surrounding whitespace), found without a scan.
+    public func first(_ field: KnownField) -> String? {
+        guard let range = self.knownFields.range(field) else { return nil }
+        return self.rawHeaders.getString(at: self.rawHeaders.readerIndex + range.offset, length: range.length)
+    }
 
     /// Whether the request has a body to read (a non-zero `Content-Length`, or chunked).
     public var hasBody: Bool { self.isChunked || (self.contentLength ?? 0) > 0 }

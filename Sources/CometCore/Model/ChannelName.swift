@@ -6,6 +6,9 @@
 public struct ChannelName: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The name as text.
     public let rawValue: String
+    /// A hash of the name's bytes (the standard library's seeded hash), computed once: dictionaries keyed by channel
+    /// (history, the hub's routes, each loop's subscriber lists) hash this word instead of the text on every lookup.
+    private let bytesHash: Int
 
     /// The default maximum length of a channel name.
     public static let defaultMaxLength = 128
@@ -32,6 +35,20 @@ public struct ChannelName: Hashable, Sendable, Comparable, CustomStringConvertib
             }
         }
         self.rawValue = text
+        // Hasher is seeded per process, so names chosen to collide (hash flooding) cannot be precomputed.
+        self.bytesHash = text.withUTF8 { bytes in
+            var hasher = Hasher()
+            hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
+            return hasher.finalize()
+        }
+    }
+
+    public static func == (lhs: ChannelName, rhs: ChannelName) -> Bool {
+        lhs.bytesHash == rhs.bytesHash && lhs.rawValue == rhs.rawValue
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.bytesHash)
     }
 
     @inline(__always)

@@ -33,8 +33,8 @@ struct PublishEndpoint {
             case .post, .put:
                 let draft = try PublishRequest.single(
                     channel: channelText,
-                    event: head.first(name: PublishRequest.eventHeader) ?? target.queryValue("event"),
-                    contentType: head.first(name: "content-type"),
+                    event: head.first(.cometEvent) ?? target.queryValue("event"),
+                    contentType: head.first(.contentType),
                     body: body,
                     maxChannelNameLength: limits.maxChannelNameLength
                 )
@@ -137,7 +137,7 @@ struct PublishEndpoint {
 
     /// Constant-time check of `Authorization: Bearer KEY`.
     static func authorized(_ head: RequestHead, key: String) -> Bool {
-        guard let value = head.first(name: "authorization") else { return false }
+        guard let value = head.first(.authorization) else { return false }
         let prefix = "bearer "
         guard value.count > prefix.count, value.prefix(prefix.count).lowercased() == prefix else { return false }
         let given = Array(value.utf8.dropFirst(prefix.count))

@@ -49,14 +49,14 @@ struct Router {
         guard target.path.hasPrefix(SubscribeRequest.pathPrefix) else {
             return .respond(HTTPResponse(error: .init(.notFound, "not found")))
         }
-        let cors = self.corsHeaders(origin: head.first(name: "origin"))
+        let cors = self.corsHeaders(origin: head.first(.origin))
         switch head.method {
         case .get:
             do {
                 let request = try SubscribeRequest(
                     target: target,
-                    accept: head.first(name: "accept"),
-                    lastEventID: head.first(name: "last-event-id"),
+                    accept: head.first(.accept),
+                    lastEventID: head.first(.lastEventID),
                     limits: self.gateway.configuration.subscribeLimits
                 )
                 return .subscribe(request, corsHeaders: cors)
