@@ -72,6 +72,18 @@ public final class Hub: MessageSink, Sendable {
         self.stats.subscribers.subtract(1, ordering: .relaxed)
     }
 
+    /// Delivers now what is pending for `shard` (call on its loop) when it is a large fan-out, instead of when the
+    /// loop next runs its tasks.
+    ///
+    /// A publisher connection calls this at the end of each read. A batch that writes to many connections (at least
+    /// ``ShardInbox/promptDeliveries``) costs far more than the batching it could still gain, and the loop's
+    /// remaining I/O events, which under load are hundreds of other requests, would delay every one of its writes.
+    /// A small batch waits for the loop's task, so messages from several publisher connections still coalesce into
+    /// one write per subscriber.
+    func deliverLargeBatch(on shard: LoopShard) {
+        self.inboxes[shard.index].drainIfLarge()
+    }
+
     public func dispatch(_ message: Message) -> Int {
         self.post(.message(message), channel: message.channel)
     }
@@ -84,7 +96,7 @@ public final class Hub: MessageSink, Sendable {
         // Copying the route out retains its array; it does not allocate.
         guard let route = self.routes.withLockedValue({ $0[channel] }) else { return 0 }
         for (index, count) in route.perShard.enumerated() where count > 0 {
-            self.inboxes[index].post(event)
+            self.inboxes[index].post(event, deliveries: count)
         }
         return route.total
     }
@@ -124,7 +136,13 @@ enum ShardEvent: Sendable {
 final class ShardInbox: Sendable {
     private struct Pending: Sendable {
         var events: [ShardEvent] = []
+        /// The writes the pending events make on this shard (each event's local subscribers).
+        var deliveries = 0
     }
+
+    /// A pending batch making at least this many writes is delivered at the end of the publisher's read that made it
+    /// (see ``Hub/deliverLargeBatch(on:)``).
+    static let promptDeliveries = 64
 
     let index: Int
     let loop: any EventLoop
@@ -140,13 +158,22 @@ final class ShardInbox: Sendable {
         )
     }
 
-    func post(_ event: ShardEvent) {
+    func post(_ event: ShardEvent, deliveries: Int) {
         let scheduleDrain = self.pending.withLockedValue { pending in
             pending.events.append(event)
+            pending.deliveries += deliveries
             return pending.events.count == 1
         }
         if scheduleDrain {
             self.loop.execute { self.drain() }
+        }
+    }
+
+    /// Delivers the pending batch now if it makes at least ``promptDeliveries`` writes (on the shard's loop); the
+    /// scheduled task then finds nothing, or only what was posted since.
+    func drainIfLarge() {
+        if self.pending.withLockedValue({ $0.deliveries >= Self.promptDeliveries }) {
+            self.drain()
         }
     }
 
@@ -155,6 +182,7 @@ final class ShardInbox: Sendable {
         var batch = shard.takeSpareBatch()
         self.pending.withLockedValue { pending in
             swap(&pending.events, &batch)
+            pending.deliveries = 0
         }
         shard.deliver(batch)
         batch.removeAll(keepingCapacity: true)

@@ -213,6 +213,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if self.role == .publisher, let shard = self.shard {
+            self.gateway.hub.deliverLargeBatch(on: shard)  // a large fan-out from this read goes out now
+        }
         // A request still incomplete at the end of a read must arrive in full within request_timeout of now.
         // (A request that arrives whole in one read never touches the timer.)
         switch self.state {

@@ -1,0 +1,105 @@
+import CometCore
+import Foundation
+import Logging
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import CometGateway
+
+/// When a publisher's read makes a large fan-out on its own event loop, the messages go out at the end of that read;
+/// a small one waits for the loop's task, so that publishes from several connections coalesce into one write.
+@Suite("Prompt delivery of large fan-outs")
+struct PromptDeliveryTests {
+    private final class Node {
+        let loop = EmbeddedEventLoop()
+        let context: GatewayContext
+        var subscribers: [EmbeddedChannel] = []
+        let publisher: EmbeddedChannel
+
+        init(subscribers count: Int) throws {
+            let configuration = GatewayConfiguration()
+            let stats = GatewayStats()
+            let hub = Hub(group: self.loop, heartbeatInterval: .hours(1), stats: stats)
+            let broker = MemoryBroker(limits: configuration.history, sink: hub)
+            self.context = GatewayContext(configuration: configuration, hub: hub, broker: broker, stats: stats,
+                                          maxConnections: .max, logger: Logger(label: "prompt-delivery-tests"))
+            for _ in 0..<count {
+                let channel = EmbeddedChannel(loop: self.loop)
+                try GatewayListener.addConnectionHandlers(to: channel, role: .subscriber, gateway: self.context)
+                try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+                try channel.writeInbound(ByteBuffer(string: "GET /sub/news?transport=sse HTTP/1.1\r\nHost: x\r\n\r\n"))
+                self.subscribers.append(channel)
+            }
+            self.publisher = EmbeddedChannel(loop: self.loop)
+            try GatewayListener.addConnectionHandlers(to: self.publisher, role: .publisher, gateway: self.context)
+            try self.publisher.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+            self.loop.run()
+            for channel in self.subscribers {
+                _ = try Self.drain(channel)  // the response start
+            }
+        }
+
+        /// Publishes `count` messages in one read of the publisher connection (pipelined requests).
+        func publish(_ texts: [String]) throws {
+            var requests = ByteBuffer()
+            for text in texts {
+                requests.writeString("POST /pub/news HTTP/1.1\r\nHost: x\r\nContent-Length: \(text.utf8.count)\r\n\r\n\(text)")
+            }
+            try self.publisher.writeInbound(requests)
+        }
+
+        static func drain(_ channel: EmbeddedChannel) throws -> String {
+            var text = ""
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+                text += String(buffer: buffer)
+            }
+            return text
+        }
+
+        deinit {
+            for channel in self.subscribers { _ = try? channel.finish() }
+            _ = try? self.publisher.finish()
+        }
+    }
+
+    @Test("A read whose messages go to at least 64 connections of the loop delivers them before the loop's tasks run")
+    func largeFanOutGoesOutAtTheEndOfTheRead() throws {
+        let node = try Node(subscribers: ShardInbox.promptDeliveries)
+        try node.publish(["one", "two"])
+        // No loop.run(): the loop's tasks have not run yet.
+        for channel in node.subscribers {
+            let received = try Node.drain(channel)
+            #expect(received.contains("data: one\n") && received.contains("data: two\n"))
+        }
+        node.loop.run()
+        for channel in node.subscribers {
+            #expect(try Node.drain(channel).isEmpty, "nothing is delivered twice")
+        }
+    }
+
+    @Test("A read whose messages go to few connections is delivered by the loop's task, every message once")
+    func smallFanOutWaitsForTheTask() throws {
+        let node = try Node(subscribers: 3)
+        try node.publish(["one", "two"])
+        for channel in node.subscribers {
+            #expect(try Node.drain(channel).isEmpty)
+        }
+        node.loop.run()
+        for channel in node.subscribers {
+            let received = try Node.drain(channel)
+            #expect(Self.occurrences(of: "data: one\n", in: received) == 1)
+            #expect(Self.occurrences(of: "data: two\n", in: received) == 1)
+        }
+    }
+
+    private static func occurrences(of needle: String, in text: String) -> Int {
+        var count = 0
+        var rest = text[...]
+        while let range = rest.range(of: needle) {
+            count += 1
+            rest = rest[range.upperBound...]
+        }
+        return count
+    }
+}
