@@ -122,4 +122,27 @@ struct RequestTargetTests {
         #expect(try RequestTarget(parsing: "/a?x=1") != RequestTarget(parsing: "/b?x=1"))
         #expect(try RequestTarget(parsing: "/a?x=1") != RequestTarget(parsing: "/a?x=1&x=1"))
     }
+
+    @Test("queryValue finds what the decoded pairs hold, for plain, escaped and + names, over random queries")
+    func queryValueMatchesPairs() throws {
+        let pieces = ["a", "b", "a%62", "%61", "a+b", "a%20b", "a b", "", "=", "%3D", "x%26y", "1", "%E4%B8%AD"]
+        let names = ["a", "b", "ab", "a b", "=", "x&y", "1", "中", "", "missing"]
+        var state: UInt64 = 42
+        func next(_ upper: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(upper))
+        }
+        for _ in 0..<500 {
+            var query = ""
+            for index in 0..<next(6) {
+                if index > 0 || next(2) == 0 { query += "&" }
+                query += pieces[next(pieces.count)]
+                if next(3) > 0 { query += "=" + pieces[next(pieces.count)] }
+            }
+            let target = try RequestTarget(parsing: "/p?" + query)
+            for name in names {
+                #expect(target.queryValue(name) == target.query.first(where: { $0.name == name })?.value, "\(query) \(name)")
+            }
+        }
+    }
 }

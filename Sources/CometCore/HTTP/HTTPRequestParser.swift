@@ -183,9 +183,10 @@ public struct HTTPRequestParser: Sendable {
         let head = try buffer.withReadableBytes { bytes throws(GatewayError) in
             try self.parseHeadBytes(bytes, requestLineEnd: requestLineEnd, headEnd: headEnd)
         }
-        var parsed = head.head
-        parsed.rawHeaders = buffer.getSlice(at: buffer.readerIndex + head.headersStart,
-                                            length: head.headersEnd - head.headersStart)!
+        let parsed = head.framing.head(
+            method: head.method, uri: head.uri, minorVersion: head.minorVersion,
+            rawHeaders: buffer.getSlice(at: buffer.readerIndex + head.headersStart, length: head.headersEnd - head.headersStart)!
+        )
         buffer.moveReaderIndex(forwardBy: headEnd)
         if parsed.isChunked {
             self.state = .chunkSize
@@ -236,8 +237,12 @@ public struct HTTPRequestParser: Sendable {
         return bytes.baseAddress!.distance(to: UnsafeRawPointer(found))
     }
 
+    /// A head that passed every check; ``Framing/head(method:uri:minorVersion:rawHeaders:)`` makes it.
     private struct ParsedHead {
-        var head: RequestHead
+        var framing: Framing
+        var method: RequestMethod
+        var uri: String
+        var minorVersion: Int
         var headersStart: Int
         var headersEnd: Int
     }
@@ -285,11 +290,9 @@ public struct HTTPRequestParser: Sendable {
                             valueOffset: field.value.baseAddress.map { bytes.baseAddress!.distance(to: $0) - headersStart } ?? 0)
             lineStart = lineEnd + 1
         }
-        return ParsedHead(
-            head: try framing.head(method: method, uri: uri, minorVersion: minorVersion),
-            headersStart: headersStart,
-            headersEnd: blankLineStart
-        )
+        try framing.validate(minorVersion: minorVersion)
+        return ParsedHead(framing: framing, method: method, uri: uri, minorVersion: minorVersion,
+                          headersStart: headersStart, headersEnd: blankLineStart)
     }
 
     /// `HTTP/1.x` → x; a major version other than 1 is a 505.
@@ -400,7 +403,8 @@ public struct HTTPRequestParser: Sendable {
             }
         }
 
-        func head(method: RequestMethod, uri: String, minorVersion: Int) throws(GatewayError) -> RequestHead {
+        /// Checks what the fields say together: framing, version and `Host`.
+        func validate(minorVersion: Int) throws(GatewayError) {
             if self.chunked && self.contentLength != nil {
                 throw HTTPRequestParser.malformed("both Transfer-Encoding and Content-Length")
             }
@@ -409,7 +413,11 @@ public struct HTTPRequestParser: Sendable {
             }
             if self.hosts > 1 { throw HTTPRequestParser.malformed("more than one Host header") }
             if self.hosts == 0 && minorVersion >= 1 { throw HTTPRequestParser.malformed("missing Host header") }
-            return RequestHead(
+        }
+
+        /// The head of a request whose fields passed ``validate(minorVersion:)``.
+        func head(method: RequestMethod, uri: String, minorVersion: Int, rawHeaders: ByteBuffer) -> RequestHead {
+            RequestHead(
                 method: method,
                 uri: uri,
                 minorVersion: minorVersion,
@@ -418,7 +426,7 @@ public struct HTTPRequestParser: Sendable {
                 isChunked: self.chunked,
                 expectation: self.expectation,
                 isUpgrade: self.connectionUpgrade && self.upgrade,
-                rawHeaders: ByteBuffer(),
+                rawHeaders: rawHeaders,
                 knownFields: self.known
             )
         }

@@ -35,32 +35,47 @@ public enum RequestMethod: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A parsed HTTP/1.x request head.
+/// A parsed HTTP/1.x request head. Immutable; a class, so that handing it from the parser through the connection's
+/// states to the routes costs one reference count, not a copy of every field.
 ///
 /// The header section is kept as the bytes that arrived (a slice of the read buffer, not a copy); ``first(name:)`` and
 /// ``forEachHeader(_:)`` read it on demand. The fields the connection needs for framing and routing are parsed once.
-public struct RequestHead: Sendable {
+public final class RequestHead: Sendable {
     /// The method.
-    public var method: RequestMethod
+    public let method: RequestMethod
     /// The request target exactly as sent (visible ASCII only).
-    public var uri: String
+    public let uri: String
     /// The minor version of HTTP/1.x (`0` or `1`; a later 1.x is treated as `1`).
-    public var minorVersion: Int
+    public let minorVersion: Int
     /// Whether the connection stays open after the response: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only
     /// with `Connection: keep-alive`.
-    public var keepAlive: Bool
+    public let keepAlive: Bool
     /// The body length from `Content-Length`; `nil` when the body is chunked or there is none.
-    public var contentLength: Int?
+    public let contentLength: Int?
     /// Whether the body is sent with `Transfer-Encoding: chunked`.
-    public var isChunked: Bool
+    public let isChunked: Bool
     /// The `Expect` header's value, if any (`100-continue` is the only expectation HTTP defines).
-    public var expectation: String?
+    public let expectation: String?
     /// Whether the client asked for a protocol switch (`Connection: upgrade` and an `Upgrade` header).
-    public var isUpgrade: Bool
+    public let isUpgrade: Bool
     /// The bytes of the header section: every field line including its line ending, without the final blank line.
-    public var rawHeaders: ByteBuffer
+    public let rawHeaders: ByteBuffer
     /// Where the parser found the fields of ``KnownField`` (the first field of each name) in ``rawHeaders``.
-    var knownFields = KnownFieldIndex()
+    let knownFields: KnownFieldIndex
+
+    init(method: RequestMethod, uri: String, minorVersion: Int, keepAlive: Bool, contentLength: Int?, isChunked: Bool,
+         expectation: String?, isUpgrade: Bool, rawHeaders: ByteBuffer, knownFields: KnownFieldIndex) {
+        self.method = method
+        self.uri = uri
+        self.minorVersion = minorVersion
+        self.keepAlive = keepAlive
+        self.contentLength = contentLength
+        self.isChunked = isChunked
+        self.expectation = expectation
+        self.isUpgrade = isUpgrade
+        self.rawHeaders = rawHeaders
+        self.knownFields = knownFields
+    }
 
     /// Header fields the gateway reads on most requests: the parser notes where each is while it checks the head, so
     /// reading one (``first(_:)``) does not scan the header section again.

@@ -1,9 +1,29 @@
 /// The path and query of an origin-form request target (`/path?query`), percent-decoded.
+///
+/// The whole target is checked when it is parsed (every percent escape, and UTF-8 once decoded), but query values are
+/// decoded only when asked for (``queryValue(_:)``): a poll reads two or three parameters of its query, and building
+/// every pair as strings cost more than the rest of its routing.
 public struct RequestTarget: Sendable, Equatable {
     /// The percent-decoded path.
     public var path: String
-    /// The query parameters in order, names and values percent-decoded (`+` is a space).
-    public var query: [(name: String, value: String)]
+    /// The query as sent (after `?`, still encoded); empty when there is none.
+    private var rawQuery: String
+
+    /// The query parameters in order, names and values percent-decoded (`+` is a space). Empty pairs (`&&`) are
+    /// skipped; a pair without `=` has an empty value.
+    public var query: [(name: String, value: String)] {
+        var pairs: [(name: String, value: String)] = []
+        var raw = self.rawQuery
+        raw.withUTF8 { bytes in
+            Self.forEachPair(bytes) { name, value in
+                // The query was checked when the target was parsed: decoding cannot fail.
+                pairs.append(((try? Self.percentDecode(name, plusIsSpace: true)) ?? "",
+                              (try? Self.percentDecode(value, plusIsSpace: true)) ?? ""))
+                return true
+            }
+        }
+        return pairs
+    }
 
     /// Parses a request target.
     /// - Throws: ``GatewayError`` (400) for a target that is not origin-form, a bad percent escape, or bytes that are
@@ -12,41 +32,82 @@ public struct RequestTarget: Sendable, Equatable {
         // Byte-level scanning of the contiguous UTF-8: Character (grapheme) iteration and generic collection code
         // are an order of magnitude slower on this hot path (every poll and publish parses its target).
         var uri = uri
-        let parsed = try uri.withUTF8 { bytes throws -> (String, [(name: String, value: String)]) in
+        let parsed = try uri.withUTF8 { bytes throws -> (String, String) in
             guard bytes.first == UInt8(ascii: "/") else {
                 throw GatewayError.badRequest("request target must be an absolute path")
             }
             let mark = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count
             let path = try RequestTarget.percentDecode(UnsafeBufferPointer(rebasing: bytes[..<mark]), plusIsSpace: false)
-            var query: [(name: String, value: String)] = []
-            var start = mark + 1
-            while start < bytes.count {
-                var end = start
-                while end < bytes.count && bytes[end] != UInt8(ascii: "&") { end += 1 }
-                if start < end {
-                    var equals = start
-                    while equals < end && bytes[equals] != UInt8(ascii: "=") { equals += 1 }
-                    let name = try RequestTarget.percentDecode(UnsafeBufferPointer(rebasing: bytes[start..<equals]), plusIsSpace: true)
-                    let value = equals < end
-                        ? try RequestTarget.percentDecode(UnsafeBufferPointer(rebasing: bytes[(equals + 1)..<end]), plusIsSpace: true)
-                        : ""
-                    query.append((name, value))
+            guard mark + 1 < bytes.count else { return (path, "") }
+            let query = UnsafeBufferPointer(rebasing: bytes[(mark + 1)...])
+            // Without an escape every pair is plain text (the parser admits visible ASCII only); with one, decode every
+            // pair once now, so that a bad escape anywhere is refused whatever the routes read.
+            if query.contains(UInt8(ascii: "%")) {
+                var failure: (any Error)?
+                Self.forEachPair(query) { name, value in
+                    do {
+                        _ = try Self.percentDecode(name, plusIsSpace: true)
+                        _ = try Self.percentDecode(value, plusIsSpace: true)
+                        return true
+                    } catch {
+                        failure = error
+                        return false
+                    }
                 }
-                start = end + 1
+                if let failure { throw failure }
             }
-            return (path, query)
+            return (path, String(decoding: query, as: UTF8.self))
         }
         self.path = parsed.0
-        self.query = parsed.1
+        self.rawQuery = parsed.1
     }
 
     /// The value of the first query parameter named `name`.
     public func queryValue(_ name: String) -> String? {
-        self.query.first(where: { $0.name == name })?.value
+        var name = name
+        var raw = self.rawQuery
+        return name.withUTF8 { wanted in
+            raw.withUTF8 { bytes -> String? in
+                var found: String?
+                Self.forEachPair(bytes) { rawName, rawValue in
+                    let matches: Bool
+                    if rawName.contains(UInt8(ascii: "%")) || rawName.contains(UInt8(ascii: "+")) {
+                        matches = (try? Self.percentDecode(rawName, plusIsSpace: true)).map { $0.utf8.elementsEqual(wanted) } ?? false
+                    } else {
+                        matches = rawName.elementsEqual(wanted)
+                    }
+                    guard matches else { return true }
+                    found = (try? Self.percentDecode(rawValue, plusIsSpace: true)) ?? ""
+                    return false
+                }
+                return found
+            }
+        }
     }
 
     public static func == (lhs: RequestTarget, rhs: RequestTarget) -> Bool {
         lhs.path == rhs.path && lhs.query.elementsEqual(rhs.query, by: { $0 == $1 })
+    }
+
+    /// Calls `body` with each non-empty `name[=value]` pair of a raw query, in order, while it returns `true`.
+    private static func forEachPair(
+        _ bytes: UnsafeBufferPointer<UInt8>,
+        _ body: (_ name: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>) -> Bool
+    ) {
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count && bytes[end] != UInt8(ascii: "&") { end += 1 }
+            if start < end {
+                var equals = start
+                while equals < end && bytes[equals] != UInt8(ascii: "=") { equals += 1 }
+                let name = UnsafeBufferPointer(rebasing: bytes[start..<equals])
+                let value = equals < end ? UnsafeBufferPointer(rebasing: bytes[(equals + 1)..<end])
+                                         : UnsafeBufferPointer(rebasing: bytes[end..<end])
+                if !body(name, value) { return }
+            }
+            start = end + 1
+        }
     }
 
     /// Percent-decodes `text`.
