@@ -1,4 +1,5 @@
 import CometCore
+import Foundation
 import Testing
 
 @Suite("RequestTarget")
@@ -140,9 +141,23 @@ struct RequestTargetTests {
                 if next(3) > 0 { query += "=" + pieces[next(pieces.count)] }
             }
             let target = try RequestTarget(parsing: "/p?" + query)
+            let expected = Self.oraclePairs(query)
+            #expect(target.query.map { [$0.name, $0.value] } == expected.map { [$0.name, $0.value] }, "\(query)")
             for name in names {
-                #expect(target.queryValue(name) == target.query.first(where: { $0.name == name })?.value, "\(query) \(name)")
+                #expect(target.queryValue(name) == expected.first(where: { $0.name == name })?.value, "\(query) \(name)")
             }
+        }
+    }
+
+    /// An independent reading of a query (Foundation's decoder, not the gateway's scanner): `&`-separated pieces,
+    /// empty ones skipped, split at the first `=`, `+` read as a space, then percent-decoded.
+    private static func oraclePairs(_ query: String) -> [(name: String, value: String)] {
+        func decode(_ text: Substring) -> String {
+            text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "<invalid>"
+        }
+        return query.split(separator: "&", omittingEmptySubsequences: true).map { piece in
+            guard let equals = piece.firstIndex(of: "=") else { return (decode(piece), "") }
+            return (decode(piece[..<equals]), decode(piece[piece.index(after: equals)...]))
         }
     }
 }

@@ -93,6 +93,54 @@ struct PromptDeliveryTests {
         }
     }
 
+    @Test("The threshold is exact: one message to 64 connections goes out at the end of the read, to 63 it waits")
+    func thresholdIsExact() throws {
+        let atThreshold = try Node(subscribers: ShardInbox.promptDeliveries)
+        try atThreshold.publish(["one"])
+        for channel in atThreshold.subscribers {
+            #expect(Self.occurrences(of: "data: one\n", in: try Node.drain(channel)) == 1)
+        }
+        let below = try Node(subscribers: ShardInbox.promptDeliveries - 1)
+        try below.publish(["one"])
+        for channel in below.subscribers {
+            #expect(try Node.drain(channel).isEmpty)
+        }
+        below.loop.run()
+        for channel in below.subscribers {
+            #expect(Self.occurrences(of: "data: one\n", in: try Node.drain(channel)) == 1)
+        }
+    }
+
+    @Test("Pending writes add up across reads: a second small read that crosses the threshold delivers both, in order, once")
+    func pendingWritesAddUpAcrossReads() throws {
+        let node = try Node(subscribers: ShardInbox.promptDeliveries - 1)
+        try node.publish(["one"])
+        for channel in node.subscribers {
+            #expect(try Node.drain(channel).isEmpty)
+        }
+        try node.publish(["two"])  // 2 × 63 pending writes: delivered at the end of this read
+        for channel in node.subscribers {
+            let received = try Node.drain(channel)
+            let one = received.range(of: "data: one\n")
+            let two = received.range(of: "data: two\n")
+            #expect(one != nil && two != nil)
+            if let one, let two { #expect(one.lowerBound < two.lowerBound) }
+        }
+        // The task scheduled by the first read now finds nothing; a later small read waits again.
+        node.loop.run()
+        for channel in node.subscribers {
+            #expect(try Node.drain(channel).isEmpty, "nothing is delivered twice")
+        }
+        try node.publish(["three"])
+        for channel in node.subscribers {
+            #expect(try Node.drain(channel).isEmpty)
+        }
+        node.loop.run()
+        for channel in node.subscribers {
+            #expect(Self.occurrences(of: "data: three\n", in: try Node.drain(channel)) == 1)
+        }
+    }
+
     private static func occurrences(of needle: String, in text: String) -> Int {
         var count = 0
         var rest = text[...]

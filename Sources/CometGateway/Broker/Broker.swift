@@ -52,9 +52,14 @@ public protocol Broker: Sendable {
 
     /// Publishes at once when the broker needs no I/O for it (an in-process broker), saving the future; `nil`
     /// means "use ``publish(_:on:)``". The default is `nil`.
+    ///
+    /// A non-`nil` result means every draft was published: it holds exactly one receipt per draft, in order. A broker
+    /// that cannot publish all of them at once returns `nil` before publishing any, since the caller then publishes
+    /// the whole batch through ``publish(_:on:)``.
     func publishImmediately(_ drafts: [MessageDraft]) -> [PublishReceipt]?
     /// Publishes one message at once when the broker needs no I/O for it; `nil` means "use ``publish(_:on:)``".
-    /// The default publishes a one-message batch through ``publishImmediately(_:)-([MessageDraft])``.
+    /// The default publishes a one-message batch through ``publishImmediately(_:)-([MessageDraft])``, whose contract
+    /// (one receipt per draft when not `nil`) makes its first receipt this draft's.
     func publishImmediately(_ draft: MessageDraft) -> PublishReceipt?
     /// The replay at once when the broker needs no I/O for it; `nil` means "use ``replay(channels:positions:on:)``".
     /// The default is `nil`.
