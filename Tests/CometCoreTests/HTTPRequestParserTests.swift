@@ -1398,4 +1398,16 @@ final class HTTPRequestParserTests: XCTestCase {
         guard case .head(let parsed)? = head else { return XCTFail("expected a head, got \(String(describing: head))") }
         XCTAssertEqual(parsed.method, .get)
     }
+
+    /// Every byte against RFC 9110 §5.6.2's tchar, spelled out independently of the parser's masks.
+    func testTokenBytesAreExactlyTheRFCTchars() {
+        let delimiters = Set("!#$%&'*+-.^_`|~".utf8)
+        for value in 0...255 {
+            let byte = UInt8(value)
+            let isDigit = (0x30...0x39).contains(value)
+            let isLetter = (0x41...0x5A).contains(value) || (0x61...0x7A).contains(value)
+            XCTAssertEqual(HTTPRequestParser.isTokenByte(byte), isDigit || isLetter || delimiters.contains(byte),
+                           "byte \(value)")
+        }
+    }
 }

@@ -512,13 +512,17 @@ public struct HTTPRequestParser: Sendable {
     static func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
 
     /// `tchar` of RFC 9110 §5.6.2.
-    static func isTokenByte(_ byte: UInt8) -> Bool { Self.tokenTable[Int(byte)] }
-
-    private static let tokenTable: [Bool] = (0..<256).map { value in
-        let byte = UInt8(value)
-        if byte >= 0x80 { return false }
-        if Self.isDigit(byte) || (byte | 0x20) &- UInt8(ascii: "a") < 26 { return true }
-        return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+    /// Whether `byte` is a `tchar` (RFC 9110 §5.6.2): a digit, a letter or one of ``!#$%&'*+-.^_`|~``.
+    ///
+    /// Two 64-bit masks (bit n set when byte n, or 64 + n, is a tchar) in registers: no table in a global, whose
+    /// lazy initialization check would run for every byte of every method and header name.
+    @inline(__always)
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        let low: UInt64 = 0x03FF_6CFA_0000_0000  // 0x00-0x3F: ! # $ % & ' * + - . 0-9
+        let high: UInt64 = 0x57FF_FFFF_C7FF_FFFE  // 0x40-0x7F: A-Z ^ _ ` a-z | ~
+        if byte < 64 { return low & (1 << UInt64(byte)) != 0 }
+        if byte < 128 { return high & (1 << UInt64(byte &- 64)) != 0 }
+        return false
     }
 
     static func malformed(_ reason: String) -> GatewayError {
