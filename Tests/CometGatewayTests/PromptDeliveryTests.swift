@@ -57,6 +57,21 @@ struct PromptDeliveryTests {
             return text
         }
 
+        /// Expects that no subscriber has received anything since the last drain.
+        func expectNothingReceived(_ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            for channel in self.subscribers {
+                #expect(try Node.drain(channel).isEmpty, comment, sourceLocation: sourceLocation)
+            }
+        }
+
+        /// Expects that every subscriber has received `text` as an event's data exactly once since the last drain.
+        func expectEachReceivedOnce(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            for channel in self.subscribers {
+                #expect(PromptDeliveryTests.occurrences(of: "data: \(text)\n", in: try Node.drain(channel)) == 1,
+                        sourceLocation: sourceLocation)
+            }
+        }
+
         deinit {
             for channel in self.subscribers { _ = try? channel.finish() }
             _ = try? self.publisher.finish()
@@ -73,18 +88,14 @@ struct PromptDeliveryTests {
             #expect(received.contains("data: one\n") && received.contains("data: two\n"))
         }
         node.loop.run()
-        for channel in node.subscribers {
-            #expect(try Node.drain(channel).isEmpty, "nothing is delivered twice")
-        }
+        try node.expectNothingReceived("nothing is delivered twice")
     }
 
     @Test("A read whose messages go to few connections is delivered by the loop's task, every message once")
     func smallFanOutWaitsForTheTask() throws {
         let node = try Node(subscribers: 3)
         try node.publish(["one", "two"])
-        for channel in node.subscribers {
-            #expect(try Node.drain(channel).isEmpty)
-        }
+        try node.expectNothingReceived()
         node.loop.run()
         for channel in node.subscribers {
             let received = try Node.drain(channel)
@@ -97,27 +108,19 @@ struct PromptDeliveryTests {
     func thresholdIsExact() throws {
         let atThreshold = try Node(subscribers: ShardInbox.promptDeliveries)
         try atThreshold.publish(["one"])
-        for channel in atThreshold.subscribers {
-            #expect(Self.occurrences(of: "data: one\n", in: try Node.drain(channel)) == 1)
-        }
+        try atThreshold.expectEachReceivedOnce("one")
         let below = try Node(subscribers: ShardInbox.promptDeliveries - 1)
         try below.publish(["one"])
-        for channel in below.subscribers {
-            #expect(try Node.drain(channel).isEmpty)
-        }
+        try below.expectNothingReceived()
         below.loop.run()
-        for channel in below.subscribers {
-            #expect(Self.occurrences(of: "data: one\n", in: try Node.drain(channel)) == 1)
-        }
+        try below.expectEachReceivedOnce("one")
     }
 
     @Test("Pending writes add up across reads: a second small read that crosses the threshold delivers both, in order, once")
     func pendingWritesAddUpAcrossReads() throws {
         let node = try Node(subscribers: ShardInbox.promptDeliveries - 1)
         try node.publish(["one"])
-        for channel in node.subscribers {
-            #expect(try Node.drain(channel).isEmpty)
-        }
+        try node.expectNothingReceived()
         try node.publish(["two"])  // 2 × 63 pending writes: delivered at the end of this read
         for channel in node.subscribers {
             let received = try Node.drain(channel)
@@ -128,20 +131,14 @@ struct PromptDeliveryTests {
         }
         // The task scheduled by the first read now finds nothing; a later small read waits again.
         node.loop.run()
-        for channel in node.subscribers {
-            #expect(try Node.drain(channel).isEmpty, "nothing is delivered twice")
-        }
+        try node.expectNothingReceived("nothing is delivered twice")
         try node.publish(["three"])
-        for channel in node.subscribers {
-            #expect(try Node.drain(channel).isEmpty)
-        }
+        try node.expectNothingReceived()
         node.loop.run()
-        for channel in node.subscribers {
-            #expect(Self.occurrences(of: "data: three\n", in: try Node.drain(channel)) == 1)
-        }
+        try node.expectEachReceivedOnce("three")
     }
 
-    private static func occurrences(of needle: String, in text: String) -> Int {
+    fileprivate static func occurrences(of needle: String, in text: String) -> Int {
         var count = 0
         var rest = text[...]
         while let range = rest.range(of: needle) {

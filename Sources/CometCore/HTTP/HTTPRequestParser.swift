@@ -511,7 +511,6 @@ public struct HTTPRequestParser: Sendable {
 
     static func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
 
-    /// `tchar` of RFC 9110 §5.6.2.
     /// Whether `byte` is a `tchar` (RFC 9110 §5.6.2): a digit, a letter or one of ``!#$%&'*+-.^_`|~``.
     ///
     /// Two 64-bit masks (bit n set when byte n, or 64 + n, is a tchar) in registers: no table in a global, whose
