@@ -71,6 +71,18 @@ public final class RawHTTPClient: Sendable {
         await self.waitRaw(timeout: timeout) { bytes, _ in predicate(String(decoding: bytes, as: UTF8.self)) }
     }
 
+    /// Like ``wait(timeout:until:)``, but `predicate` sees only the last `tailBytes` received: cheap on long streams.
+    @discardableResult
+    public func wait(
+        timeout: Duration = .seconds(10),
+        tailBytes: Int,
+        until predicate: @escaping @Sendable (String) -> Bool
+    ) async -> Bool {
+        await self.waitRaw(timeout: timeout) { bytes, _ in
+            predicate(String(decoding: bytes.suffix(tailBytes), as: UTF8.self))
+        }
+    }
+
     /// Waits until the server closed the connection.
     @discardableResult
     public func waitForClose(timeout: Duration = .seconds(10)) async -> Bool {

@@ -71,7 +71,7 @@ struct ConfigFileParserTests {
         let example = try String(contentsOf: Self.exampleURL, encoding: .utf8)
         let documented = Self.dottedKeys(in: example)
         let all = Self.dottedKeys(in: Self.fullConfig)
-        #expect(all.count == 25)  // 7 + 9 + 4 + 3 + 1 + 1 keys in the schema
+        #expect(all.count == 26)  // 8 + 9 + 4 + 3 + 1 + 1 keys in the schema
         #expect(all.subtracting(documented).isEmpty, "keys missing from gateway.conf.example")
     }
 
@@ -100,6 +100,7 @@ struct ConfigFileParserTests {
         #expect(defaults.server.maxConnections == 0)
         #expect(defaults.server.drainTimeout == 10)
         #expect(defaults.server.drainRetry == 1000)
+        #expect(defaults.server.directWrites)
         #expect(defaults.limits.maxChannelsPerSubscription == 16)
         #expect(defaults.limits.maxChannelNameLength == 128)
         #expect(defaults.limits.maxPublishBodyBytes == 65536)
@@ -131,6 +132,7 @@ struct ConfigFileParserTests {
         max_connections = 50000
         drain_timeout = 2.5
         drain_retry = 500
+        direct_writes = false
 
         [limits]
         max_channels_per_subscription = 8
@@ -171,6 +173,7 @@ struct ConfigFileParserTests {
         expected.server.maxConnections = 50000
         expected.server.drainTimeout = 2.5
         expected.server.drainRetry = 500
+        expected.server.directWrites = false
         expected.limits.maxChannelsPerSubscription = 8
         expected.limits.maxChannelNameLength = 64
         expected.limits.maxPublishBodyBytes = 131_072
@@ -198,7 +201,7 @@ struct ConfigFileParserTests {
             ("listen", { $0.server.listen }), ("publish_listen", { $0.server.publishListen }),
             ("publish_key", { $0.server.publishKey }), ("threads", { $0.server.threads }),
             ("max_connections", { $0.server.maxConnections }), ("drain_timeout", { $0.server.drainTimeout }),
-            ("drain_retry", { $0.server.drainRetry }),
+            ("drain_retry", { $0.server.drainRetry }), ("direct_writes", { $0.server.directWrites }),
             ("max_channels_per_subscription", { $0.limits.maxChannelsPerSubscription }),
             ("max_channel_name_length", { $0.limits.maxChannelNameLength }),
             ("max_publish_body_bytes", { $0.limits.maxPublishBodyBytes }),
@@ -221,6 +224,19 @@ struct ConfigFileParserTests {
         let parsed = try Self.parse("[transports]\npoll_timeout = 10\n[history]\nmax_age = 0\n")
         #expect(parsed.transports.pollTimeout == 10)
         #expect(parsed.history.maxAge == 0)
+    }
+
+    @Test("a boolean key takes only true or false")
+    func booleanKey() throws {
+        #expect(try Self.parse("[server]\ndirect_writes = true\n").server.directWrites)
+        for value in ["1", "\"false\"", "0.0"] {
+            #expect {
+                try Self.parse("[server]\ndirect_writes = \(value)\n")
+            } throws: { error in
+                let error = try #require(error as? ConfigurationError)
+                return error.key == "server.direct_writes" && error.line == 2 && error.message == "must be true or false"
+            }
+        }
     }
 
     @Test("an empty publish_key means none")

@@ -6,6 +6,7 @@ import TOMLKit
 /// the wrong type and values out of range are errors that name the file, the line and the key.
 public enum ConfigFileParser {
     private enum Kind {
+        case bool(WritableKeyPath<GatewayConfiguration, Bool>)
         case int(WritableKeyPath<GatewayConfiguration, Int>, ClosedRange<Int>)
         case double(WritableKeyPath<GatewayConfiguration, Double>, ClosedRange<Double>)
         case string(WritableKeyPath<GatewayConfiguration, String>)
@@ -24,6 +25,7 @@ public enum ConfigFileParser {
             "max_connections": .int(\.server.maxConnections, 0...10_000_000),
             "drain_timeout": .double(\.server.drainTimeout, 0...3600),
             "drain_retry": .int(\.server.drainRetry, 0...3_600_000),
+            "direct_writes": .bool(\.server.directWrites),
         ],
         "limits": [
             "max_channels_per_subscription": .int(\.limits.maxChannelsPerSubscription, 1...64),
@@ -104,6 +106,9 @@ public enum ConfigFileParser {
                 }
                 let value = table[key]!
                 switch kind {
+                case .bool(let path):
+                    guard let flag = value.bool else { throw fail("must be true or false") }
+                    configuration[keyPath: path] = flag
                 case .int(let path, let range):
                     guard let number = value.int else { throw fail("must be an integer") }
                     guard range.contains(number) else { throw fail("must be from \(range.lowerBound) to \(range.upperBound)") }

@@ -51,6 +51,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     private var holdReads = false
     private var readPending = false
     private var context: ChannelHandlerContext?
+    /// Writes this connection's responses and messages (straight to the socket when it can).
+    private var writer: ConnectionWriter?
     /// The last poll answered on this keep-alive connection, still registered for the next one (see
     /// ``Subscription/canResume(_:)``).
     private var parkedPoll: Subscription?
@@ -74,6 +76,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.writer = ConnectionWriter(context: context, stats: self.gateway.stats)
         let shard = self.gateway.hub.shard(for: context.eventLoop)
         self.shard = shard
         self.dateCache = shard.dateCache
@@ -83,6 +86,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         // The stored context and the context's reference to this handler form a cycle: break it, or every
         // connection leaks its pipeline.
         self.context = nil
+        self.writer?.detach()
+        self.writer = nil
         self.timer?.cancel()
         self.timer = nil
         self.enterClosed()
@@ -96,11 +101,16 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         case .publisher:
             self.gateway.stats.publisherConnections.add(1, ordering: .relaxed)
         }
+        // The pipeline is this handler alone (nothing transforms outbound bytes), so its writes may go straight to the socket.
+        if self.gateway.configuration.server.directWrites, let descriptor = SocketDescriptor.of(context.channel) {
+            self.writer?.writeDirectly(to: descriptor)
+        }
         self.setDeadline(.idle, in: self.limits.idleTimeout, context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.writer?.detach()  // first: the descriptor is closed and may be reused
         switch self.role {
         case .subscriber: self.gateway.stats.publicConnections.subtract(1, ordering: .relaxed)
         case .publisher: self.gateway.stats.publisherConnections.subtract(1, ordering: .relaxed)
@@ -246,7 +256,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
                 }
                 // Clients such as curl wait for this before sending a body (they would stall for a second otherwise).
                 if head.hasBody {
-                    context.writeAndFlush(self.wrapOutboundOut(Self.continueResponse), promise: nil)
+                    self.writer!.writeAndFlush(Self.continueResponse)
                 }
             }
             self.state = .receiving(head, body: ByteBuffer())
@@ -333,7 +343,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         let subscription = Subscription(
             request: request,
             shard: self.shard!,
-            context: context,
+            writer: self.writer!,
             owner: self,
             hub: self.gateway.hub,
             keepAlive: keepAlive,
@@ -418,13 +428,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         if head?.method == .head { response.body = nil }
         let keepAlive = keepAlive && !response.close && !self.quiescing
         let bytes = response.serialize(keepAlive: keepAlive, date: self.dateCache!.current)
-        if keepAlive {
-            context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
-        } else {
+        self.writer!.writeAndFlush(bytes)
+        if !keepAlive {
             self.enterClosed()
-            context.writeAndFlush(self.wrapOutboundOut(bytes)).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
-                context.close(promise: nil)
-            }
+            self.writer!.closeWhenWritten()
         }
     }
 

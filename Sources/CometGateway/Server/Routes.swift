@@ -107,6 +107,7 @@ struct Router {
             "channels_with_subscribers":\(self.gateway.hub.channelCount),\
             "messages_published":\(stats.messagesPublished.load(ordering: .relaxed)),\
             "slow_consumer_closes":\(stats.slowConsumerCloses.load(ordering: .relaxed)),\
+            "queued_writes":\(stats.queuedWrites.load(ordering: .relaxed)),\
             "connections_refused":\(stats.connectionsRefused.load(ordering: .relaxed)),\
             "accept_backoffs":\(stats.acceptBackoffs.load(ordering: .relaxed))}
             """

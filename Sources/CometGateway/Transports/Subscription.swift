@@ -26,7 +26,7 @@ final class Subscription {
 
     private var machine: SubscriptionStateMachine
     private var queue: OutboundQueue
-    private let context: ChannelHandlerContext
+    private let writer: ConnectionWriter
     private unowned let owner: any SubscriptionOwner
     private let hub: Hub
     private let singleChannel: Bool
@@ -36,6 +36,8 @@ final class Subscription {
     private let maxOutboundBytes: Int
     private var registered = false
     private var flushScheduled = false
+    /// Writes go to NIO unflushed (the stream's start and catch-up, sent together).
+    private var catchingUp = false
     private var wroteSinceHeartbeat = false
     private var pollBatch: [(message: Message, channelIndex: Int)] = []
     /// Payload bytes (JSON) held in `pollBatch` while parked.
@@ -50,7 +52,7 @@ final class Subscription {
     init(
         request: SubscribeRequest,
         shard: LoopShard,
-        context: ChannelHandlerContext,
+        writer: ConnectionWriter,
         owner: any SubscriptionOwner,
         hub: Hub,
         keepAlive: Bool,
@@ -65,8 +67,8 @@ final class Subscription {
         self.machine = SubscriptionStateMachine(channels: request.channels, cursor: request.cursor)
         // Writability is read once here, then tracked from the connection's writability events: querying the
         // channel on every delivery costs more than the rest of the user-space fan-out work.
-        self.queue = OutboundQueue(maxBytes: maxOutboundBytes, writable: context.channel.isWritable)
-        self.context = context
+        self.queue = OutboundQueue(maxBytes: maxOutboundBytes, writable: writer.isWritable)
+        self.writer = writer
         self.owner = owner
         self.hub = hub
         self.singleChannel = request.channels.count == 1
@@ -148,12 +150,15 @@ final class Subscription {
                 start.writeStaticString("}\n")
             }
         }
-        self.context.write(NIOAny(start), promise: nil)
+        // The start and the catch-up go out together, in one writev.
+        self.writer.enqueue(start)
+        self.catchingUp = true
         for (message, index) in catchUp.messages {
             running[index] = message.id
-            self.writeStreamMessage(message, positions: running)
+            _ = self.writeStreamMessage(message, positions: running)  // enqueued: flushed below
         }
-        self.context.flush()
+        self.catchingUp = false
+        self.writer.flush()
     }
 
     // MARK: - Hot path
@@ -169,7 +174,8 @@ final class Subscription {
         case .deliver:
             switch self.transport.connectionKind {
             case .stream:
-                self.writeStreamMessage(message, positions: self.machine.positions)
+                // Usually written straight to the socket; only bytes left waiting in NIO need the batch's flush.
+                guard self.writeStreamMessage(message, positions: self.machine.positions) else { return }
             case .poll:
                 self.pollBatch.append((message, channelIndex))
                 if self.isParked {
@@ -185,39 +191,48 @@ final class Subscription {
         }
     }
 
-    /// Writes one message on a stream. Single channel: the shared buffer. Several: the shared parts around this
-    /// subscription's cursor.
+    /// Writes one message on a stream. Single channel: the shared buffer. Several: the shared SSE fields and this
+    /// subscription's cursor, or its own NDJSON line around the shared JSON.
+    /// - Returns: Whether NIO holds bytes to flush.
     @inline(__always)
-    private func writeStreamMessage(_ message: Message, positions: [UInt64]) {
+    private func writeStreamMessage(_ message: Message, positions: [UInt64]) -> Bool {
         self.wroteSinceHeartbeat = true
         if self.singleChannel {
-            self.send(self.transport == .sse ? message.wire.sse : message.wire.jsonLine)
-            return
+            return self.send(self.transport == .sse ? message.wire.sse : message.wire.jsonLine)
         }
         let cursor = Cursor(positions: positions).description
-        var own = ByteBuffer()
+        var own: ByteBuffer
         if self.transport == .sse {
-            self.send(message.wire.sseFields)
-            SSEEncoding.writeIDAndEnd(cursor, into: &own)
+            own = message.wire.sseFields
+            SSEEncoding.writeIDAndEnd(cursor, into: &own)  // copies the shared fields: one write, not two
         } else {
+            own = ByteBuffer()
             own.writeStaticString("{\"id\":\"")
             own.writeString(cursor)
             own.writeImmutableBuffer(message.wire.jsonAfterID)
             own.writeStaticString("\n")
         }
-        self.send(own)
+        return self.send(own)
     }
 
+    /// Sends `buffer` unless the connection is held back (not writable) or overflows.
+    /// - Returns: Whether NIO holds bytes to flush.
     @inline(__always)
-    private func send(_ buffer: ByteBuffer) {
-        guard !self.isFinished else { return }
+    @discardableResult
+    private func send(_ buffer: ByteBuffer) -> Bool {
+        guard !self.isFinished else { return false }
         switch self.queue.enqueue(buffer) {
         case .write:
-            self.context.write(NIOAny(buffer), promise: nil)
+            if self.catchingUp {
+                self.writer.enqueue(buffer)
+                return true
+            }
+            return self.writer.write(buffer)
         case .held:
-            break
+            return false
         case .overflow:
             self.closeSlowConsumer()
+            return false
         }
     }
 
@@ -227,7 +242,7 @@ final class Subscription {
         guard !self.isFinished else { return }
         switch self.transport.connectionKind {
         case .stream:
-            self.context.flush()
+            self.writer.flush()
         case .poll:
             guard !self.isParked else { return }
             let batch = self.pollBatch
@@ -267,17 +282,18 @@ final class Subscription {
     func writabilityChanged(_ writable: Bool) {
         guard let held = self.queue.writabilityChanged(writable), !self.isFinished else { return }
         for buffer in held {
-            self.context.write(NIOAny(buffer), promise: nil)
+            self.writer.enqueue(buffer)
         }
-        self.context.flush()
+        self.writer.flush()
     }
 
     /// Shard heartbeat tick: a heartbeat when nothing was written since the last tick.
     func heartbeatTick() {
         guard !self.isFinished else { return }
         if !self.wroteSinceHeartbeat {
-            self.send(self.transport == .sse ? SSEEncoding.heartbeat : Self.ndjsonHeartbeat)
-            if !self.isFinished { self.context.flush() }
+            if self.send(self.transport == .sse ? SSEEncoding.heartbeat : Self.ndjsonHeartbeat) {
+                self.writer.flush()
+            }
         }
         self.wroteSinceHeartbeat = false
     }
@@ -343,14 +359,9 @@ final class Subscription {
 
     /// Writes a poll's whole response, then hands the connection back (or closes it).
     private func writeFinal(_ response: ByteBuffer, keepAlive: Bool) {
-        let bytes = NIOAny(response)
-        if keepAlive {
-            self.context.writeAndFlush(bytes, promise: nil)
-        } else {
-            let context = self.context
-            context.writeAndFlush(bytes).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
-                context.close(promise: nil)
-            }
+        self.writer.writeAndFlush(response)
+        if !keepAlive {
+            self.writer.closeWhenWritten()
         }
         self.owner.subscriptionFinishedResponse(keepAlive: keepAlive)
     }
@@ -420,16 +431,13 @@ final class Subscription {
         guard !self.isFinished else { return }
         self.shard.stats.slowConsumerCloses.add(1, ordering: .relaxed)
         self.finish()
-        self.context.close(promise: nil)
+        self.writer.close()
     }
 
     private func endStream() {
         self.finish()
         // Close once what was written has reached the socket (close() alone would drop pending writes).
-        let context = self.context
-        context.writeAndFlush(NIOAny(ByteBuffer())).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
-            context.close(promise: nil)
-        }
+        self.writer.closeWhenWritten()
     }
 
     /// Ends the subscription without writing (its connection closed).
