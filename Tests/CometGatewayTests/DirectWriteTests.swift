@@ -72,7 +72,7 @@ struct DirectWriteTests {
         try await LiveGateway.withGateway(configure: { $0.limits.maxOutboundBytes = 16 << 20 }) { live in
             let queued = try await Self.runLaggingSubscriber(live, floodLimit: 200)
             #expect(queued.whileLagging > 0, "a full socket queues writes in NIO")
-            #expect(queued.afterwards == queued.whileLagging, "writes go straight to the socket again once NIO is empty")
+            #expect(queued.afterwards == queued.caughtUp, "writes go straight to the socket again once NIO is empty")
         }
     }
 
@@ -84,15 +84,40 @@ struct DirectWriteTests {
         }) { live in
             let queued = try await Self.runLaggingSubscriber(live, floodLimit: 60)
             #expect(queued.whileLagging == 0)
+            #expect(queued.caughtUp == 0)
             #expect(queued.afterwards == 0)
+        }
+    }
+
+    @Test("A burst (a batch publish, a stream's catch-up) reaches each subscriber in order, gathered, without the queue")
+    func burstIsGathered() async throws {
+        try await LiveGateway.withGateway { live in
+            try publish(live, "ga", "before")
+            let sse = try await RawHTTPClient.get(port: live.publicPort, "/sub/ga?last_event_id=0",
+                                                  headers: ["Accept: text/event-stream"])
+            let mixed = try await RawHTTPClient.get(port: live.publicPort, "/sub/ga,gb?transport=stream")
+            #expect(await sse.wait { $0.contains("data: before") }, "the catch-up follows the head")
+            #expect(await mixed.wait { $0.contains("last_event_id") })
+            let entries = (1...50).map { #"{"channel":"g\#($0 % 2 == 0 ? "a" : "b")","data":"b\#($0)"}"# }
+            let batch = Curl.post("\(live.publishURL)/pub", #"{"messages":["# + entries.joined(separator: ",") + "]}")
+            #expect(batch.status == 201)
+            #expect(await mixed.wait { (try? streamMessages($0).count) == 50 })
+            #expect(await sse.wait { $0.contains("data: b50\n") })
+            let mixedData = try streamMessages(mixed.text).map { $0["data"] as? String }
+            #expect(mixedData == (1...50).map { "b\($0)" })
+            let sseData = sse.text.split(separator: "\n").filter { $0.hasPrefix("data: b") }.map { $0.dropFirst(6) }
+            #expect(sseData == ["before"] + stride(from: 2, through: 50, by: 2).map { "b\($0)"[...] })
+            #expect(try Self.queuedWrites(live) == 0, "nothing waited in NIO's queue")
+            await sse.close()
+            await mixed.close()
         }
     }
 
     /// A subscriber stops reading while 60 KiB messages flood in until a write is queued (at most `floodLimit` of
     /// them: with direct writes off, none is counted), then reads everything; a second subscriber reads all along. Both must get every
     /// message exactly once and in order, and so must three more published once the first has caught up.
-    /// Returns the `queued_writes` counter at the end of the flood and at the end.
-    private static func runLaggingSubscriber(_ live: LiveGateway, floodLimit: Int) async throws -> (whileLagging: Int, afterwards: Int) {
+    /// Returns the `queued_writes` counter at the end of the flood, once both caught up, and at the end.
+    private static func runLaggingSubscriber(_ live: LiveGateway, floodLimit: Int) async throws -> (whileLagging: Int, caughtUp: Int, afterwards: Int) {
         let lagging = try await RawHTTPClient.connect(port: live.publicPort, receiveBuffer: 4096)
         try await lagging.send("GET /sub/lag?transport=stream HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(await lagging.wait { $0.contains("last_event_id") })
@@ -121,6 +146,7 @@ struct DirectWriteTests {
         #expect(await reader.wait(timeout: .seconds(30), tailBytes: 64 * 1024, until: Self.has(published)))
 
         // Caught up: NIO's queue is empty again, so the next writes go straight to the socket.
+        let caughtUp = try Self.queuedWrites(live)
         for _ in 0..<3 {
             published += 1
             try publish(live, "lag", "m\(published)")
@@ -138,7 +164,7 @@ struct DirectWriteTests {
         #expect(health["slow_consumer_closes"] as? Int == 0)
         await lagging.close()
         await reader.close()
-        return (whileLagging, afterwards)
+        return (whileLagging, caughtUp, afterwards)
     }
 
     private static func queuedWrites(_ live: LiveGateway) throws -> Int {

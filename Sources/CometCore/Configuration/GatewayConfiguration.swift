@@ -67,8 +67,8 @@ public struct GatewayConfiguration: Sendable, Hashable {
         public var drainTimeout = 10.0
         /// Milliseconds SSE clients are told to wait before reconnecting when the gateway drains.
         public var drainRetry = 1000
-        /// Whether plain-HTTP connections write small complete messages and responses straight to their socket
-        /// (one `send`) instead of through the event loop's write queue, which they still use when the socket is full.
+        /// Whether plain-HTTP connections write straight to their socket (`send`, or `sendmsg` for a burst) while
+        /// nothing of theirs waits in the event loop's write queue, which they use when the socket is full.
         public var directWrites = true
         /// Creates the defaults.
         public init() {}

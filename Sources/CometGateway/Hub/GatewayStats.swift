@@ -12,8 +12,8 @@ public final class GatewayStats: Sendable {
     public let messagesPublished = Atomic<Int>(0)
     /// Subscribers closed because they stopped reading and their outbound buffer overflowed.
     public let slowConsumerCloses = Atomic<Int>(0)
-    /// Writes that could not go straight to the socket (its buffer was full, or earlier bytes still waited) and were
-    /// queued in the event loop. Always 0 when direct writes are off.
+    /// Writes handed to the event loop's write queue because the socket was full or earlier bytes of its connection
+    /// were still queued. Always 0 when direct writes are off.
     public let queuedWrites = Atomic<Int>(0)
     /// Requests refused with 503 because the connection limit was reached.
     public let connectionsRefused = Atomic<Int>(0)

@@ -21,6 +21,9 @@ final class LoopShard {
     /// Stream subscriptions, for heartbeats.
     private var streams: ContiguousArray<Subscription> = []
     private var delivering = false
+    /// The batch being delivered holds several events: writes are gathered and go out at its end, one system call
+    /// per connection.
+    private(set) var coalescing = false
     private var deferredRemovals: [Subscription] = []
     /// Subscriptions written to during the current batch, flushed once at its end.
     private var flushList: ContiguousArray<Subscription> = []
@@ -102,6 +105,7 @@ final class LoopShard {
     /// Delivers a batch of events in order: the hot path.
     func deliver(_ events: [ShardEvent]) {
         self.delivering = true
+        self.coalescing = events.count > 1
         for event in events {
             switch event {
             case .message(let message):
@@ -122,6 +126,7 @@ final class LoopShard {
             subscription.flush()
         }
         self.flushList.removeAll(keepingCapacity: true)
+        self.coalescing = false
         self.finishIteration()
     }
 

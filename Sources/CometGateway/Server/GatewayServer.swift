@@ -42,8 +42,14 @@ package final class GatewayListener: Sendable {
     }
 
     /// Installs the per-connection pipeline: one handler that parses requests from the socket's bytes and serves them.
+    ///
+    /// With `server.direct_writes` on, that handler writes straight to the socket (``ConnectionWriter``), so nothing
+    /// between it and the socket may transform outbound bytes: a pipeline that adds such a handler (TLS, say) must
+    /// build the connection handler with `directWrites: false`.
     package static func addConnectionHandlers(to channel: any Channel, role: ListenerRole, gateway: GatewayContext) throws {
-        try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(role: role, gateway: gateway))
+        let handler = HTTPConnectionHandler(role: role, gateway: gateway,
+                                            directWrites: gateway.configuration.server.directWrites)
+        try channel.pipeline.syncOperations.addHandler(handler)
     }
 
     /// Stops accepting, asks every connection to finish (held polls answered, streams told to reconnect) and

@@ -29,6 +29,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     }
 
     private let role: ListenerRole
+    private let directWrites: Bool
     private let gateway: GatewayContext
     private var state = State.idle
     private var parser: HTTPRequestParser
@@ -63,9 +64,15 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     private static let maxHeldBytes = 64 * 1024
     private static let continueResponse = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
 
-    init(role: ListenerRole, gateway: GatewayContext) {
+    /// - Parameters:
+    ///   - role: The listener the connection came from.
+    ///   - gateway: What every connection shares.
+    ///   - directWrites: Whether writes may go straight to the socket: only when nothing between this handler and the
+    ///     socket transforms outbound bytes.
+    init(role: ListenerRole, gateway: GatewayContext, directWrites: Bool) {
         self.role = role
         self.gateway = gateway
+        self.directWrites = directWrites
         let limits = gateway.configuration.limits
         self.parser = HTTPRequestParser(limits: .init(maxURIBytes: limits.maxURIBytes, maxHeaderBytes: limits.maxHeaderBytes))
     }
@@ -101,8 +108,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         case .publisher:
             self.gateway.stats.publisherConnections.add(1, ordering: .relaxed)
         }
-        // The pipeline is this handler alone (nothing transforms outbound bytes), so its writes may go straight to the socket.
-        if self.gateway.configuration.server.directWrites, let descriptor = SocketDescriptor.of(context.channel) {
+        if self.directWrites, let descriptor = SocketDescriptor.of(context.channel) {
             self.writer?.writeDirectly(to: descriptor)
         }
         self.setDeadline(.idle, in: self.limits.idleTimeout, context: context)

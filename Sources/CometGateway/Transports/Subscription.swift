@@ -36,7 +36,7 @@ final class Subscription {
     private let maxOutboundBytes: Int
     private var registered = false
     private var flushScheduled = false
-    /// Writes go to NIO unflushed (the stream's start and catch-up, sent together).
+    /// Writes are gathered for the flush (the stream's start and catch-up, sent together).
     private var catchingUp = false
     private var wroteSinceHeartbeat = false
     private var pollBatch: [(message: Message, channelIndex: Int)] = []
@@ -150,8 +150,8 @@ final class Subscription {
                 start.writeStaticString("}\n")
             }
         }
-        // The start and the catch-up go out together, in one writev.
-        self.writer.enqueue(start)
+        // The start and the catch-up go out together, in one system call.
+        self.writer.gather(start)
         self.catchingUp = true
         for (message, index) in catchUp.messages {
             running[index] = message.id
@@ -223,9 +223,9 @@ final class Subscription {
         guard !self.isFinished else { return false }
         switch self.queue.enqueue(buffer) {
         case .write:
-            if self.catchingUp {
-                self.writer.enqueue(buffer)
-                return true
+            // Several messages for this connection in one batch go out together at the batch's flush.
+            if self.catchingUp || self.shard.coalescing {
+                return self.writer.gather(buffer)
             }
             return self.writer.write(buffer)
         case .held:
