@@ -63,35 +63,31 @@ final class ConnectionWriter {
         self.descriptor = descriptor
     }
 
-    /// Whether writes go straight to the socket when it has room.
-    var writesDirectly: Bool { self.descriptor >= 0 }
-
     /// The channel's writability (NIO's water marks).
     var isWritable: Bool { self.context.channel.isWritable }
 
-    /// Writes `buffer` now if the socket takes all of it; otherwise hands (the rest of) it to NIO, unflushed.
-    /// - Returns: Whether NIO holds bytes to flush (call ``flush()``).
+    /// Writes `buffer` now if the socket takes all of it; otherwise hands (the rest of) it to NIO, unflushed. After a
+    /// ``gather(_:)`` and until the next ``flush()``, it gathers too, so that bytes keep their order.
+    /// - Returns: Whether a ``flush()`` is needed (bytes gathered or waiting in NIO).
     @inline(__always)
     @discardableResult
     func write(_ buffer: ByteBuffer) -> Bool {
         if !self.gathered.isEmpty {
             return self.gather(buffer)  // after what waits for the flush
         }
-        if self.descriptor >= 0 {
-            if self.inNIO == 0 {
-                assert(self.context.channel.isActive, "a direct write after the channel closed")
-                let written = buffer.withUnsafeReadableBytes { bytes in
-                    send(self.descriptor, bytes.baseAddress, bytes.count, Self.sendFlags)
-                }
-                if written == buffer.readableBytes {
-                    return false
-                }
-                if written > 0 {
-                    self.enqueue(buffer.getSlice(at: buffer.readerIndex + written, length: buffer.readableBytes - written)!)
-                    return true
-                }
-                // EAGAIN: NIO waits for room. Any other error: NIO's write meets it, reports it and closes.
+        if self.descriptor >= 0 && self.inNIO == 0 {
+            assert(self.context.channel.isActive, "a direct write after the channel closed")
+            let written = buffer.withUnsafeReadableBytes { bytes in
+                send(self.descriptor, bytes.baseAddress, bytes.count, Self.sendFlags)
             }
+            if written == buffer.readableBytes {
+                return false
+            }
+            if written > 0 {
+                self.enqueue(buffer.getSlice(at: buffer.readerIndex + written, length: buffer.readableBytes - written)!)
+                return true
+            }
+            // EAGAIN: NIO waits for room. Any other error: NIO's write meets it, reports it and closes.
         }
         self.enqueue(buffer)
         return true

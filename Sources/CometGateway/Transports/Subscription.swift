@@ -36,8 +36,6 @@ final class Subscription {
     private let maxOutboundBytes: Int
     private var registered = false
     private var flushScheduled = false
-    /// Writes are gathered for the flush (the stream's start and catch-up, sent together).
-    private var catchingUp = false
     private var wroteSinceHeartbeat = false
     private var pollBatch: [(message: Message, channelIndex: Int)] = []
     /// Payload bytes (JSON) held in `pollBatch` while parked.
@@ -150,14 +148,13 @@ final class Subscription {
                 start.writeStaticString("}\n")
             }
         }
-        // The start and the catch-up go out together, in one system call.
+        // The start and the catch-up go out together, in one system call: once something is gathered, the writer
+        // gathers what follows until the flush.
         self.writer.gather(start)
-        self.catchingUp = true
         for (message, index) in catchUp.messages {
             running[index] = message.id
-            _ = self.writeStreamMessage(message, positions: running)  // enqueued: flushed below
+            _ = self.writeStreamMessage(message, positions: running)  // gathered: flushed below
         }
-        self.catchingUp = false
         self.writer.flush()
     }
 
@@ -174,7 +171,7 @@ final class Subscription {
         case .deliver:
             switch self.transport.connectionKind {
             case .stream:
-                // Usually written straight to the socket; only bytes left waiting in NIO need the batch's flush.
+                // Usually written straight to the socket; only gathered bytes or bytes left in NIO need the batch's flush.
                 guard self.writeStreamMessage(message, positions: self.machine.positions) else { return }
             case .poll:
                 self.pollBatch.append((message, channelIndex))
@@ -193,7 +190,7 @@ final class Subscription {
 
     /// Writes one message on a stream. Single channel: the shared buffer. Several: the shared SSE fields and this
     /// subscription's cursor, or its own NDJSON line around the shared JSON.
-    /// - Returns: Whether NIO holds bytes to flush.
+    /// - Returns: Whether a flush is needed (bytes gathered or waiting in NIO).
     @inline(__always)
     private func writeStreamMessage(_ message: Message, positions: [UInt64]) -> Bool {
         self.wroteSinceHeartbeat = true
@@ -216,7 +213,7 @@ final class Subscription {
     }
 
     /// Sends `buffer` unless the connection is held back (not writable) or overflows.
-    /// - Returns: Whether NIO holds bytes to flush.
+    /// - Returns: Whether a flush is needed (bytes gathered or waiting in NIO).
     @inline(__always)
     @discardableResult
     private func send(_ buffer: ByteBuffer) -> Bool {
@@ -224,7 +221,7 @@ final class Subscription {
         switch self.queue.enqueue(buffer) {
         case .write:
             // Several messages for this connection in one batch go out together at the batch's flush.
-            if self.catchingUp || self.shard.coalescing {
+            if self.shard.coalescing {
                 return self.writer.gather(buffer)
             }
             return self.writer.write(buffer)
