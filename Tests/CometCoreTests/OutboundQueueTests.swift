@@ -33,6 +33,18 @@ struct OutboundQueueTests {
         #expect(queue.heldBytes == 5)
     }
 
+    @Test("takeAll hands over what is held, in order, while the channel is still not writable")
+    func takeAllWhileUnwritable() {
+        var queue = OutboundQueue(maxBytes: 100, writable: false)
+        #expect(queue.takeAll().isEmpty)
+        #expect(queue.enqueue(Self.buffer("one")) == .held)
+        #expect(queue.enqueue(Self.buffer("two")) == .held)
+        #expect(Self.texts(queue.takeAll()) == ["one", "two"])
+        #expect(queue.heldBytes == 0)
+        #expect(queue.takeAll().isEmpty, "taken once")
+        #expect(queue.enqueue(Self.buffer("three")) == .held, "still not writable: later writes are held again")
+    }
+
     @Test("writes are held while the channel is not writable")
     func holdsWhenNotWritable() {
         var queue = OutboundQueue(maxBytes: 100)

@@ -90,7 +90,8 @@ public struct GatewayConfiguration: Sendable, Hashable {
         public var maxHeaderBytes = 16 * 1024
         /// The most bytes held for a subscriber that does not read before it is closed as a slow consumer.
         public var maxOutboundBytes = 1024 * 1024
-        /// Seconds allowed to receive a complete request once its first byte arrived.
+        /// Seconds allowed to receive a complete request once its first byte arrived; also how long a closing
+        /// connection waits for its client to read what is still queued for it.
         public var requestTimeout = 10.0
         /// Seconds an idle keep-alive connection is kept open.
         public var idleTimeout = 60.0

@@ -53,6 +53,15 @@ public struct OutboundQueue: Sendable {
         return .held
     }
 
+    /// Takes every held buffer, in order, whatever the writability: for a connection that ends, whose last bytes
+    /// wait behind them.
+    public mutating func takeAll() -> [ByteBuffer] {
+        let buffers = self.held
+        self.held = []
+        self.heldBytes = 0
+        return buffers
+    }
+
     /// The channel's writability changed; returns the held buffers to write (then flush) when it became writable.
     public mutating func writabilityChanged(_ writable: Bool) -> [ByteBuffer]? {
         self.writable = writable

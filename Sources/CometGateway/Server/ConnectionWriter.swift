@@ -45,15 +45,19 @@ final class ConnectionWriter {
     /// The most buffers one `sendmsg` takes (Linux's IOV_MAX is 1024).
     private static let maxGather = 1024
     private let stats: GatewayStats
+    /// How long ``closeWhenWritten()`` waits for the peer to read what is still queued.
+    private let closeTimeout: TimeAmount
 
     /// Creates a writer that writes through NIO until ``writeDirectly(to:)``.
     /// - Parameters:
     ///   - context: The context of the connection's (only) handler.
     ///   - stats: Counts writes that could not go straight to the socket.
-    init(context: ChannelHandlerContext, stats: GatewayStats) {
+    ///   - closeTimeout: How long ``closeWhenWritten()`` waits for queued bytes to be written before it closes anyway.
+    init(context: ChannelHandlerContext, stats: GatewayStats, closeTimeout: TimeAmount) {
         self.context = context
         self.descriptor = -1
         self.stats = stats
+        self.closeTimeout = closeTimeout
     }
 
     /// Starts direct writes to the channel's socket, `descriptor` (proven by ``SocketDescriptor``). Call when the
@@ -148,7 +152,8 @@ final class ConnectionWriter {
         }
     }
 
-    /// Closes the connection once every byte written so far has reached the socket.
+    /// Closes the connection once every byte written so far has reached the socket, or after the close timeout if
+    /// the peer does not read them (a connection must not stay open forever for a client that stopped reading).
     func closeWhenWritten() {
         self.flush()
         guard self.inNIO > 0 || self.descriptor < 0 else {
@@ -156,7 +161,12 @@ final class ConnectionWriter {
             return
         }
         let context = self.context
+        let loop = context.eventLoop.assumeIsolatedUnsafeUnchecked()
+        let deadline = loop.scheduleTask(in: self.closeTimeout) {
+            context.close(promise: nil)
+        }
         context.writeAndFlush(NIOAny(ByteBuffer())).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+            deadline.cancel()
             context.close(promise: nil)
         }
     }

@@ -83,7 +83,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.writer = ConnectionWriter(context: context, stats: self.gateway.stats)
+        self.writer = ConnectionWriter(
+            context: context,
+            stats: self.gateway.stats,
+            closeTimeout: .nanoseconds(Int64(self.limits.requestTimeout * 1_000_000_000))
+        )
         let shard = self.gateway.hub.shard(for: context.eventLoop)
         self.shard = shard
         self.dateCache = shard.dateCache

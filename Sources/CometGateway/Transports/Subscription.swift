@@ -433,7 +433,12 @@ final class Subscription {
 
     private func endStream() {
         self.finish()
-        // Close once what was written has reached the socket (close() alone would drop pending writes).
+        // What waits for a lagging subscriber to read (and the final event behind it) still goes out, in order,
+        // through NIO's queue; the connection closes once it is written (close() alone would drop it), or after the
+        // writer's close timeout if the subscriber does not read it.
+        for buffer in self.queue.takeAll() {
+            self.writer.enqueue(buffer)
+        }
         self.writer.closeWhenWritten()
     }
 
