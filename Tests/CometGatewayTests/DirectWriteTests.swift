@@ -118,10 +118,7 @@ struct DirectWriteTests {
     /// message exactly once and in order, and so must three more published once the first has caught up.
     /// Returns the `queued_writes` counter at the end of the flood, once both caught up, and at the end.
     private static func runLaggingSubscriber(_ live: LiveGateway, floodLimit: Int) async throws -> (whileLagging: Int, caughtUp: Int, afterwards: Int) {
-        let lagging = try await RawHTTPClient.connect(port: live.publicPort, receiveBuffer: 4096)
-        try await lagging.send("GET /sub/lag?transport=stream HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(await lagging.wait { $0.contains("last_event_id") })
-        try await lagging.setAutoRead(false)
+        let lagging = try await nonReadingStream(live, "lag")
         let reader = try await RawHTTPClient.get(port: live.publicPort, "/sub/lag?transport=stream")
         #expect(await reader.wait { $0.contains("last_event_id") })
 

@@ -13,7 +13,7 @@ struct LaggingStreamEndTests {
     @Test("A lagging subscriber whose channel is deleted still gets every message, in order, then the close event")
     func deletedChannelFlushesHeldMessages() async throws {
         try await LiveGateway.withGateway(configure: { $0.limits.maxOutboundBytes = 16 << 20 }) { live in
-            let lagging = try await Self.laggingStream(live, channel: "end")
+            let lagging = try await nonReadingStream(live, "end")
             let published = try await Self.flood(live, channel: "end")
             let deleted = Curl.request("DELETE", "\(live.publishURL)/pub/end")
             #expect(deleted.status == 200)
@@ -35,7 +35,7 @@ struct LaggingStreamEndTests {
             $0.limits.maxOutboundBytes = 16 << 20
             $0.limits.requestTimeout = 1
         }) { live in
-            let lagging = try await Self.laggingStream(live, channel: "stuck")
+            let lagging = try await nonReadingStream(live, "stuck")
             _ = try await Self.flood(live, channel: "stuck")
             #expect(try Self.publicConnections(live) == 1)
             #expect(Curl.request("DELETE", "\(live.publishURL)/pub/stuck").status == 200)
@@ -48,15 +48,6 @@ struct LaggingStreamEndTests {
             #expect(open == 0, "the connection is closed once the close timeout passes")
             await lagging.close()
         }
-    }
-
-    /// An XHR stream on `channel` with a 4 KiB receive buffer that has stopped reading.
-    private static func laggingStream(_ live: LiveGateway, channel: String) async throws -> RawHTTPClient {
-        let lagging = try await RawHTTPClient.connect(port: live.publicPort, receiveBuffer: 4096)
-        try await lagging.send("GET /sub/\(channel)?transport=stream HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(await lagging.wait { $0.contains("last_event_id") })
-        try await lagging.setAutoRead(false)
-        return lagging
     }
 
     /// Publishes 60 KiB messages `m1-…`, `m2-…` until a write waits in NIO's queue, then eight more: past NIO's

@@ -148,10 +148,7 @@ struct LiveLimitsTests {
     @Test("A subscriber that stops reading is closed and counted; the others get every message")
     func slowConsumer() async throws {
         try await LiveGateway.withGateway(configure: { $0.limits.maxOutboundBytes = 64 * 1024 }) { live in
-            let slow = try await RawHTTPClient.connect(port: live.publicPort, receiveBuffer: 4096)
-            try await slow.send("GET /sub/flood?transport=stream HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(await slow.wait { $0.contains("last_event_id") })
-            try await slow.setAutoRead(false)
+            let slow = try await nonReadingStream(live, "flood")
             let healthy = try await RawHTTPClient.get(port: live.publicPort, "/sub/flood?transport=stream")
             #expect(await healthy.wait { $0.contains("last_event_id") })
             let payload = String(repeating: "p", count: 32 * 1024)

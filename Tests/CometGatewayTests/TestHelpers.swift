@@ -23,6 +23,17 @@ func publish(_ live: LiveGateway, _ channel: String, _ body: String, headers: [S
     return try #require(try jsonObject(response.body)["id"] as? String, sourceLocation: sourceLocation)
 }
 
+/// An XHR stream subscriber of `channel` with a 4 KiB receive buffer that has received its start line and then
+/// stopped reading: a lagging (or stuck) client.
+func nonReadingStream(_ live: LiveGateway, _ channel: String,
+                      sourceLocation: SourceLocation = #_sourceLocation) async throws -> RawHTTPClient {
+    let client = try await RawHTTPClient.connect(port: live.publicPort, receiveBuffer: 4096)
+    try await client.send("GET /sub/\(channel)?transport=stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    #expect(await client.wait { $0.contains("last_event_id") }, sourceLocation: sourceLocation)
+    try await client.setAutoRead(false)
+    return client
+}
+
 /// Long-polls once with a raw client and returns the parsed JSON body and the status.
 func poll(_ live: LiveGateway, _ path: String, headers: [String] = []) async throws -> (status: Int, body: [String: Any]) {
     let client = try await RawHTTPClient.get(port: live.publicPort, path, headers: headers)

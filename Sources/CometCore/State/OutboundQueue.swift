@@ -66,9 +66,6 @@ public struct OutboundQueue: Sendable {
     public mutating func writabilityChanged(_ writable: Bool) -> [ByteBuffer]? {
         self.writable = writable
         guard writable, !self.held.isEmpty else { return nil }
-        let buffers = self.held
-        self.held = []
-        self.heldBytes = 0
-        return buffers
+        return self.takeAll()
     }
 }
