@@ -146,6 +146,11 @@ struct RequestTargetTests {
             for name in names {
                 #expect(target.queryValue(name) == expected.first(where: { $0.name == name })?.value, "\(query) \(name)")
             }
+            // Three names in one pass find what three separate lookups find.
+            let three = (names[next(names.count)], names[next(names.count)], names[next(names.count)])
+            let values = target.queryValues(three.0, three.1, three.2)
+            let lookups = [three.0, three.1, three.2].map { name in expected.first(where: { $0.name == name })?.value }
+            #expect([values.0, values.1, values.2].map { $0.map(String.init) } == lookups, "\(query) \(three)")
         }
     }
 

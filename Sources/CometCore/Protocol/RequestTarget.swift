@@ -6,8 +6,8 @@
 public struct RequestTarget: Sendable, Equatable {
     /// The percent-decoded path.
     public var path: String
-    /// The query as sent (after `?`, still encoded); empty when there is none.
-    private var rawQuery: String
+    /// The query as sent (after `?`, still encoded; a slice of the target, not a copy); empty when there is none.
+    private var rawQuery: Substring
 
     /// The query parameters in order, names and values percent-decoded (`+` is a space). Empty pairs (`&&`) are
     /// skipped; a pair without `=` has an empty value.
@@ -32,13 +32,13 @@ public struct RequestTarget: Sendable, Equatable {
         // Byte-level scanning of the contiguous UTF-8: Character (grapheme) iteration and generic collection code
         // are an order of magnitude slower on this hot path (every poll and publish parses its target).
         var uri = uri
-        let parsed = try uri.withUTF8 { bytes throws -> (String, String) in
+        let parsed = try uri.withUTF8 { bytes throws -> (path: String, queryStart: Int?) in
             guard bytes.first == UInt8(ascii: "/") else {
                 throw GatewayError.badRequest("request target must be an absolute path")
             }
             let mark = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count
             let path = try RequestTarget.percentDecode(UnsafeBufferPointer(rebasing: bytes[..<mark]), plusIsSpace: false)
-            guard mark + 1 < bytes.count else { return (path, "") }
+            guard mark + 1 < bytes.count else { return (path, nil) }
             let query = UnsafeBufferPointer(rebasing: bytes[(mark + 1)...])
             // Without an escape every pair is plain text (the parser admits visible ASCII only); with one, decode every
             // pair once now, so that a bad escape anywhere is refused whatever the routes read.
@@ -56,31 +56,73 @@ public struct RequestTarget: Sendable, Equatable {
                 }
                 if let failure { throw failure }
             }
-            return (path, String(decoding: query, as: UTF8.self))
+            return (path, mark + 1)
         }
-        self.path = parsed.0
-        self.rawQuery = parsed.1
+        self.path = parsed.path
+        if let start = parsed.queryStart {
+            self.rawQuery = Substring(uri.utf8[uri.utf8.index(uri.utf8.startIndex, offsetBy: start)...])
+        } else {
+            self.rawQuery = ""
+        }
     }
 
     /// The value of the first query parameter named `name`.
     public func queryValue(_ name: String) -> String? {
-        var name = name
+        self.queryValues(name).0.map(String.init)
+    }
+
+    /// The values of the first query parameters named `first`, `second` and `third` (each as ``queryValue(_:)`` finds
+    /// it), found in one pass over the query: a subscribe request reads three. A value without escapes is a slice of
+    /// the target, not a copy.
+    public func queryValues(_ first: String, _ second: String? = nil, _ third: String? = nil) -> (Substring?, Substring?, Substring?) {
+        var names = (first, second ?? "", third ?? "")
+        let secondWanted = second != nil
+        let thirdWanted = third != nil
         var raw = self.rawQuery
-        return name.withUTF8 { wanted in
-            raw.withUTF8 { bytes -> String? in
-                var found: String?
-                Self.forEachPair(bytes) { rawName, rawValue in
-                    let matches: Bool
-                    if rawName.contains(UInt8(ascii: "%")) || rawName.contains(UInt8(ascii: "+")) {
-                        matches = (try? Self.percentDecode(rawName, plusIsSpace: true)).map { $0.utf8.elementsEqual(wanted) } ?? false
-                    } else {
-                        matches = rawName.elementsEqual(wanted)
+        return names.0.withUTF8 { first in
+            names.1.withUTF8 { second in
+                names.2.withUTF8 { third in
+                    raw.withUTF8 { bytes -> (Substring?, Substring?, Substring?) in
+                        var found: (Substring?, Substring?, Substring?) = (nil, nil, nil)
+                        var wanted = 1 + (secondWanted ? 1 : 0) + (thirdWanted ? 1 : 0)
+                        Self.forEachPair(bytes) { rawName, rawValue in
+                            let decodedName: String?
+                            if rawName.contains(UInt8(ascii: "%")) || rawName.contains(UInt8(ascii: "+")) {
+                                decodedName = (try? Self.percentDecode(rawName, plusIsSpace: true)) ?? ""
+                            } else {
+                                decodedName = nil
+                            }
+                            func matches(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+                                if let decodedName { return decodedName.utf8.elementsEqual(name) }
+                                return rawName.elementsEqual(name)
+                            }
+                            func value() -> Substring {
+                                if !rawValue.contains(UInt8(ascii: "%")) && !rawValue.contains(UInt8(ascii: "+")) {
+                                    // Plain text: the same bytes, sliced out of the query.
+                                    let start = rawValue.baseAddress.map { $0 - bytes.baseAddress! } ?? 0
+                                    let utf8 = self.rawQuery.utf8
+                                    let from = utf8.index(utf8.startIndex, offsetBy: start)
+                                    return Substring(utf8[from..<utf8.index(from, offsetBy: rawValue.count)])
+                                }
+                                return Substring((try? Self.percentDecode(rawValue, plusIsSpace: true)) ?? "")
+                            }
+                            if found.0 == nil, matches(first) {
+                                found.0 = value()
+                                wanted -= 1
+                            }
+                            if found.1 == nil, secondWanted, matches(second) {
+                                found.1 = value()
+                                wanted -= 1
+                            }
+                            if found.2 == nil, thirdWanted, matches(third) {
+                                found.2 = value()
+                                wanted -= 1
+                            }
+                            return wanted > 0
+                        }
+                        return found
                     }
-                    guard matches else { return true }
-                    found = (try? Self.percentDecode(rawValue, plusIsSpace: true)) ?? ""
-                    return false
                 }
-                return found
             }
         }
     }

@@ -56,9 +56,10 @@ public struct SubscribeRequest: Sendable, Equatable {
         }
         self.channels = channels.count == 1 ? channels : Array(Set(channels)).sorted()
 
-        switch target.queryValue("transport") {
+        let (transportName, lastEventIDParameter, timeoutText) = target.queryValues("transport", "last_event_id", "timeout")
+        switch transportName {
         case .some(let name):
-            guard let transport = TransportKind(rawValue: name) else {
+            guard let transport = TransportKind(rawValue: String(name)) else {
                 throw GatewayError.badRequest("unknown transport (use sse, stream or poll)")
             }
             self.transport = transport
@@ -67,14 +68,14 @@ public struct SubscribeRequest: Sendable, Equatable {
             self.transport = wantsSSE ? .sse : .poll
         }
 
-        if let text = lastEventID.flatMap({ $0.isEmpty ? nil : $0 }) ?? target.queryValue("last_event_id") {
+        if let text = lastEventID.flatMap({ $0.isEmpty ? nil : Substring($0) }) ?? lastEventIDParameter {
             self.cursor = text.isEmpty ? nil : try Cursor(parsing: text)
         } else {
             self.cursor = nil
         }
 
         self.pollTimeout = limits.pollTimeout
-        if let text = target.queryValue("timeout") {
+        if let text = timeoutText {
             guard let seconds = Double(text), seconds.isFinite, seconds >= 1, seconds <= limits.pollTimeout else {
                 let most = limits.pollTimeout.isFinite && limits.pollTimeout < 1e9 ? "\(Int(limits.pollTimeout))" : "\(limits.pollTimeout)"
                 throw GatewayError.badRequest("timeout must be a number of seconds from 1 to \(most)")

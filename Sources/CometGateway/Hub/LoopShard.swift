@@ -32,6 +32,8 @@ final class LoopShard {
     private var heartbeatTask: RepeatedTask?
     /// The `Date` header of responses written on this loop.
     let dateCache = HTTPDateCache()
+    /// The poll response shared by this loop's pollers that get the same messages.
+    let pollResponses = PollResponseCache()
 
     init(index: Int, loop: any EventLoop, heartbeatInterval: TimeAmount, stats: GatewayStats) {
         self.index = index

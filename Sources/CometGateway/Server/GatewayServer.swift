@@ -41,14 +41,19 @@ package final class GatewayListener: Sendable {
         return try await bootstrap.bind(host: address.host, port: address.port).get()
     }
 
-    /// Installs the per-connection pipeline: one handler that parses requests from the socket's bytes and serves them.
+    /// Installs the per-connection pipeline: one handler that parses requests from the socket's bytes and serves them,
+    /// behind a ``ReadGate`` on publisher connections.
     ///
     /// With `server.direct_writes` on, that handler writes straight to the socket (``ConnectionWriter``), so nothing
     /// between it and the socket may transform outbound bytes: a pipeline that adds such a handler (TLS, say) must
     /// build the connection handler with `directWrites: false`.
     package static func addConnectionHandlers(to channel: any Channel, role: ListenerRole, gateway: GatewayContext) throws {
+        let readGate = role == .publisher ? ReadGate() : nil
+        if let readGate {
+            try channel.pipeline.syncOperations.addHandler(readGate)
+        }
         let handler = HTTPConnectionHandler(role: role, gateway: gateway,
-                                            directWrites: gateway.configuration.server.directWrites)
+                                            directWrites: gateway.configuration.server.directWrites, readGate: readGate)
         try channel.pipeline.syncOperations.addHandler(handler)
     }
 

@@ -8,12 +8,10 @@ import Synchronization
 /// responses, and holds the connection while a subscription or a publish is in progress.
 ///
 /// Requests are parsed by ``HTTPRequestParser`` straight from the socket's bytes and answered in order. While a
-/// response is pending, pipelined bytes are held unparsed (at most 64 KiB) and socket reads pause for publishes; a
-/// held stream ignores anything the client sends.
-final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
+/// response is pending, pipelined bytes are held unparsed (at most 64 KiB) and socket reads pause for publishes
+/// (through the connection's ``ReadGate``); a held stream ignores anything the client sends.
+final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
 
     private enum State {
         /// Waiting for a request.
@@ -49,8 +47,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     private var bytesArrived = false
     private var overLimit = false
     private var quiescing = false
-    private var holdReads = false
-    private var readPending = false
+    /// Pauses socket reads while a publish is answered (publisher connections only).
+    private let readGate: ReadGate?
     private var context: ChannelHandlerContext?
     /// Writes this connection's responses and messages (straight to the socket when it can).
     private var writer: ConnectionWriter?
@@ -69,8 +67,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     ///   - gateway: What every connection shares.
     ///   - directWrites: Whether writes may go straight to the socket: only when nothing between this handler and the
     ///     socket transforms outbound bytes.
-    init(role: ListenerRole, gateway: GatewayContext, directWrites: Bool) {
+    ///   - readGate: The gate in front of this handler that pauses reads while a response waits for the broker.
+    init(role: ListenerRole, gateway: GatewayContext, directWrites: Bool, readGate: ReadGate? = nil) {
         self.role = role
+        self.readGate = readGate
         self.gateway = gateway
         self.directWrites = directWrites
         let limits = gateway.configuration.limits
@@ -156,22 +156,6 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
     }
 
     // MARK: - Reading
-
-    func read(context: ChannelHandlerContext) {
-        if self.holdReads {
-            self.readPending = true
-        } else {
-            context.read()
-        }
-    }
-
-    private func resumeReads(context: ChannelHandlerContext) {
-        self.holdReads = false
-        if self.readPending {
-            self.readPending = false
-            context.read()
-        }
-    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = self.unwrapInboundIn(data)
@@ -319,7 +303,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
             self.requestFinished(keepAlive: keepAlive && !response.close, context: context)
         case .respondLater(let future):
             self.state = .waiting(keepAlive: keepAlive)
-            self.holdReads = true
+            self.readGate?.hold()
             future.assumeIsolatedUnsafeUnchecked().whenComplete { result in
                 guard case .waiting(let keepAlive) = self.state else { return }
                 let response: HTTPResponse
@@ -424,7 +408,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, SubscriptionOwner {
         self.partialRequest = false
         self.bytesArrived = (self.inbound?.readableBytes ?? 0) > 0
         self.setDeadline(.idle, in: self.limits.idleTimeout, context: context)
-        self.resumeReads(context: context)
+        self.readGate?.release()
         if self.inbound != nil {
             self.parseInbound(context: context)  // requests pipelined behind this one (a no-op inside the parse loop)
         }

@@ -170,13 +170,14 @@ struct HTTPResponse {
 
 /// The `Date` header value, formatted at most once a second per event loop.
 final class HTTPDateCache {
-    private var second: time_t = 0
+    /// The second (since the epoch) that ``current`` last formatted.
+    private(set) var second = 0
     private var text = ""
 
     var current: String {
         var now = time(nil)
-        if now != self.second {
-            self.second = now
+        if Int(now) != self.second {
+            self.second = Int(now)
             var parts = tm()
             gmtime_r(&now, &parts)
             var output = [CChar](repeating: 0, count: 64)

@@ -40,8 +40,12 @@ final class Subscription {
     private var pollBatch: [(message: Message, channelIndex: Int)] = []
     /// Payload bytes (JSON) held in `pollBatch` while parked.
     private var parkedBytes = 0
-    /// The positions the last poll response told the client (its `last_event_id`).
+    /// The positions the last poll response told the client (its `last_event_id`), on several channels.
     private var answeredPositions: [UInt64] = []
+    /// The same on a single channel, kept in this object: checking a resumed poll then touches no other memory (and
+    /// the state machine's positions are not shared, so receiving the next message copies nothing).
+    private var answeredPosition: UInt64 = 0
+    private let firstChannel: ChannelName
     /// A poll answered on a keep-alive connection that stays registered, collecting messages for the next poll.
     private(set) var isParked = false
     /// Whether the subscription ended (closed, answered, or its connection went away).
@@ -59,6 +63,7 @@ final class Subscription {
         sseRetry: Int
     ) {
         self.channels = request.channels
+        self.firstChannel = request.channels[0]
         self.transport = request.transport
         self.shard = shard
         self.slots = Array(repeating: -1, count: request.channels.count)
@@ -242,9 +247,7 @@ final class Subscription {
             self.writer.flush()
         case .poll:
             guard !self.isParked else { return }
-            let batch = self.pollBatch
-            self.pollBatch = []
-            self.respondToPoll(batch, gapChannels: [])
+            self.respondToPollBatch()
         }
     }
 
@@ -254,8 +257,12 @@ final class Subscription {
     /// same channels and exactly the cursor the last response gave. Then every message after that cursor is in this
     /// subscription's batch or still to come, so the poll needs neither a registration nor a replay.
     func canResume(_ request: SubscribeRequest) -> Bool {
-        self.isParked && !self.isFinished && request.transport == .poll && request.channels == self.channels
-            && request.cursor?.positions == self.answeredPositions
+        guard self.isParked, !self.isFinished, request.transport == .poll, let cursor = request.cursor else { return false }
+        if self.singleChannel {
+            return request.channels.count == 1 && cursor.positions.count == 1
+                && cursor.positions[0] == self.answeredPosition && request.channels[0] == self.firstChannel
+        }
+        return request.channels == self.channels && cursor.positions == self.answeredPositions
     }
 
     /// Continues a parked poll for the next request: answers at once with what arrived since the last response,
@@ -269,9 +276,20 @@ final class Subscription {
         if self.pollBatch.isEmpty {
             self.owner.holdPoll(for: pollTimeout)
         } else {
-            let batch = self.pollBatch
-            self.pollBatch = []
-            self.respondToPoll(batch, gapChannels: [])
+            self.respondToPollBatch()
+        }
+    }
+
+    /// Answers the poll with the messages collected in `pollBatch`. The batch is taken out first (answering can
+    /// start the connection's next, pipelined, poll on this subscription), and its storage is reused afterwards (unless a large
+    /// batch made it large).
+    private func respondToPollBatch() {
+        var batch: [(message: Message, channelIndex: Int)] = []
+        swap(&batch, &self.pollBatch)
+        self.respondToPoll(batch, gapChannels: [])
+        if self.pollBatch.isEmpty && self.pollBatch.capacity == 0 && batch.capacity <= 16 {
+            batch.removeAll(keepingCapacity: true)
+            self.pollBatch = batch
         }
     }
 
@@ -302,27 +320,61 @@ final class Subscription {
         if self.keepAlive && self.registered {
             // Stay registered for the connection's next poll (see ``canResume(_:)``).
             self.isParked = true
-            self.answeredPositions = self.machine.positions
+            if self.singleChannel {
+                self.answeredPosition = self.machine.positions[0]
+            } else {
+                self.answeredPositions = self.machine.positions
+            }
         } else {
             self.finish()
         }
-        var capacity = 64 + 21 * self.channels.count
-        for (message, _) in messages {
-            capacity += message.wire.json.readableBytes + 1 + (self.singleChannel ? 0 : 21 * self.channels.count)
-        }
         let keepAlive = self.keepAlive
-        let bytes = HTTPResponse.serialize(
-            status: 200, phrase: "OK", headers: self.pollHeaders, contentType: HTTPResponse.jsonContentType,
-            keepAlive: keepAlive, date: self.shard.dateCache.current, bodyCapacity: capacity
+        let bytes: ByteBuffer
+        if self.singleChannel, let last = messages.last, gapChannels.isEmpty, self.extraHeaders.isEmpty,
+           self.machine.positions[0] == last.message.id {
+            // The common answer, to a poller that was caught up: the same bytes for every poller of the channel on this
+            // loop that gets the same messages, rendered once.
+            bytes = self.shard.pollResponses.response(for: messages, keepAlive: keepAlive,
+                                                      dateCache: self.shard.dateCache) { date in
+                Self.renderPollResponse(messages, gapChannels: [], positions: self.machine.positions, channelCount: 1,
+                                        headers: Self.noCacheHeaders, keepAlive: keepAlive, date: date)
+            }
+        } else {
+            bytes = Self.renderPollResponse(messages, gapChannels: gapChannels, positions: self.machine.positions,
+                                            channelCount: self.channels.count, headers: self.pollHeaders,
+                                            keepAlive: keepAlive, date: self.shard.dateCache.current)
+        }
+        self.writeFinal(bytes, keepAlive: keepAlive)
+    }
+
+    /// A complete poll response: `{"messages":[…],"last_event_id":"CURSOR"}`, plus the gap fields when there was one.
+    /// On several channels each message carries the cursor just after it.
+    private static func renderPollResponse(
+        _ messages: [(message: Message, channelIndex: Int)],
+        gapChannels: [ChannelName],
+        positions: [UInt64],
+        channelCount: Int,
+        headers: [(String, String)],
+        keepAlive: Bool,
+        date: String
+    ) -> ByteBuffer {
+        let singleChannel = channelCount == 1
+        var capacity = 64 + 21 * channelCount
+        for (message, _) in messages {
+            capacity += message.wire.json.readableBytes + 1 + (singleChannel ? 0 : 21 * channelCount)
+        }
+        return HTTPResponse.serialize(
+            status: 200, phrase: "OK", headers: headers, contentType: HTTPResponse.jsonContentType,
+            keepAlive: keepAlive, date: date, bodyCapacity: capacity
         ) { body in
             body.writeStaticString("{\"messages\":[")
-            var running = self.machine.positions
-            if !self.singleChannel {
+            var running = positions
+            if !singleChannel {
                 for (message, index) in messages.reversed() { running[index] = min(running[index], message.id - 1) }
             }
             for (offset, (message, index)) in messages.enumerated() {
                 if offset > 0 { body.writeStaticString(",") }
-                if self.singleChannel {
+                if singleChannel {
                     body.writeImmutableBuffer(message.wire.json)
                 } else {
                     running[index] = message.id
@@ -332,7 +384,7 @@ final class Subscription {
                 }
             }
             body.writeStaticString("],\"last_event_id\":\"")
-            Cursor.write(self.machine.positions, into: &body)
+            Cursor.write(positions, into: &body)
             body.writeStaticString("\"")
             if !gapChannels.isEmpty {
                 body.writeStaticString(",\"gap\":true,\"gap_channels\":")
@@ -340,7 +392,6 @@ final class Subscription {
             }
             body.writeStaticString("}")
         }
-        self.writeFinal(bytes, keepAlive: keepAlive)
     }
 
     private var pollHeaders: [(String, String)] {
