@@ -75,56 +75,52 @@ public struct RequestTarget: Sendable, Equatable {
     /// it), found in one pass over the query: a subscribe request reads three. A value without escapes is a slice of
     /// the target, not a copy.
     public func queryValues(_ first: String, _ second: String? = nil, _ third: String? = nil) -> (Substring?, Substring?, Substring?) {
-        var names = (first, second ?? "", third ?? "")
-        let secondWanted = second != nil
-        let thirdWanted = third != nil
+        guard !self.rawQuery.isEmpty else { return (nil, nil, nil) }
+        // Found values are kept in plain locals (no tuple passed through the generic `withUTF8`, whose copies cost
+        // more than the scan).
+        var value0: Substring?
+        var value1: Substring?
+        var value2: Substring?
         var raw = self.rawQuery
-        return names.0.withUTF8 { first in
-            names.1.withUTF8 { second in
-                names.2.withUTF8 { third in
-                    raw.withUTF8 { bytes -> (Substring?, Substring?, Substring?) in
-                        var found: (Substring?, Substring?, Substring?) = (nil, nil, nil)
-                        var wanted = 1 + (secondWanted ? 1 : 0) + (thirdWanted ? 1 : 0)
-                        Self.forEachPair(bytes) { rawName, rawValue in
-                            let decodedName: String?
-                            if rawName.contains(UInt8(ascii: "%")) || rawName.contains(UInt8(ascii: "+")) {
-                                decodedName = (try? Self.percentDecode(rawName, plusIsSpace: true)) ?? ""
-                            } else {
-                                decodedName = nil
-                            }
-                            func matches(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
-                                if let decodedName { return decodedName.utf8.elementsEqual(name) }
-                                return rawName.elementsEqual(name)
-                            }
-                            func value() -> Substring {
-                                if !rawValue.contains(UInt8(ascii: "%")) && !rawValue.contains(UInt8(ascii: "+")) {
-                                    // Plain text: the same bytes, sliced out of the query.
-                                    let start = rawValue.baseAddress.map { $0 - bytes.baseAddress! } ?? 0
-                                    let utf8 = self.rawQuery.utf8
-                                    let from = utf8.index(utf8.startIndex, offsetBy: start)
-                                    return Substring(utf8[from..<utf8.index(from, offsetBy: rawValue.count)])
-                                }
-                                return Substring((try? Self.percentDecode(rawValue, plusIsSpace: true)) ?? "")
-                            }
-                            if found.0 == nil, matches(first) {
-                                found.0 = value()
-                                wanted -= 1
-                            }
-                            if found.1 == nil, secondWanted, matches(second) {
-                                found.1 = value()
-                                wanted -= 1
-                            }
-                            if found.2 == nil, thirdWanted, matches(third) {
-                                found.2 = value()
-                                wanted -= 1
-                            }
-                            return wanted > 0
-                        }
-                        return found
-                    }
+        raw.withUTF8 { bytes in
+            var wanted = 1 + (second == nil ? 0 : 1) + (third == nil ? 0 : 1)
+            Self.forEachPair(bytes) { rawName, rawValue in
+                let decodedName: String?
+                if rawName.contains(UInt8(ascii: "%")) || rawName.contains(UInt8(ascii: "+")) {
+                    decodedName = (try? Self.percentDecode(rawName, plusIsSpace: true)) ?? ""
+                } else {
+                    decodedName = nil
                 }
+                func matches(_ name: String) -> Bool {
+                    if let decodedName { return decodedName == name }
+                    return name.utf8.elementsEqual(rawName)
+                }
+                func value() -> Substring {
+                    if !rawValue.contains(UInt8(ascii: "%")) && !rawValue.contains(UInt8(ascii: "+")) {
+                        // Plain text: the same bytes, sliced out of the query.
+                        let start = rawValue.baseAddress.map { $0 - bytes.baseAddress! } ?? 0
+                        let utf8 = self.rawQuery.utf8
+                        let from = utf8.index(utf8.startIndex, offsetBy: start)
+                        return Substring(utf8[from..<utf8.index(from, offsetBy: rawValue.count)])
+                    }
+                    return Substring((try? Self.percentDecode(rawValue, plusIsSpace: true)) ?? "")
+                }
+                if value0 == nil, matches(first) {
+                    value0 = value()
+                    wanted -= 1
+                }
+                if value1 == nil, let second, matches(second) {
+                    value1 = value()
+                    wanted -= 1
+                }
+                if value2 == nil, let third, matches(third) {
+                    value2 = value()
+                    wanted -= 1
+                }
+                return wanted > 0
             }
         }
+        return (value0, value1, value2)
     }
 
     public static func == (lhs: RequestTarget, rhs: RequestTarget) -> Bool {
