@@ -45,6 +45,7 @@ final class Subscription {
     /// The same on a single channel, kept in this object: checking a resumed poll then touches no other memory (and
     /// the state machine's positions are not shared, so receiving the next message copies nothing).
     private var answeredPosition: UInt64 = 0
+    /// The first channel (on a single channel, the only one), kept in this object for the same reason.
     private let firstChannel: ChannelName
     /// A poll answered on a keep-alive connection that stays registered, collecting messages for the next poll.
     private(set) var isParked = false
@@ -281,8 +282,8 @@ final class Subscription {
     }
 
     /// Answers the poll with the messages collected in `pollBatch`. The batch is taken out first (answering can
-    /// start the connection's next, pipelined, poll on this subscription), and its storage is reused afterwards (unless a large
-    /// batch made it large).
+    /// start the connection's next, pipelined, poll on this subscription), and its storage is reused afterwards,
+    /// unless a large batch made it large.
     private func respondToPollBatch() {
         var batch: [(message: Message, channelIndex: Int)] = []
         swap(&batch, &self.pollBatch)
