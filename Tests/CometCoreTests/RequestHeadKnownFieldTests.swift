@@ -53,6 +53,23 @@ struct RequestHeadKnownFieldTests {
         }
     }
 
+    @Test("a lookup with common values reads exactly what a plain lookup reads, common or not, in any letter case")
+    func commonValues() throws {
+        let common = PublishRequest.commonContentTypes + ["a", "first", ""]
+        let values = ["application/json", "Application/JSON", "application/json ", "text/plain; charset=utf-8",
+                      "text/plain;charset=utf-8", "application/jsonx", "applicatio", "x", ""]
+        for value in values {
+            let head = try Self.parseHead("POST /pub/a HTTP/1.1\r\nHost: x\r\nContent-Type: \(value)\r\n\r\n")
+            #expect(head.first(.contentType, common: common) == head.first(.contentType), "\(value.debugDescription)")
+        }
+        for text in Self.heads {
+            let head = try Self.parseHead(text)
+            for field in RequestHead.KnownField.allCases {
+                #expect(head.first(field, common: common) == head.first(field), "\(field) in \(text.debugDescription)")
+            }
+        }
+    }
+
     @Test("values come out trimmed, first field wins, absent fields are nil")
     func values() throws {
         let head = try Self.parseHead(Self.heads[3])

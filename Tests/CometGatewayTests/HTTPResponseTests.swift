@@ -1,4 +1,6 @@
+import CometCore
 import NIOCore
+import NIOEmbedded
 import Testing
 
 @testable import CometGateway
@@ -35,5 +37,43 @@ struct HTTPResponseTests {
         ) { $0.writeString("{\"closed\":true}") }
         #expect(inPlace == separate.serialize(keepAlive: false, date: Self.date))
         #expect(String(buffer: inPlace).hasSuffix("Connection: close\r\n\r\n{\"closed\":true}"))
+    }
+
+    @Test("A single publish's response, rendered in one pass, is byte for byte the generic response to a one-message publish",
+          arguments: [
+            ("a", UInt64(0), 0), ("bench", 1_764_000_000_123_456, 1), ("news.sport-1", UInt64.max, 19_999),
+            (String(repeating: "c", count: 200), 9, 10),
+          ])
+    func publishResponseMatchesGeneric(channel: String, id: UInt64, subscribers: Int) throws {
+        let receipt = PublishReceipt(channel: try ChannelName(validating: channel, maxLength: 256), id: id,
+                                     subscribers: subscribers)
+        for keepAlive in [true, false] {
+            var rendered = ByteBuffer()
+            PublishEndpoint.writeResponse(for: receipt, keepAlive: keepAlive, date: Self.date, into: &rendered)
+            let generic = PublishEndpoint.response(for: [receipt], batch: false)
+                .serialize(keepAlive: keepAlive, date: Self.date)
+            #expect(String(buffer: rendered) == String(buffer: generic))
+            let text = String(buffer: rendered)
+            #expect(text.hasPrefix(subscribers > 0 ? "HTTP/1.1 201 Created\r\n" : "HTTP/1.1 202 Accepted\r\n"))
+            let headEnd = try #require(text.firstRange(of: "\r\n\r\n"))
+            let body = String(text[headEnd.upperBound...])
+            #expect(text.contains("Content-Length: \(body.utf8.count)\r\n"))
+            #expect(body == "{\"channel\":\"\(channel)\",\"id\":\"\(id)\",\"subscribers\":\(subscribers)}")
+        }
+    }
+
+    @Test("A loop's response buffer is reused while no write holds it, and never overwritten while one does")
+    func responseBufferReuse() {
+        let shard = LoopShard(index: 0, loop: EmbeddedEventLoop(), heartbeatInterval: .seconds(15), stats: GatewayStats())
+        var first = shard.renderResponse { $0.writeString("first") }
+        let firstStorage = first.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        first = ByteBuffer()  // written and released
+        let second = shard.renderResponse { $0.writeString("second") }
+        #expect(second.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } == firstStorage, "reused")
+        // `second` is still held (as NIO holds a write the socket did not take): the next render gets new storage.
+        let third = shard.renderResponse { $0.writeString("third") }
+        #expect(String(buffer: second) == "second")
+        #expect(String(buffer: third) == "third")
+        #expect(third.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } != firstStorage)
     }
 }

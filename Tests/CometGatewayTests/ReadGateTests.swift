@@ -43,12 +43,25 @@ struct ReadGateTests {
         #expect(counter.reads == 3)
     }
 
-    @Test("Publisher connections get a gate in front of the connection handler; subscriber connections none")
-    func installedForPublishersOnly() throws {
+    @Test("Only publisher connections get a gate, and only with a broker that can make a response wait")
+    func installedForPublishersOfWaitingBrokersOnly() throws {
         for (role, gated) in [(ListenerRole.publisher, true), (.subscriber, false)] {
-            let harness = try HandlerTests.Harness(role: role)
-            let gate = try? harness.channel.pipeline.syncOperations.handler(type: ReadGate.self)
+            let channel = EmbeddedChannel()
+            let configuration = GatewayConfiguration()
+            let stats = GatewayStats()
+            let hub = Hub(group: channel.embeddedEventLoop, heartbeatInterval: .seconds(15), stats: stats)
+            let broker = DeferredBroker(memory: MemoryBroker(limits: configuration.history, sink: hub))
+            let gateway = GatewayContext(configuration: configuration, hub: hub, broker: broker, stats: stats,
+                                         maxConnections: 100, logger: Logger(label: "test"))
+            try GatewayListener.addConnectionHandlers(to: channel, role: role, gateway: gateway)
+            let gate = try? channel.pipeline.syncOperations.handler(type: ReadGate.self)
             #expect((gate != nil) == gated, "\(role)")
+        }
+        // The embedded broker answers at once: no connection waits, and none gets a gate.
+        for role in [ListenerRole.publisher, .subscriber] {
+            let harness = try HandlerTests.Harness(role: role)
+            #expect(harness.broker.answersImmediately)
+            #expect((try? harness.channel.pipeline.syncOperations.handler(type: ReadGate.self)) == nil, "\(role)")
         }
     }
 

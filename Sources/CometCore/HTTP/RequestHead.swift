@@ -153,6 +153,22 @@ public final class RequestHead: Sendable {
         return self.rawHeaders.getString(at: self.rawHeaders.readerIndex + range.offset, length: range.length)
     }
 
+    /// The value of the first `field` header, like ``first(_:)``; a value equal byte for byte to one of `common` is
+    /// returned as that string itself, so the most frequent values cost no allocation.
+    public func first(_ field: KnownField, common: [String]) -> String? {
+        guard let range = self.knownFields.range(field) else { return nil }
+        let start = self.rawHeaders.readerIndex + range.offset
+        let match = self.rawHeaders.withUnsafeReadableBytes { bytes -> String? in
+            let value = UnsafeRawBufferPointer(rebasing: bytes[range.offset..<(range.offset + range.length)])
+            for candidate in common where candidate.utf8.count == value.count {
+                let equal = candidate.utf8.withContiguousStorageIfAvailable { memcmp($0.baseAddress!, value.baseAddress!, value.count) == 0 }
+                if equal ?? value.elementsEqual(candidate.utf8) { return candidate }
+            }
+            return nil
+        }
+        return match ?? self.rawHeaders.getString(at: start, length: range.length)
+    }
+
     /// Whether the request has a body to read (a non-zero `Content-Length`, or chunked).
     public var hasBody: Bool { self.isChunked || (self.contentLength ?? 0) > 0 }
 

@@ -45,6 +45,12 @@ public enum PublishRequest {
         return name
     }
 
+    /// Content types publishers send most; ``RequestHead/first(_:common:)`` returns these without an allocation.
+    public static let commonContentTypes = [
+        "application/json", "text/plain", "application/json; charset=utf-8", "text/plain; charset=utf-8",
+        "text/html", "text/html; charset=utf-8", "application/x-www-form-urlencoded",
+    ]
+
     /// Validates a content type: printable ASCII, at most 200 characters.
     public static func validateContentType(_ value: String) throws -> String {
         guard value.utf8.count <= 200, value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {

@@ -64,10 +64,15 @@ public protocol Broker: Sendable {
     /// The replay at once when the broker needs no I/O for it; `nil` means "use ``replay(channels:positions:on:)``".
     /// The default is `nil`.
     func replayImmediately(channels: [ChannelName], positions: [UInt64]?) -> [ChannelReplay]?
+    /// Whether the broker answers every call at once: each `…Immediately` call returns a result, and every future it
+    /// returns is already complete (an in-process broker). No response then waits for the broker, and publisher
+    /// connections need no ``ReadGate``. The default is `false`.
+    var answersImmediately: Bool { get }
 }
 
 extension Broker {
     public func publishImmediately(_ drafts: [MessageDraft]) -> [PublishReceipt]? { nil }
     public func publishImmediately(_ draft: MessageDraft) -> PublishReceipt? { self.publishImmediately([draft])?.first }
     public func replayImmediately(channels: [ChannelName], positions: [UInt64]?) -> [ChannelReplay]? { nil }
+    public var answersImmediately: Bool { false }
 }

@@ -93,6 +93,9 @@ public final class MemoryBroker: Broker {
         self.replayNow(channels: channels, positions: positions)
     }
 
+    /// Always: every call completes in process, and every future it returns is already succeeded.
+    public var answersImmediately: Bool { true }
+
     public func publish(_ drafts: [MessageDraft], on eventLoop: any EventLoop) -> EventLoopFuture<[PublishReceipt]> {
         eventLoop.makeSucceededFuture(self.publishNow(drafts))
     }

@@ -34,12 +34,24 @@ final class LoopShard {
     let dateCache = HTTPDateCache()
     /// The poll response shared by this loop's pollers that get the same messages.
     let pollResponses = PollResponseCache()
+    /// A buffer reused for responses that are written at once (see ``renderResponse(_:)``).
+    private var responseBuffer = ByteBuffer()
 
     init(index: Int, loop: any EventLoop, heartbeatInterval: TimeAmount, stats: GatewayStats) {
         self.index = index
         self.loop = loop
         self.heartbeatInterval = heartbeatInterval
         self.stats = stats
+    }
+
+    /// Renders a response that is written at once: `render` writes it into this loop's response buffer, emptied,
+    /// which is returned. Written straight to the socket and released, the bytes cost no allocation; a write that
+    /// cannot complete keeps them (in NIO), and the next call then gets fresh storage (copy-on-write), so bytes
+    /// still to be written are never overwritten.
+    func renderResponse(_ render: (inout ByteBuffer) -> Void) -> ByteBuffer {
+        self.responseBuffer.clear()
+        render(&self.responseBuffer)
+        return self.responseBuffer
     }
 
     func add(_ subscription: Subscription) {

@@ -34,13 +34,13 @@ struct PublishEndpoint {
                 let draft = try PublishRequest.single(
                     channel: channelText,
                     event: head.first(.cometEvent) ?? target.queryValue("event"),
-                    contentType: head.first(.contentType),
+                    contentType: head.first(.contentType, common: PublishRequest.commonContentTypes),
                     body: body,
                     maxChannelNameLength: limits.maxChannelNameLength
                 )
                 if let receipt = self.gateway.broker.publishImmediately(draft) {
                     self.gateway.stats.messagesPublished.add(1, ordering: .relaxed)
-                    return .respond(Self.response(for: receipt))
+                    return .published(receipt)
                 }
                 return self.publish([draft], batch: false, eventLoop: eventLoop)
             case .get:
@@ -77,15 +77,47 @@ struct PublishEndpoint {
         })
     }
 
-    /// `201` when the message reached a subscriber, else `202`, with its receipt.
-    private static func response(for receipt: PublishReceipt) -> HTTPResponse {
-        var body = ByteBuffer()
-        Self.writeReceipt(receipt, into: &body)
-        return receipt.subscribers > 0 ? .json(201, "Created", body) : .json(202, "Accepted", body)
+    /// Writes the whole response to a single-message publish into `buffer`, head and body in one pass: `201` when
+    /// the message reached a subscriber, else `202`, with its receipt as JSON (the same response as a one-message
+    /// ``response(for:batch:)``, without building an ``HTTPResponse`` and a separate body buffer).
+    static func writeResponse(for receipt: PublishReceipt, keepAlive: Bool, date: String, into buffer: inout ByteBuffer) {
+        let delivered = receipt.subscribers > 0
+        let phrase = delivered ? "Created" : "Accepted"
+        let contentType = HTTPResponse.jsonContentType
+        var channel = receipt.channel.rawValue
+        channel.withUTF8 { channelBytes in
+            let channelBytes = UnsafeRawBufferPointer(channelBytes)
+            let bodyLength = Self.receiptFixedLength + channelBytes.count + Self.decimalDigits(receipt.id)
+                + Self.decimalDigits(UInt64(receipt.subscribers))
+            let headBound = HTTPResponse.headBound(phrase: phrase, headers: [], contentType: contentType, date: date)
+            _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: headBound + bodyLength) { memory in
+                var out = RawWriter(memory)
+                HTTPResponse.writeHead(status: delivered ? 201 : 202, phrase: phrase, headers: [],
+                                       contentType: contentType, contentLength: bodyLength, keepAlive: keepAlive,
+                                       date: date, to: &out)
+                let bodyStart = out.count
+                Self.writeReceipt(receipt, channelBytes: channelBytes, to: &out)
+                assert(out.count - bodyStart == bodyLength, "Content-Length matches the receipt")
+                return out.count
+            }
+        }
+    }
+
+    /// `{"channel":"","id":"","subscribers":}`: the receipt without its three values.
+    private static let receiptFixedLength = 37
+
+    private static func decimalDigits(_ value: UInt64) -> Int {
+        var digits = 1
+        var rest = value
+        while rest >= 10 {
+            rest /= 10
+            digits += 1
+        }
+        return digits
     }
 
     /// `201` when any message reached a subscriber, else `202`, with the receipts.
-    private static func response(for receipts: [PublishReceipt], batch: Bool) -> HTTPResponse {
+    static func response(for receipts: [PublishReceipt], batch: Bool) -> HTTPResponse {
         let delivered = receipts.contains { $0.subscribers > 0 }
         var body = ByteBuffer()
         body.reserveCapacity(batch ? 80 * receipts.count + 16 : 96)
@@ -105,18 +137,25 @@ struct PublishEndpoint {
     private static func writeReceipt(_ receipt: PublishReceipt, into body: inout ByteBuffer) {
         var channel = receipt.channel.rawValue
         channel.withUTF8 { channelBytes in
+            let channelBytes = UnsafeRawBufferPointer(channelBytes)
             _ = body.writeWithUnsafeMutableBytes(minimumWritableBytes: 80 + channelBytes.count) { memory in
                 var out = RawWriter(memory)
-                out.append("{\"channel\":\"")
-                out.append(UnsafeRawBufferPointer(channelBytes))  // the channel charset needs no escaping
-                out.append("\",\"id\":\"")
-                out.appendDecimal(receipt.id)
-                out.append("\",\"subscribers\":")
-                out.appendDecimal(UInt64(receipt.subscribers))
-                out.appendByte(UInt8(ascii: "}"))
+                Self.writeReceipt(receipt, channelBytes: channelBytes, to: &out)
                 return out.count
             }
         }
+    }
+
+    /// `{"channel":"…","id":"…","subscribers":…}`: at most 80 bytes besides the channel's.
+    private static func writeReceipt(_ receipt: PublishReceipt, channelBytes: UnsafeRawBufferPointer,
+                                     to out: inout RawWriter) {
+        out.append("{\"channel\":\"")
+        out.append(channelBytes)  // the channel charset needs no escaping
+        out.append("\",\"id\":\"")
+        out.appendDecimal(receipt.id)
+        out.append("\",\"subscribers\":")
+        out.appendDecimal(UInt64(receipt.subscribers))
+        out.appendByte(UInt8(ascii: "}"))
     }
 
     private func info(_ channel: ChannelName, eventLoop: any EventLoop) -> EventLoopFuture<HTTPResponse> {

@@ -42,13 +42,14 @@ package final class GatewayListener: Sendable {
     }
 
     /// Installs the per-connection pipeline: one handler that parses requests from the socket's bytes and serves them,
-    /// behind a ``ReadGate`` on publisher connections.
+    /// behind a ``ReadGate`` on publisher connections when the broker can make a response wait (not the embedded one,
+    /// whose answers are immediate: there the gate would only cost a pipeline hop on every read).
     ///
     /// With `server.direct_writes` on, that handler writes straight to the socket (``ConnectionWriter``), so nothing
     /// between it and the socket may transform outbound bytes: a pipeline that adds such a handler (TLS, say) must
     /// build the connection handler with `directWrites: false`.
     package static func addConnectionHandlers(to channel: any Channel, role: ListenerRole, gateway: GatewayContext) throws {
-        let readGate = role == .publisher ? ReadGate() : nil
+        let readGate = role == .publisher && !gateway.broker.answersImmediately ? ReadGate() : nil
         if let readGate {
             try channel.pipeline.syncOperations.addHandler(readGate)
         }

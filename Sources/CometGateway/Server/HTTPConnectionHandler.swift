@@ -301,6 +301,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
         case .respond(let response):
             self.respond(response, keepAlive: keepAlive, head: head, context: context)
             self.requestFinished(keepAlive: keepAlive && !response.close, context: context)
+        case .published(let receipt):
+            self.respondPublished(receipt, keepAlive: keepAlive)
+            self.requestFinished(keepAlive: keepAlive, context: context)
         case .respondLater(let future):
             self.state = .waiting(keepAlive: keepAlive)
             self.readGate?.hold()
@@ -423,6 +426,22 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
         let keepAlive = keepAlive && !response.close && !self.quiescing
         let bytes = response.serialize(keepAlive: keepAlive, date: self.dateCache!.current)
         self.writer!.writeAndFlush(bytes)
+        if !keepAlive {
+            self.enterClosed()
+            self.writer!.closeWhenWritten()
+        }
+    }
+
+    /// Answers a single-message publish: the response is rendered into the loop's reusable response buffer, which
+    /// is written straight to the socket (or, when the socket lags, handed to NIO, and the next response gets a new
+    /// buffer by copy-on-write).
+    private func respondPublished(_ receipt: PublishReceipt, keepAlive: Bool) {
+        let keepAlive = keepAlive && !self.quiescing
+        let date = self.dateCache!.current
+        let response = self.shard!.renderResponse { buffer in
+            PublishEndpoint.writeResponse(for: receipt, keepAlive: keepAlive, date: date, into: &buffer)
+        }
+        self.writer!.writeAndFlush(response)
         if !keepAlive {
             self.enterClosed()
             self.writer!.closeWhenWritten()

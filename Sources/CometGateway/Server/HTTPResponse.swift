@@ -100,7 +100,7 @@ struct HTTPResponse {
     }
 
     /// The most bytes ``writeHead(status:phrase:headers:contentType:contentLength:keepAlive:date:into:)`` writes.
-    private static func headBound(phrase: String, headers: [(String, String)], contentType: String?, date: String) -> Int {
+    static func headBound(phrase: String, headers: [(String, String)], contentType: String?, date: String) -> Int {
         var capacity = 128 + 20 + phrase.utf8.count + date.utf8.count + (contentType?.utf8.count ?? 0)
         for (name, value) in headers {
             capacity += name.utf8.count + value.utf8.count + 4
@@ -131,7 +131,8 @@ struct HTTPResponse {
         }
     }
 
-    private static func writeHead(
+    /// Writes a response head to raw memory with room for ``headBound(phrase:headers:contentType:date:)`` bytes.
+    static func writeHead(
         status: Int,
         phrase: String,
         headers: [(String, String)],

@@ -3,8 +3,9 @@ import NIOCore
 /// Pauses socket reads on a publisher connection while its request's response is pending (a publish waiting for the
 /// broker), so that a client pipelining publishes cannot make the gateway buffer them without bound.
 ///
-/// Only publisher connections have one: subscriber connections never wait on the broker for a response, and their
-/// reads (one per long-poll cycle) then skip this hop.
+/// Only publisher connections have one, and only with a broker that can make a response wait
+/// (``Broker/answersImmediately`` false): subscriber connections never wait on the broker for a response, and with
+/// the embedded broker no response waits at all; their reads (one per long-poll cycle or publish) then skip this hop.
 final class ReadGate: ChannelOutboundHandler {
     typealias OutboundIn = ByteBuffer
 

@@ -8,6 +8,9 @@ enum RouteResult {
     case respond(HTTPResponse)
     /// Answer when the future completes (publish endpoints).
     case respondLater(EventLoopFuture<HTTPResponse>)
+    /// Answer a single-message publish with its receipt: `201` or `202` and the receipt as JSON, rendered with the
+    /// head straight into the loop's response buffer (``PublishEndpoint/writeResponse(for:keepAlive:date:into:)``).
+    case published(PublishReceipt)
     /// Hold the connection for a subscription.
     case subscribe(SubscribeRequest, corsHeaders: [(String, String)])
 }
