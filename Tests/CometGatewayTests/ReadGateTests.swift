@@ -47,12 +47,7 @@ struct ReadGateTests {
     func installedForPublishersOfWaitingBrokersOnly() throws {
         for (role, gated) in [(ListenerRole.publisher, true), (.subscriber, false)] {
             let channel = EmbeddedChannel()
-            let configuration = GatewayConfiguration()
-            let stats = GatewayStats()
-            let hub = Hub(group: channel.embeddedEventLoop, heartbeatInterval: .seconds(15), stats: stats)
-            let broker = DeferredBroker(memory: MemoryBroker(limits: configuration.history, sink: hub))
-            let gateway = GatewayContext(configuration: configuration, hub: hub, broker: broker, stats: stats,
-                                         maxConnections: 100, logger: Logger(label: "test"))
+            let (gateway, _) = Self.deferredGateway(on: channel)
             try GatewayListener.addConnectionHandlers(to: channel, role: role, gateway: gateway)
             let gate = try? channel.pipeline.syncOperations.handler(type: ReadGate.self)
             #expect((gate != nil) == gated, "\(role)")
@@ -100,15 +95,21 @@ struct ReadGateTests {
         }
     }
 
-    @Test("A publisher connection reads nothing more while its publish waits for the broker, and reads on after")
-    func publisherReadsWaitForTheBroker() throws {
-        let channel = EmbeddedChannel()
+    /// A gateway on `channel`'s loop whose broker is a ``DeferredBroker``.
+    private static func deferredGateway(on channel: EmbeddedChannel) -> (GatewayContext, DeferredBroker) {
         let configuration = GatewayConfiguration()
         let stats = GatewayStats()
         let hub = Hub(group: channel.embeddedEventLoop, heartbeatInterval: .seconds(15), stats: stats)
         let broker = DeferredBroker(memory: MemoryBroker(limits: configuration.history, sink: hub))
         let gateway = GatewayContext(configuration: configuration, hub: hub, broker: broker, stats: stats,
                                      maxConnections: 100, logger: Logger(label: "test"))
+        return (gateway, broker)
+    }
+
+    @Test("A publisher connection reads nothing more while its publish waits for the broker, and reads on after")
+    func publisherReadsWaitForTheBroker() throws {
+        let channel = EmbeddedChannel()
+        let (gateway, broker) = Self.deferredGateway(on: channel)
         let counter = ReadCounter()
         try channel.pipeline.syncOperations.addHandler(counter)
         try GatewayListener.addConnectionHandlers(to: channel, role: .publisher, gateway: gateway)
