@@ -3,6 +3,10 @@ import NIOCore
 import NIOEmbedded
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @testable import CometGateway
 
 /// Response serialization: the head is exact, and a body written in place sits right after it.
@@ -47,11 +51,18 @@ struct HTTPResponseTests {
     func publishResponseMatchesGeneric(channel: String, id: UInt64, subscribers: Int) throws {
         let receipt = PublishReceipt(channel: try ChannelName(validating: channel, maxLength: 256), id: id,
                                      subscribers: subscribers)
+        let dateCache = HTTPDateCache()
+        let heads = PublishResponseHeads(dateCache: dateCache)
         for keepAlive in [true, false] {
             var rendered = ByteBuffer()
-            PublishEndpoint.writeResponse(for: receipt, keepAlive: keepAlive, date: Self.date, into: &rendered)
+            var date: String
+            repeat {  // again if a second boundary fell between rendering and reading the date
+                date = dateCache.current
+                rendered.clear()
+                PublishEndpoint.writeResponse(for: receipt, keepAlive: keepAlive, heads: heads, into: &rendered)
+            } while dateCache.current != date
             let generic = PublishEndpoint.response(for: [receipt], batch: false)
-                .serialize(keepAlive: keepAlive, date: Self.date)
+                .serialize(keepAlive: keepAlive, date: date)
             #expect(String(buffer: rendered) == String(buffer: generic))
             let text = String(buffer: rendered)
             #expect(text.hasPrefix(subscribers > 0 ? "HTTP/1.1 201 Created\r\n" : "HTTP/1.1 202 Accepted\r\n"))
@@ -75,5 +86,27 @@ struct HTTPResponseTests {
         #expect(String(buffer: second) == "second")
         #expect(String(buffer: third) == "third")
         #expect(third.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } != firstStorage)
+    }
+
+    @Test("A single publish's response head carries the Date of the second it is written in")
+    func publishResponseHeadsFollowTheClock() throws {
+        let dateCache = HTTPDateCache()
+        let heads = PublishResponseHeads(dateCache: dateCache)
+        let receipt = PublishReceipt(channel: try ChannelName(validating: "a"), id: 1, subscribers: 0)
+        func render() -> String {
+            var buffer = ByteBuffer()
+            PublishEndpoint.writeResponse(for: receipt, keepAlive: true, heads: heads, into: &buffer)
+            return String(buffer: buffer)
+        }
+        let first = render()
+        let start = dateCache.second
+        for _ in 0..<300 where dateCache.second == start {
+            usleep(10_000)
+            _ = dateCache.current
+        }
+        #expect(dateCache.second != start)
+        let second = render()
+        #expect(second != first)
+        #expect(second.contains("\r\nDate: \(dateCache.current)\r\n"))
     }
 }

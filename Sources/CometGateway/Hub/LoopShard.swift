@@ -34,6 +34,8 @@ final class LoopShard {
     let dateCache = HTTPDateCache()
     /// The poll response shared by this loop's pollers that get the same messages.
     let pollResponses = PollResponseCache()
+    /// The fixed start of single publishes' response heads, with this loop's `Date`.
+    private(set) lazy var publishHeads = PublishResponseHeads(dateCache: self.dateCache)
     /// A buffer reused for responses that are written at once (see ``renderResponse(_:)``).
     private var responseBuffer = ByteBuffer()
 

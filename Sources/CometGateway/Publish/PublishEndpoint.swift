@@ -78,27 +78,29 @@ struct PublishEndpoint {
     }
 
     /// Writes the whole response to a single-message publish into `buffer`, head and body in one pass: `201` when
-    /// the message reached a subscriber, else `202`, with its receipt as JSON (the same response as a one-message
-    /// ``response(for:batch:)``, without building an ``HTTPResponse`` and a separate body buffer).
-    static func writeResponse(for receipt: PublishReceipt, keepAlive: Bool, date: String, into buffer: inout ByteBuffer) {
-        let delivered = receipt.subscribers > 0
-        let phrase = delivered ? "Created" : "Accepted"
-        let contentType = HTTPResponse.jsonContentType
+    /// the message reached a subscriber, else `202`, with its receipt as JSON. The bytes are those of the one-message
+    /// ``response(for:batch:)`` serialized, without building an ``HTTPResponse`` and a separate body buffer, and with
+    /// the fixed part of the head copied from `heads`.
+    static func writeResponse(for receipt: PublishReceipt, keepAlive: Bool, heads: PublishResponseHeads,
+                              into buffer: inout ByteBuffer) {
         var channel = receipt.channel.rawValue
         channel.withUTF8 { channelBytes in
             let channelBytes = UnsafeRawBufferPointer(channelBytes)
             let bodyLength = Self.receiptFixedLength + channelBytes.count + Self.decimalDigits(receipt.id)
                 + Self.decimalDigits(UInt64(receipt.subscribers))
-            let headBound = HTTPResponse.headBound(phrase: phrase, headers: [], contentType: contentType, date: date)
-            _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: headBound + bodyLength) { memory in
-                var out = RawWriter(memory)
-                HTTPResponse.writeHead(status: delivered ? 201 : 202, phrase: phrase, headers: [],
-                                       contentType: contentType, contentLength: bodyLength, keepAlive: keepAlive,
-                                       date: date, to: &out)
-                let bodyStart = out.count
-                Self.writeReceipt(receipt, channelBytes: channelBytes, to: &out)
-                assert(out.count - bodyStart == bodyLength, "Content-Length matches the receipt")
-                return out.count
+            heads.withPrefix(delivered: receipt.subscribers > 0) { prefix in
+                // The prefix, up to 20 digits of length, the longer Connection line, the body.
+                let capacity = prefix.count + 20 + 30 + bodyLength
+                _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { memory in
+                    var out = RawWriter(memory)
+                    out.append(prefix)
+                    out.appendDecimal(UInt64(bodyLength))
+                    out.append(keepAlive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
+                    let bodyStart = out.count
+                    Self.writeReceipt(receipt, channelBytes: channelBytes, to: &out)
+                    assert(out.count - bodyStart == bodyLength, "Content-Length matches the receipt")
+                    return out.count
+                }
             }
         }
     }

@@ -437,9 +437,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
     /// buffer by copy-on-write).
     private func respondPublished(_ receipt: PublishReceipt, keepAlive: Bool) {
         let keepAlive = keepAlive && !self.quiescing
-        let date = self.dateCache!.current
-        let response = self.shard!.renderResponse { buffer in
-            PublishEndpoint.writeResponse(for: receipt, keepAlive: keepAlive, date: date, into: &buffer)
+        let shard = self.shard!
+        let response = shard.renderResponse { buffer in
+            PublishEndpoint.writeResponse(for: receipt, keepAlive: keepAlive, heads: shard.publishHeads, into: &buffer)
         }
         self.writer!.writeAndFlush(response)
         if !keepAlive {
