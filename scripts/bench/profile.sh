@@ -8,14 +8,14 @@
 # benchmark's load generator on CPU 1 (127.0.0.1 only, bounded in time), records the server's stacks with
 # `perf record -g` in the middle of the load, and prints the split (perf_split.py) in percent and in microseconds
 # per delivery (fan-out, long poll) or per publish. Needs root (perf), perf (Debian: linux-perf), gcc, and for
-# nchan nginx with libnginx-mod-nchan. Defaults: gateway, fanout, 100 msg/s, 1000 SSE subscribers, 12 s.
+# nchan nginx with libnginx-mod-nchan. Defaults: gateway, fanout, 100 msg/s, 1000 subscribers (publish: 0), 12 s.
 # Uses the release build of scripts/bench.sh (.build-bench); builds it when missing.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH="$ROOT/scripts/bench"
 OUT="$BENCH/out/profile-$(date +%Y%m%d-%H%M%S)"
-SERVER=gateway LOAD=fanout RATE=100 SUBS=1000 SECONDS_=12
+SERVER=gateway LOAD=fanout RATE=100 SUBS= SECONDS_=12
 while [ $# -gt 0 ]; do
     case "$1" in
         --server) SERVER=$2; shift ;;
@@ -70,9 +70,9 @@ done
 [ "$SERVER" = nchan ] && TARGET=$(pgrep -f "nginx: worker process" -n)
 
 case "$LOAD" in
-    fanout) ARGS=(--mode fanout --kind sse --subs "$SUBS" --rates "$RATE" --pub-conns 1 --pipeline 16 --settle 2) ;;
-    longpoll) ARGS=(--mode fanout --kind longpoll --subs "$SUBS" --rates "$RATE" --pub-conns 1 --pipeline 16 --settle 2) ;;
-    publish) ARGS=(--mode pubtput --subs 0 --pub-conns 8 --pipeline 1 --pub-order any) ;;
+    fanout) ARGS=(--mode fanout --kind sse --subs "${SUBS:-1000}" --rates "$RATE" --pub-conns 1 --pipeline 16 --settle 2) ;;
+    longpoll) ARGS=(--mode fanout --kind longpoll --subs "${SUBS:-1000}" --rates "$RATE" --pub-conns 1 --pipeline 16 --settle 2) ;;
+    publish) ARGS=(--mode pubtput --subs "${SUBS:-0}" --pub-conns 8 --pipeline 1 --pub-order any) ;;
 esac
 RECORD=$((SECONDS_ - 5))
 (sleep 4; perf record -F 4999 -g -o "$OUT/perf.data" -p "$TARGET" -- sleep "$RECORD" >"$OUT/perf.log" 2>&1) &
