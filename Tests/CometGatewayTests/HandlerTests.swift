@@ -142,6 +142,22 @@ struct HandlerTests {
         #expect(!harness.channel.isActive)
     }
 
+    @Test("Publisher paths are matched byte for byte: /pub/{channel} publishes, anything else is refused", arguments: [
+        ("/pub/a", "HTTP/1.1 202 Accepted"),
+        ("/pub/a%2Eb", "HTTP/1.1 202 Accepted"),  // the decoded path is matched
+        ("/pub/", "HTTP/1.1 400 Bad Request"),  // empty channel name
+        ("/pub/%CC%81", "HTTP/1.1 400 Bad Request"),  // a combining mark after the slash: still the channel prefix
+        ("/pubx", "HTTP/1.1 404 Not Found"),
+        ("/pu", "HTTP/1.1 404 Not Found"),
+        ("/PUB/a", "HTTP/1.1 404 Not Found"),
+        ("/x/pub/a", "HTTP/1.1 404 Not Found"),
+    ])
+    func publisherPaths(path: String, statusLine: String) throws {
+        let harness = try Harness(role: .publisher)
+        try harness.send("POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi")
+        #expect(httpStatusLine(try harness.output()) == statusLine)
+    }
+
     @Test("A publish body over the limit is refused with 413 before it is read")
     func bodyTooLarge() throws {
         let harness = try Harness(role: .publisher) { $0.limits.maxPublishBodyBytes = 10 }

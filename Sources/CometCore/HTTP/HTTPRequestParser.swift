@@ -295,9 +295,11 @@ public struct HTTPRequestParser: Sendable {
                           headersStart: headersStart, headersEnd: blankLineStart)
     }
 
+    private static let versionPrefix: StaticString = "HTTP/"
+
     /// `HTTP/1.x` → x; a major version other than 1 is a 505.
     private static func parseVersion(_ text: UnsafeRawBufferPointer) throws(GatewayError) -> Int {
-        guard text.count == 8, text.starts(with: "HTTP/".utf8),
+        guard text.count == 8, memcmp(text.baseAddress!, Self.versionPrefix.utf8Start, 5) == 0,
               text[6] == UInt8(ascii: "."), Self.isDigit(text[5]), Self.isDigit(text[7])
         else {
             throw Self.malformed("malformed HTTP version")

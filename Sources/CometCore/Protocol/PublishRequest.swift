@@ -26,7 +26,9 @@ public enum PublishRequest {
     /// The path of the batch endpoint, and the prefix of the per-channel one.
     public static let batchPath = "/pub"
     /// The prefix of `POST /pub/{channel}`.
-    public static let channelPathPrefix = "/pub/"
+    public static let channelPathPrefix = channelPathPrefixBytes.description
+    /// ``channelPathPrefix`` as a static string, for comparing bytes without a copy.
+    public static let channelPathPrefixBytes: StaticString = "/pub/"
     /// The header that names the event of a single-message publish (the `?event=` query parameter also does).
     public static let eventHeader = "X-Comet-Event"
     /// Event names the gateway uses for its own events; publishers cannot use them.
@@ -53,7 +55,9 @@ public enum PublishRequest {
 
     /// Validates a content type: printable ASCII, at most 200 characters.
     public static func validateContentType(_ value: String) throws -> String {
-        guard value.utf8.count <= 200, value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+        let printable = { (byte: UInt8) in byte >= 0x20 && byte < 0x7F }
+        let valid = value.utf8.withContiguousStorageIfAvailable { $0.allSatisfy(printable) } ?? value.utf8.allSatisfy(printable)
+        guard value.utf8.count <= 200, valid else {
             throw GatewayError.badRequest("malformed Content-Type")
         }
         return value

@@ -2,6 +2,14 @@ import CometCore
 import NIOCore
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The publisher listener's webhook endpoints: `POST /pub/{channel}`, `POST /pub`, `GET` and `DELETE /pub/{channel}`.
 struct PublishEndpoint {
     let gateway: GatewayContext
@@ -9,7 +17,7 @@ struct PublishEndpoint {
 
     func route(head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteResult {
         let isBatch = target.path == PublishRequest.batchPath || target.path == Self.batchPathWithSlash
-        guard isBatch || target.path.utf8.starts(with: PublishRequest.channelPathPrefix.utf8) else {
+        guard isBatch || Self.hasChannelPrefix(target.path) else {
             return .respond(HTTPResponse(error: .init(.notFound, "not found")))
         }
         if let key = self.gateway.configuration.server.publishKey, !Self.authorized(head, key: key) {
@@ -75,6 +83,15 @@ struct PublishEndpoint {
             stats.messagesPublished.add(receipts.count, ordering: .relaxed)
             return Self.response(for: receipts, batch: batch)
         })
+    }
+
+    /// Whether `path` starts with `/pub/`, byte for byte.
+    private static func hasChannelPrefix(_ path: String) -> Bool {
+        let prefix = PublishRequest.channelPathPrefixBytes
+        return path.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.count >= prefix.utf8CodeUnitCount
+                && memcmp(bytes.baseAddress!, prefix.utf8Start, prefix.utf8CodeUnitCount) == 0
+        } ?? path.utf8.starts(with: PublishRequest.channelPathPrefix.utf8)
     }
 
     /// Writes the whole response to a single-message publish into `buffer`, head and body in one pass: `201` when
