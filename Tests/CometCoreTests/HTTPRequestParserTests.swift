@@ -128,8 +128,15 @@ private struct Feeder {
     var error: GatewayError?
     var runaway = false
 
-    init(limits: HTTPRequestParser.Limits = .init()) {
+    /// After each head, take the whole body at once when the parser offers it (``HTTPRequestParser/wholeBody(_:)``),
+    /// recorded as the `.body` and `.end` events it stands for.
+    var wholeBodies = false
+    /// How many requests were taken with ``HTTPRequestParser/wholeBody(_:)``.
+    var wholeBodiesTaken = 0
+
+    init(limits: HTTPRequestParser.Limits = .init(), wholeBodies: Bool = false) {
         self.parser = HTTPRequestParser(limits: limits)
+        self.wholeBodies = wholeBodies
     }
 
     /// Appends `bytes` and takes every event they complete; stops for good at the first error.
@@ -150,6 +157,11 @@ private struct Feeder {
             guard let event else { return }
             if case .head(let head) = event { self.heads.append(head) }
             self.events.append(ParsedEvent(event))
+            if self.wholeBodies, case .head = event, let body = self.parser.wholeBody(&self.buffer) {
+                if body.readableBytes > 0 { self.events.append(.body(Array(body.readableBytesView))) }
+                self.events.append(.end)
+                self.wholeBodiesTaken += 1
+            }
             budget -= 1
             if budget < 0 {
                 self.runaway = true
@@ -1162,6 +1174,54 @@ final class HTTPRequestParserTests: XCTestCase {
                 )
             }
         }
+    }
+
+    func testWholeBodiesGiveTheSameResultAtEverySplitPoint() {
+        let inputs = [
+            utf8(pipelinedSample),
+            utf8("\r\n" + sampleHead + "POST / HTTP/1.1\nHost: x\nContent-Length: 3\n\nabc"),
+            utf8(chunkedHead + "5;a=b\r\nhello\r\n0\r\nT: 1\r\n\r\n"),
+            utf8("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\n"
+                + "Content-Length: 2\r\n\r\nhiGET /c HTTP/1.1\r\nHost: x\r\n\r\n"),
+            utf8("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiGARBAGE\r\n\r\n"),  // an error after
+        ]
+        for input in inputs {
+            let reference = parseOneShot(input)
+            var taken = 0
+            for split in 0...input.count {
+                var feeder = Feeder(wholeBodies: true)
+                feeder.feed(input[..<split])
+                feeder.feed(input[split...])
+                taken += feeder.wholeBodiesTaken
+                XCTAssertTrue(
+                    feeder.outcome.matches(reference),
+                    "split at \(split) of \(escaped(input)): \(feeder.outcome)\nexpected \(reference)"
+                )
+            }
+            var oneShot = Feeder(wholeBodies: true)
+            oneShot.feed(input)
+            XCTAssertTrue(oneShot.outcome.matches(reference))
+            let requestsWithLength = oneShot.heads.filter { !$0.isChunked }.count
+            XCTAssertEqual(oneShot.wholeBodiesTaken, requestsWithLength, "every request not chunked, taken whole")
+            if requestsWithLength > 0 { XCTAssertGreaterThan(taken, 0) }
+        }
+    }
+
+    func testWholeBodyIsNilForAChunkedOrIncompleteBody() throws {
+        var parser = HTTPRequestParser()
+        var buffer = ByteBuffer(string: "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabc")
+        guard case .head = try parser.next(&buffer) else { return XCTFail("no head") }
+        XCTAssertNil(parser.wholeBody(&buffer), "two bytes are missing")
+        XCTAssertEqual(buffer.readableBytes, 3, "nothing consumed")
+        buffer.writeString("de")
+        XCTAssertEqual(parser.wholeBody(&buffer).map { String(buffer: $0) }, "abcde")
+        XCTAssertTrue(parser.isBetweenRequests)
+        XCTAssertEqual(buffer.readableBytes, 0)
+
+        var chunked = ByteBuffer(string: chunkedHead + "3\r\nabc\r\n0\r\n\r\n")
+        guard case .head = try parser.next(&chunked) else { return XCTFail("no head") }
+        XCTAssertNil(parser.wholeBody(&chunked), "a chunked body comes as events")
+        XCTAssertFalse(parser.isBetweenRequests)
     }
 
     func testRandomPiecesGiveTheSameResult() {

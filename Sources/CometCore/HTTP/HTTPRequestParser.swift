@@ -79,6 +79,26 @@ public struct HTTPRequestParser: Sendable {
         }
     }
 
+    /// Right after a `.head` event: the request's whole body at once, when it is framed by `Content-Length` and all of
+    /// it is in `buffer` (an empty buffer when there is no body), consumed together with the request's end. The
+    /// parser is then between requests, as after the `.body` events and the `.end` it would have returned. `nil`
+    /// otherwise (a chunked body, or one not all here yet): take the events with ``next(_:)`` as usual.
+    ///
+    /// It saves a request that arrived whole the two extra events. Call it only right after a `.head`; at any other
+    /// time it returns `nil`, or (within a body already partly taken as `.body` events) only the rest of the body.
+    public mutating func wholeBody(_ buffer: inout ByteBuffer) -> ByteBuffer? {
+        switch self.state {
+        case .endPending:
+            self.state = .head(scanned: 0)
+            return buffer.getSlice(at: buffer.readerIndex, length: 0)  // empty: no allocation
+        case .fixedBody(let remaining) where buffer.readableBytes >= remaining:
+            self.state = .head(scanned: 0)
+            return buffer.readSlice(length: remaining)
+        default:
+            return nil
+        }
+    }
+
     private mutating func step(_ buffer: inout ByteBuffer) throws(GatewayError) -> Event? {
         switch self.state {
         case .failed(let error):

@@ -253,6 +253,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
                     self.writer!.writeAndFlush(Self.continueResponse)
                 }
             }
+            if let body = self.parser.wholeBody(&self.inbound!) {
+                // The usual request, arrived whole: dispatched now, without its body and end events.
+                self.deadline.clear()
+                self.partialRequest = false
+                self.dispatch(head: head, body: body, context: context)
+                return
+            }
             self.state = .receiving(head, body: ByteBuffer())
         case (.body(let chunk), .receiving(let head, var body)):
             guard body.readableBytes + chunk.readableBytes <= self.limits.maxPublishBodyBytes else {
