@@ -161,7 +161,10 @@ public final class RequestHead: Sendable {
         let match = self.rawHeaders.withUnsafeReadableBytes { bytes -> String? in
             let value = UnsafeRawBufferPointer(rebasing: bytes[range.offset..<(range.offset + range.length)])
             for candidate in common where candidate.utf8.count == value.count {
-                let equal = candidate.utf8.withContiguousStorageIfAvailable { memcmp($0.baseAddress!, value.baseAddress!, value.count) == 0 }
+                guard !value.isEmpty else { return candidate }
+                let equal = candidate.utf8.withContiguousStorageIfAvailable { candidateBytes in
+                    memcmp(candidateBytes.baseAddress!, value.baseAddress!, value.count) == 0
+                }
                 if equal ?? value.elementsEqual(candidate.utf8) { return candidate }
             }
             return nil

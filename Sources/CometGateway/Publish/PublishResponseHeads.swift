@@ -41,7 +41,7 @@ final class PublishResponseHeads {
     }
 
     /// The header name the prefix ends with.
-    static let lengthName = "\r\nContent-Length: "
+    private static let lengthName = "\r\nContent-Length: "
 }
 
 @available(*, unavailable)
