@@ -112,7 +112,8 @@ struct PublishEndpoint {
                     var out = RawWriter(memory)
                     out.append(prefix)
                     out.appendDecimal(UInt64(bodyLength))
-                    out.append(keepAlive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
+                    out.append("\r\n")
+                    out.append(HTTPResponse.connectionLine(keepAlive: keepAlive))
                     let bodyStart = out.count
                     Self.writeReceipt(receipt, channelBytes: channelBytes, to: &out)
                     assert(out.count - bodyStart == bodyLength, "Content-Length matches the receipt")

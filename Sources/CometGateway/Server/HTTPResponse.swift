@@ -165,7 +165,12 @@ struct HTTPResponse {
             out.append(value)
             out.append("\r\n")
         }
-        out.append(keepAlive && contentLength != nil ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n")
+        out.append(Self.connectionLine(keepAlive: keepAlive && contentLength != nil))
+    }
+
+    /// The last line of a head, with the blank line that ends it.
+    static func connectionLine(keepAlive: Bool) -> StaticString {
+        keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"
     }
 }
 
