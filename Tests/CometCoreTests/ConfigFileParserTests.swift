@@ -71,7 +71,7 @@ struct ConfigFileParserTests {
         let example = try String(contentsOf: Self.exampleURL, encoding: .utf8)
         let documented = Self.dottedKeys(in: example)
         let all = Self.dottedKeys(in: Self.fullConfig)
-        #expect(all.count == 26)  // 8 + 9 + 4 + 3 + 1 + 1 keys in the schema
+        #expect(all.count == 33)  // 9 + 9 + 6 + 4 + 3 + 1 + 1 keys in the schema
         #expect(all.subtracting(documented).isEmpty, "keys missing from gateway.conf.example")
     }
 
@@ -113,7 +113,7 @@ struct ConfigFileParserTests {
         #expect(defaults.transports.pollTimeout == 30)
         #expect(defaults.transports.heartbeatInterval == 15)
         #expect(defaults.transports.sseRetry == 3000)
-        #expect(defaults.transports.corsOrigins == ["*"])
+        #expect(defaults.transports.allowedOrigins == [])
         #expect(defaults.history == HistoryLimits(maxMessages: 100, maxBytes: 1 << 20, maxAge: 600))
         #expect(defaults.broker.type == "memory")
         #expect(defaults.logLevel == "info")
@@ -133,6 +133,7 @@ struct ConfigFileParserTests {
         drain_timeout = 2.5
         drain_retry = 500
         direct_writes = false
+        demo = true
 
         [limits]
         max_channels_per_subscription = 8
@@ -149,7 +150,15 @@ struct ConfigFileParserTests {
         poll_timeout = 25
         heartbeat_interval = 7.5
         sse_retry = 1500
-        cors_origins = ["https://a.example", "https://b.example"]
+        allowed_origins = ["https://a.example", "https://b.example"]
+        iframe_padding = 0
+        iframe_max_bytes = 4096
+
+        [websocket]
+        max_frame_bytes = 1000
+        max_message_bytes = 2000
+        max_fragments = 4
+        max_messages_per_second = 5
 
         [history]
         max_messages = 10
@@ -174,6 +183,7 @@ struct ConfigFileParserTests {
         expected.server.drainTimeout = 2.5
         expected.server.drainRetry = 500
         expected.server.directWrites = false
+        expected.server.demo = true
         expected.limits.maxChannelsPerSubscription = 8
         expected.limits.maxChannelNameLength = 64
         expected.limits.maxPublishBodyBytes = 131_072
@@ -186,7 +196,13 @@ struct ConfigFileParserTests {
         expected.transports.pollTimeout = 25
         expected.transports.heartbeatInterval = 7.5
         expected.transports.sseRetry = 1500
-        expected.transports.corsOrigins = ["https://a.example", "https://b.example"]
+        expected.transports.allowedOrigins = ["https://a.example", "https://b.example"]
+        expected.transports.iframePadding = 0
+        expected.transports.iframeMaxBytes = 4096
+        expected.webSocket.maxFrameBytes = 1000
+        expected.webSocket.maxMessageBytes = 2000
+        expected.webSocket.maxFragments = 4
+        expected.webSocket.maxMessagesPerSecond = 5
         expected.history = HistoryLimits(maxMessages: 10, maxBytes: 4096, maxAge: 30.5)
         expected.logLevel = "debug"
 
@@ -202,6 +218,12 @@ struct ConfigFileParserTests {
             ("publish_key", { $0.server.publishKey }), ("threads", { $0.server.threads }),
             ("max_connections", { $0.server.maxConnections }), ("drain_timeout", { $0.server.drainTimeout }),
             ("drain_retry", { $0.server.drainRetry }), ("direct_writes", { $0.server.directWrites }),
+            ("demo", { $0.server.demo }), ("iframe_padding", { $0.transports.iframePadding }),
+            ("iframe_max_bytes", { $0.transports.iframeMaxBytes }),
+            ("websocket.max_frame_bytes", { $0.webSocket.maxFrameBytes }),
+            ("websocket.max_message_bytes", { $0.webSocket.maxMessageBytes }),
+            ("websocket.max_fragments", { $0.webSocket.maxFragments }),
+            ("websocket.max_messages_per_second", { $0.webSocket.maxMessagesPerSecond }),
             ("max_channels_per_subscription", { $0.limits.maxChannelsPerSubscription }),
             ("max_channel_name_length", { $0.limits.maxChannelNameLength }),
             ("max_publish_body_bytes", { $0.limits.maxPublishBodyBytes }),
@@ -209,7 +231,7 @@ struct ConfigFileParserTests {
             ("max_header_bytes", { $0.limits.maxHeaderBytes }), ("max_outbound_bytes", { $0.limits.maxOutboundBytes }),
             ("request_timeout", { $0.limits.requestTimeout }), ("idle_timeout", { $0.limits.idleTimeout }),
             ("poll_timeout", { $0.transports.pollTimeout }), ("heartbeat_interval", { $0.transports.heartbeatInterval }),
-            ("sse_retry", { $0.transports.sseRetry }), ("cors_origins", { $0.transports.corsOrigins }),
+            ("sse_retry", { $0.transports.sseRetry }), ("allowed_origins", { $0.transports.allowedOrigins }),
             ("history.max_messages", { $0.history.maxMessages }), ("history.max_bytes", { $0.history.maxBytes }),
             ("history.max_age", { $0.history.maxAge }), ("log.level", { $0.logLevel }),
         ]
@@ -329,8 +351,8 @@ struct ConfigFileParserTests {
             ("[server]\nlisten = 8080\n", 2, "server.listen"),
             ("[server]\npublish_key = 42\n", 2, "server.publish_key"),
             ("[limits]\n\n\nrequest_timeout = \"10s\"\n", 4, "limits.request_timeout"),
-            ("[transports]\ncors_origins = \"*\"\n", 2, "transports.cors_origins"),
-            ("[transports]\ncors_origins = [\"a\", 1]\n", 2, "transports.cors_origins"),
+            ("[transports]\nallowed_origins = \"*\"\n", 2, "transports.allowed_origins"),
+            ("[transports]\nallowed_origins = [\"a\", 1]\n", 2, "transports.allowed_origins"),
             ("[broker]\ntype = [\"memory\"]\n", 2, "broker.type"),
             ("[log]\nlevel = 1\n", 2, "log.level"),
         ]

@@ -132,7 +132,7 @@ struct LiveTransportTests {
 
     @Test("Cross-origin subscribers get CORS headers; a preflight is answered")
     func cors() async throws {
-        try await LiveGateway.withGateway(configure: { $0.transports.corsOrigins = ["http://app.example"] }) { live in
+        try await LiveGateway.withGateway(configure: { $0.transports.allowedOrigins = ["http://app.example"] }) { live in
             let allowed = try await RawHTTPClient.get(port: live.publicPort, "/sub/c?transport=stream",
                                                       headers: ["Origin: http://app.example"])
             #expect(await allowed.wait { $0.contains("\r\n\r\n") })

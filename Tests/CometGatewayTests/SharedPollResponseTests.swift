@@ -20,7 +20,7 @@ struct SharedPollResponseTests {
 
         init() {
             var configuration = GatewayConfiguration()
-            configuration.transports.corsOrigins = ["https://app.example"]
+            configuration.transports.allowedOrigins = ["https://app.example"]
             let stats = GatewayStats()
             let hub = Hub(group: self.loop, heartbeatInterval: .seconds(15), stats: stats)
             self.broker = MemoryBroker(limits: configuration.history, sink: hub)
@@ -132,7 +132,7 @@ struct SharedPollResponseTests {
         let m1 = try message(1), m2 = try message(2), m3 = try message(3)
         var renders = 0
         func get(_ messages: [Message], keepAlive: Bool = true) -> ByteBuffer {
-            cache.response(for: messages.map { ($0, 0) }, keepAlive: keepAlive, dateCache: dates) { date in
+            cache.response(for: messages.map { ($0, 0) }, variant: "", keepAlive: keepAlive, dateCache: dates) { date in
                 renders += 1
                 return ByteBuffer(string: "\(messages.map(\.id)) \(keepAlive) \(date)")
             }

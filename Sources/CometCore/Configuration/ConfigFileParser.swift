@@ -26,6 +26,7 @@ public enum ConfigFileParser {
             "drain_timeout": .double(\.server.drainTimeout, 0...3600),
             "drain_retry": .int(\.server.drainRetry, 0...3_600_000),
             "direct_writes": .bool(\.server.directWrites),
+            "demo": .bool(\.server.demo),
         ],
         "limits": [
             "max_channels_per_subscription": .int(\.limits.maxChannelsPerSubscription, 1...64),
@@ -42,12 +43,20 @@ public enum ConfigFileParser {
             "poll_timeout": .double(\.transports.pollTimeout, 1...3600),
             "heartbeat_interval": .double(\.transports.heartbeatInterval, 0.1...3600),
             "sse_retry": .int(\.transports.sseRetry, 0...3_600_000),
-            "cors_origins": .stringList(\.transports.corsOrigins),
+            "allowed_origins": .stringList(\.transports.allowedOrigins),
+            "iframe_padding": .int(\.transports.iframePadding, 0...65536),
+            "iframe_max_bytes": .int(\.transports.iframeMaxBytes, 1024...(1 << 30)),
         ],
         "history": [
             "max_messages": .int(\.history.maxMessages, 0...1_000_000),
             "max_bytes": .int(\.history.maxBytes, 0...(1 << 34)),
             "max_age": .double(\.history.maxAge, 0...(86400 * 365)),
+        ],
+        "websocket": [
+            "max_frame_bytes": .int(\.webSocket.maxFrameBytes, 125...(16 << 20)),
+            "max_message_bytes": .int(\.webSocket.maxMessageBytes, 125...(16 << 20)),
+            "max_fragments": .int(\.webSocket.maxFragments, 1...1024),
+            "max_messages_per_second": .int(\.webSocket.maxMessagesPerSecond, 1...10_000),
         ],
         "broker": [
             "type": .string(\.broker.type)
@@ -102,6 +111,9 @@ public enum ConfigFileParser {
                     ConfigurationError(file: file, line: line, key: dotted, message: message)
                 }
                 guard let kind = keys[key] else {
+                    if dotted == "transports.cors_origins" {
+                        throw fail("renamed to allowed_origins, which is empty by default (same origin only)")
+                    }
                     throw fail("unknown key (known in [\(section)]: \(keys.keys.sorted().joined(separator: ", ")))")
                 }
                 let value = table[key]!

@@ -67,6 +67,9 @@ public struct GatewayConfiguration: Sendable, Hashable {
         public var drainTimeout = 10.0
         /// Milliseconds SSE clients are told to wait before reconnecting when the gateway drains.
         public var drainRetry = 1000
+        /// Whether `GET /` serves the demo page's publish form (`POST /demo/publish/{channel}` on the public
+        /// listener): anyone who can reach the page can publish. Off by default.
+        public var demo = false
         /// Whether plain-HTTP connections write straight to their socket (`send`, or `sendmsg` for a burst) while
         /// nothing of theirs waits in the event loop's write queue, which they use when the socket is full.
         public var directWrites = true
@@ -107,8 +110,28 @@ public struct GatewayConfiguration: Sendable, Hashable {
         public var heartbeatInterval = 15.0
         /// The SSE `retry:` sent at the start of each stream, in milliseconds.
         public var sseRetry = 3000
-        /// Origins allowed to subscribe cross-origin (CORS); `*` allows any.
-        public var corsOrigins: [String] = ["*"]
+        /// Page origins allowed to use the gateway cross-origin: CORS on the HTTP transports, the forever iframe's
+        /// `postMessage` target, a browser's WebSocket `Origin`. Empty (the default): same origin only. `*` allows any
+        /// origin for CORS without credentials, and never for `postMessage` or WebSocket.
+        public var allowedOrigins: [String] = []
+        /// Whitespace bytes at the start of a forever iframe, before its first script.
+        public var iframePadding = 2048
+        /// Bytes of messages after which a forever iframe ends its document and tells the page to reconnect.
+        public var iframeMaxBytes = 1024 * 1024
+        /// Creates the defaults.
+        public init() {}
+    }
+
+    /// WebSocket limits (`[websocket]`).
+    public struct WebSocket: Sendable, Hashable {
+        /// The largest frame payload a client may send.
+        public var maxFrameBytes = 16 * 1024
+        /// The largest message a client may send, all fragments together.
+        public var maxMessageBytes = 16 * 1024
+        /// The most frames one client message may be split into.
+        public var maxFragments = 16
+        /// The most messages (control messages and pings) a client may send per second, as a burst and as a rate.
+        public var maxMessagesPerSecond = 20
         /// Creates the defaults.
         public init() {}
     }
@@ -129,6 +152,8 @@ public struct GatewayConfiguration: Sendable, Hashable {
     public var transports = Transports()
     /// `[history]`.
     public var history = HistoryLimits()
+    /// `[websocket]`.
+    public var webSocket = WebSocket()
     /// `[broker]`.
     public var broker = Broker()
     /// `[log] level`: trace, debug, info, notice, warning, error or critical.
@@ -158,10 +183,25 @@ public struct GatewayConfiguration: Sendable, Hashable {
         if self.broker.type != "memory" {
             throw ConfigurationError(key: "broker.type", message: "unknown broker '\(self.broker.type)' (memory)")
         }
+        if self.transports.allowedOrigins.contains(where: { $0 != "*" && !Self.isOrigin($0) }) {
+            throw ConfigurationError(key: "transports.allowed_origins",
+                                     message: "each entry is \"*\" or an origin such as \"https://app.example.com\"")
+        }
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         if !levels.contains(self.logLevel) {
             throw ConfigurationError(key: "log.level", message: "must be one of \(levels.joined(separator: ", "))")
         }
+    }
+}
+
+extension GatewayConfiguration {
+    /// Whether `text` is an origin as browsers send it: `http://` or `https://`, a host and an optional port, nothing else.
+    static func isOrigin(_ text: String) -> Bool {
+        for scheme in ["http://", "https://"] where text.hasPrefix(scheme) {
+            let authority = text.dropFirst(scheme.count)
+            return !authority.isEmpty && authority.allSatisfy { $0.isASCII && !$0.isWhitespace && !"/?#@\\\"".contains($0) }
+        }
+        return false
     }
 }
 

@@ -24,6 +24,10 @@ public final class Message: Sendable {
     private let sseParts = Atomic<UInt>(0)
     /// The JSON encoding (a retained ``JSONParts``), 0 until rendered.
     private let jsonParts = Atomic<UInt>(0)
+    /// The forever iframe's chunk (a retained ``SharedFrame``), 0 until rendered.
+    private let iframeChunk = Atomic<UInt>(0)
+    /// The WebSocket text frame (a retained ``SharedFrame``), 0 until rendered.
+    private let webSocketText = Atomic<UInt>(0)
 
     /// Creates a message. `data` is copied into storage of its own.
     public init(
@@ -50,6 +54,30 @@ public final class Message: Sendable {
         if sse != 0 { Unmanaged<SSEParts>.fromOpaque(UnsafeRawPointer(bitPattern: sse)!).release() }
         let json = self.jsonParts.load(ordering: .acquiring)
         if json != 0 { Unmanaged<JSONParts>.fromOpaque(UnsafeRawPointer(bitPattern: json)!).release() }
+        for slot in [self.iframeChunk.load(ordering: .acquiring), self.webSocketText.load(ordering: .acquiring)] where slot != 0 {
+            Unmanaged<SharedFrame>.fromOpaque(UnsafeRawPointer(bitPattern: slot)!).release()
+        }
+    }
+
+    /// The complete frame of this message in `format`, as every one-channel subscriber of a transport using that
+    /// format receives it: rendered on first use, then shared (one atomic load).
+    @inline(__always)
+    public func frame(_ format: WireFormat) -> ByteBuffer {
+        switch format {
+        case .sse: self.sse.event
+        case .ndjsonLine: self.json.line
+        case .iframeChunk: self.shared(self.iframeChunk) { IframeEncoding.messageChunk(object: $0.json.object) }
+        case .webSocketText: self.shared(self.webSocketText) { WebSocketEncoding.frame(.text, payload: $0.json.object) }
+        }
+    }
+
+    @inline(__always)
+    private func shared(_ slot: borrowing Atomic<UInt>, render: (Message) -> ByteBuffer) -> ByteBuffer {
+        let bits = slot.load(ordering: .acquiring)
+        if bits != 0 {
+            return Unmanaged<SharedFrame>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue().bytes
+        }
+        return Self.publish(SharedFrame(render(self)), in: slot).bytes
     }
 
     /// Bytes this message accounts for in history limits (its payload).
@@ -102,6 +130,24 @@ public struct MessageWire: Sendable {
     /// The part of ``json`` after the id's value: `","channel":…}`. A multi-channel subscription writes
     /// `{"id":"` + its cursor + this.
     public var jsonAfterID: ByteBuffer { self.message.json.afterID }
+
+    /// The message object with `cursor` as its `id` (a multi-channel subscriber's own copy), followed by `suffix`.
+    public func json(cursor: String, suffix: StaticString = "") -> ByteBuffer {
+        let afterID = self.jsonAfterID
+        var object = ByteBuffer()
+        object.reserveCapacity(8 + cursor.utf8.count + afterID.readableBytes + suffix.utf8CodeUnitCount)
+        object.writeStaticString("{\"id\":\"")
+        object.writeString(cursor)
+        object.writeImmutableBuffer(afterID)
+        object.writeStaticString(suffix)
+        return object
+    }
+}
+
+/// A rendered frame, shared through an atomic slot of its message.
+final class SharedFrame: Sendable {
+    let bytes: ByteBuffer
+    init(_ bytes: ByteBuffer) { self.bytes = bytes }
 }
 
 /// The SSE encoding of a message: slices of one buffer.

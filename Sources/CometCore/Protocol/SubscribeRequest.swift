@@ -25,6 +25,11 @@ public struct SubscribeRequest: Sendable, Equatable {
     public var cursor: Cursor?
     /// How long a long poll is held, in seconds.
     public var pollTimeout: Double
+    /// `?callback=`: the function a JSONP response or a same-origin forever iframe calls (validated).
+    public var callback: JavaScriptCallback?
+    /// `?origin=`: the page origin a cross-origin forever iframe posts its messages to (the caller checks it against
+    /// the allowlist).
+    public var origin: String?
 
     /// The path prefix of subscribe requests.
     public static let pathPrefix = "/sub/"
@@ -57,15 +62,42 @@ public struct SubscribeRequest: Sendable, Equatable {
         self.channels = channels.count == 1 ? channels : Array(Set(channels)).sorted()
 
         let (transportName, lastEventIDParameter, timeoutText) = target.queryValues("transport", "last_event_id", "timeout")
-        switch transportName {
-        case .some(let name):
+        var explicit: TransportKind?
+        if let name = transportName {
             guard let transport = TransportKind(rawValue: String(name)) else {
-                throw GatewayError.badRequest("unknown transport (use sse, stream or poll)")
+                throw GatewayError.badRequest("unknown transport (use sse, stream, poll, iframe or jsonp)")
             }
-            self.transport = transport
-        case .none:
+            explicit = transport
+        }
+        // Only the script transports read `callback` and `origin`: the other transports' requests skip that scan.
+        switch explicit {
+        case .sse, .stream, .poll:
+            self.callback = nil
+            self.origin = nil
+        case .iframe, .jsonp, .none:
+            let (callbackText, originText, _) = target.queryValues("callback", "origin")
+            self.callback = try callbackText.map { try JavaScriptCallback(validating: $0) }
+            self.origin = originText.map(String.init)
+        }
+        if let explicit {
+            self.transport = explicit
+        } else if self.callback != nil {
+            self.transport = .jsonp
+        } else {
             let wantsSSE = accept.map { $0.lowercased().contains("text/event-stream") } ?? false
             self.transport = wantsSSE ? .sse : .poll
+        }
+        switch self.transport {
+        case .jsonp:
+            guard self.callback != nil else { throw GatewayError.badRequest("jsonp needs ?callback=NAME") }
+            guard self.origin == nil else { throw GatewayError.badRequest("origin is for the iframe transport") }
+        case .iframe:
+            if let origin = self.origin {
+                guard self.callback == nil else { throw GatewayError.badRequest("give callback or origin, not both") }
+                guard !origin.isEmpty, origin.utf8.count <= 256 else { throw GatewayError.badRequest("invalid origin") }
+            }
+        case .sse, .stream, .poll:
+            break
         }
 
         if let text = lastEventID.flatMap({ $0.isEmpty ? nil : Substring($0) }) ?? lastEventIDParameter {

@@ -42,9 +42,8 @@ public final class Hub: MessageSink, Sendable {
         return self.inboxes[index].shard.value
     }
 
-    /// Registers a subscription on its own event loop for live messages of its channels.
-    func add(_ subscription: Subscription) {
-        let shard = subscription.shard
+    /// Registers a subscriber on its own event loop (`shard`'s) for live messages of its channels.
+    func add(_ subscription: any HubSubscriber, on shard: LoopShard) {
         shard.add(subscription)
         let shardCount = self.inboxes.count
         self.routes.withLockedValue { routes in
@@ -57,9 +56,8 @@ public final class Hub: MessageSink, Sendable {
         self.stats.subscribers.add(1, ordering: .relaxed)
     }
 
-    /// Unregisters a subscription (on its own event loop).
-    func remove(_ subscription: Subscription) {
-        let shard = subscription.shard
+    /// Unregisters a subscriber (on its own event loop, `shard`'s).
+    func remove(_ subscription: any HubSubscriber, on shard: LoopShard) {
         shard.remove(subscription)
         self.routes.withLockedValue { routes in
             for channel in subscription.channels {

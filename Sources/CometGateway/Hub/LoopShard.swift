@@ -3,9 +3,9 @@ import NIOCore
 
 /// The subscribers of one event loop, indexed by channel. Confined to its loop: no locks.
 final class LoopShard {
-    /// One subscriber of a channel: the subscription and the channel's index in its channel list.
+    /// One subscriber of a channel: the subscriber and the channel's index in its channel list.
     struct Entry {
-        let subscription: Subscription
+        let subscriber: any HubSubscriber
         let channelIndex: Int
     }
 
@@ -18,15 +18,16 @@ final class LoopShard {
     let loop: any EventLoop
     let stats: GatewayStats
     private var channels: [ChannelName: ChannelSubscribers] = [:]
-    /// Stream subscriptions, for heartbeats.
-    private var streams: ContiguousArray<Subscription> = []
+    /// Streams and WebSockets, for heartbeats.
+    private var heartbeats: ContiguousArray<any HeartbeatReceiver> = []
     private var delivering = false
     /// The batch being delivered holds several events: writes are gathered and go out at its end, one system call
     /// per connection.
     private(set) var coalescing = false
-    private var deferredRemovals: [Subscription] = []
-    /// Subscriptions written to during the current batch, flushed once at its end.
-    private var flushList: ContiguousArray<Subscription> = []
+    private var deferredRemovals: [any HubSubscriber] = []
+    private var deferredHeartbeatRemovals: [any HeartbeatReceiver] = []
+    /// Subscribers written to during the current batch, flushed once at its end.
+    private var flushList: ContiguousArray<any HubSubscriber> = []
     private var spareBatch: [ShardEvent] = []
     private let heartbeatInterval: TimeAmount
     private var heartbeatTask: RepeatedTask?
@@ -56,8 +57,8 @@ final class LoopShard {
         return self.responseBuffer
     }
 
-    func add(_ subscription: Subscription) {
-        for (channelIndex, channel) in subscription.channels.enumerated() {
+    func add(_ subscriber: any HubSubscriber) {
+        for (channelIndex, channel) in subscriber.channels.enumerated() {
             let list: ChannelSubscribers
             if let existing = self.channels[channel] {
                 list = existing
@@ -65,47 +66,56 @@ final class LoopShard {
                 list = ChannelSubscribers()
                 self.channels[channel] = list
             }
-            subscription.slots[channelIndex] = list.entries.count
-            list.entries.append(Entry(subscription: subscription, channelIndex: channelIndex))
-        }
-        if subscription.transport.connectionKind == .stream {
-            subscription.streamSlot = self.streams.count
-            self.streams.append(subscription)
+            subscriber.slots[channelIndex] = list.entries.count
+            list.entries.append(Entry(subscriber: subscriber, channelIndex: channelIndex))
         }
     }
 
-    func remove(_ subscription: Subscription) {
+    func remove(_ subscriber: any HubSubscriber) {
         if self.delivering {
-            self.deferredRemovals.append(subscription)
+            self.deferredRemovals.append(subscriber)
             return
         }
-        for (channelIndex, channel) in subscription.channels.enumerated() {
+        for (channelIndex, channel) in subscriber.channels.enumerated() {
             guard let list = self.channels[channel] else { continue }
-            let slot = subscription.slots[channelIndex]
+            let slot = subscriber.slots[channelIndex]
             let last = list.entries.removeLast()
             if slot < list.entries.count {
                 list.entries[slot] = last
-                last.subscription.slots[last.channelIndex] = slot
+                last.subscriber.slots[last.channelIndex] = slot
             }
             if list.entries.isEmpty {
                 self.channels[channel] = nil
             }
         }
-        if subscription.streamSlot >= 0 {
-            let slot = subscription.streamSlot
-            let last = self.streams.removeLast()
-            if slot < self.streams.count {
-                self.streams[slot] = last
-                last.streamSlot = slot
-            }
-            subscription.streamSlot = -1
-        }
     }
 
-    /// Marks a subscription as written to; it is flushed at the end of the batch.
+    /// Ticks `receiver` every heartbeat interval until ``removeHeartbeat(_:)``.
+    func addHeartbeat(_ receiver: any HeartbeatReceiver) {
+        guard receiver.heartbeatSlot < 0 else { return }
+        receiver.heartbeatSlot = self.heartbeats.count
+        self.heartbeats.append(receiver)
+    }
+
+    func removeHeartbeat(_ receiver: any HeartbeatReceiver) {
+        guard receiver.heartbeatSlot >= 0 else { return }
+        if self.delivering {
+            self.deferredHeartbeatRemovals.append(receiver)
+            return
+        }
+        let slot = receiver.heartbeatSlot
+        let last = self.heartbeats.removeLast()
+        if slot < self.heartbeats.count {
+            self.heartbeats[slot] = last
+            last.heartbeatSlot = slot
+        }
+        receiver.heartbeatSlot = -1
+    }
+
+    /// Marks a subscriber as written to; it is flushed at the end of the batch.
     @inline(__always)
-    func needsFlush(_ subscription: Subscription) {
-        self.flushList.append(subscription)
+    func needsFlush(_ subscriber: any HubSubscriber) {
+        self.flushList.append(subscriber)
     }
 
     func takeSpareBatch() -> [ShardEvent] {
@@ -129,17 +139,17 @@ final class LoopShard {
                 // Subscriptions closed during the loop stay in the list until the batch ends (removal is
                 // deferred), so the indices are stable; a closed subscription ignores what it receives.
                 for entry in list.entries {
-                    entry.subscription.receive(message, channelIndex: entry.channelIndex)
+                    entry.subscriber.receive(message, channelIndex: entry.channelIndex)
                 }
             case .deleted(let channel):
                 guard let list = self.channels[channel] else { continue }
                 for entry in list.entries {
-                    entry.subscription.channelDeleted(channel)
+                    entry.subscriber.channelDeleted(channel)
                 }
             }
         }
-        for subscription in self.flushList {
-            subscription.flush()
+        for subscriber in self.flushList {
+            subscriber.flush()
         }
         self.flushList.removeAll(keepingCapacity: true)
         self.coalescing = false
@@ -149,11 +159,19 @@ final class LoopShard {
     /// Ends a walk over the subscriber lists: applies the removals deferred while walking.
     private func finishIteration() {
         self.delivering = false
-        guard !self.deferredRemovals.isEmpty else { return }
-        let removals = self.deferredRemovals
-        self.deferredRemovals.removeAll()
-        for subscription in removals {
-            self.remove(subscription)
+        if !self.deferredRemovals.isEmpty {
+            let removals = self.deferredRemovals
+            self.deferredRemovals.removeAll()
+            for subscriber in removals {
+                self.remove(subscriber)
+            }
+        }
+        if !self.deferredHeartbeatRemovals.isEmpty {
+            let removals = self.deferredHeartbeatRemovals
+            self.deferredHeartbeatRemovals.removeAll()
+            for receiver in removals {
+                self.removeHeartbeat(receiver)
+            }
         }
     }
 
@@ -171,11 +189,11 @@ final class LoopShard {
         self.heartbeatTask = nil
     }
 
-    /// Writes a heartbeat to every stream that was not written to since the last tick.
+    /// Ticks every stream (which writes a heartbeat when it was not written to since the last tick) and WebSocket.
     private func heartbeat() {
         self.delivering = true
-        for subscription in self.streams {
-            subscription.heartbeatTick()
+        for receiver in self.heartbeats {
+            receiver.heartbeatTick()
         }
         self.finishIteration()
     }

@@ -15,6 +15,23 @@ struct PublishEndpoint {
     let gateway: GatewayContext
     private static let batchPathWithSlash = PublishRequest.batchPath + "/"
 
+    /// Publishes one message to the channel named `channelText` (also the demo page's form, see ``Router``).
+    func publishSingle(channelText: Substring, head: RequestHead, target: RequestTarget, body: ByteBuffer,
+                       eventLoop: any EventLoop) throws -> RouteResult {
+        let draft = try PublishRequest.single(
+            channel: channelText,
+            event: head.first(.cometEvent) ?? target.queryValue("event"),
+            contentType: head.first(.contentType, common: PublishRequest.commonContentTypes),
+            body: body,
+            maxChannelNameLength: self.gateway.configuration.limits.maxChannelNameLength
+        )
+        if let receipt = self.gateway.broker.publishImmediately(draft) {
+            self.gateway.stats.messagesPublished.add(1, ordering: .relaxed)
+            return .published(receipt)
+        }
+        return self.publish([draft], batch: false, eventLoop: eventLoop)
+    }
+
     func route(head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteResult {
         let isBatch = target.path == PublishRequest.batchPath || target.path == Self.batchPathWithSlash
         guard isBatch || Self.hasChannelPrefix(target.path) else {
@@ -39,18 +56,8 @@ struct PublishEndpoint {
             let channelText = Substring(target.path.utf8.dropFirst(PublishRequest.channelPathPrefix.utf8.count))
             switch head.method {
             case .post, .put:
-                let draft = try PublishRequest.single(
-                    channel: channelText,
-                    event: head.first(.cometEvent) ?? target.queryValue("event"),
-                    contentType: head.first(.contentType, common: PublishRequest.commonContentTypes),
-                    body: body,
-                    maxChannelNameLength: limits.maxChannelNameLength
-                )
-                if let receipt = self.gateway.broker.publishImmediately(draft) {
-                    self.gateway.stats.messagesPublished.add(1, ordering: .relaxed)
-                    return .published(receipt)
-                }
-                return self.publish([draft], batch: false, eventLoop: eventLoop)
+                return try self.publishSingle(channelText: channelText, head: head, target: target, body: body,
+                                              eventLoop: eventLoop)
             case .get:
                 let channel = try ChannelName(validating: channelText, maxLength: limits.maxChannelNameLength)
                 return .respondLater(self.info(channel, eventLoop: eventLoop))

@@ -10,7 +10,7 @@ import Synchronization
 /// Requests are parsed by ``HTTPRequestParser`` straight from the socket's bytes and answered in order. While a
 /// response is pending, pipelined bytes are held unparsed (at most 64 KiB) and socket reads pause for publishes
 /// (through the connection's ``ReadGate``); a held stream ignores anything the client sends.
-final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
+final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, WebSocketSessionOwner {
     typealias InboundIn = ByteBuffer
 
     private enum State {
@@ -22,6 +22,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
         case waiting(keepAlive: Bool)
         /// Holding a subscription.
         case holding(Subscription)
+        /// A WebSocket after its handshake: the session reads everything from here on.
+        case webSocket(WebSocketSession)
         /// Closing.
         case closed
     }
@@ -52,6 +54,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
     private var context: ChannelHandlerContext?
     /// Writes this connection's responses and messages (straight to the socket when it can).
     private var writer: ConnectionWriter?
+    /// The subscriptions' side of the writer: the slow-consumer bound and writability.
+    private var outbound: ConnectionOutbound?
     /// The last poll answered on this keep-alive connection, still registered for the next one (see
     /// ``Subscription/canResume(_:)``).
     private var parkedPoll: Subscription?
@@ -91,6 +95,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
         let shard = self.gateway.hub.shard(for: context.eventLoop)
         self.shard = shard
         self.dateCache = shard.dateCache
+        self.outbound = ConnectionOutbound(writer: self.writer!, shard: shard, maxBytes: self.limits.maxOutboundBytes)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -99,6 +104,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
         self.context = nil
         self.writer?.detach()
         self.writer = nil
+        self.outbound = nil
         self.timer?.cancel()
         self.timer = nil
         self.enterClosed()
@@ -133,9 +139,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if case .holding(let subscription) = self.state {
-            subscription.writabilityChanged(context.channel.isWritable)
-        }
+        self.outbound?.writabilityChanged(context.channel.isWritable)
         context.fireChannelWritabilityChanged()
     }
 
@@ -150,6 +154,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
             context.close(promise: nil)
         case .holding(let subscription):
             subscription.quiesce(drainRetry: self.gateway.configuration.server.drainRetry)
+        case .webSocket(let session):
+            session.quiesce()
         case .receiving, .waiting, .closed:
             break  // the response in progress closes the connection
         }
@@ -163,8 +169,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
         switch self.state {
         case .closed:
             return
-        case .holding(let subscription) where subscription.transport.connectionKind == .stream:
+        case .holding(let subscription) where subscription.isStream:
             return  // nothing a client sends on a held stream is meaningful
+        case .webSocket(let session):
+            session.read(&bytes)
+            return
         default:
             break
         }
@@ -181,7 +190,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
             if self.inbound!.readableBytes > Self.maxHeldBytes {
                 self.close(context: context)
             }
-        case .closed:
+        case .webSocket, .closed:
             break
         }
     }
@@ -195,7 +204,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
             switch self.state {
             case .idle, .receiving:
                 break
-            case .waiting, .holding, .closed:
+            case .waiting, .holding, .webSocket, .closed:
                 return
             }
             guard self.inbound != nil else { return }
@@ -314,7 +323,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
         case .respondLater(let future):
             self.state = .waiting(keepAlive: keepAlive)
             self.readGate?.hold()
-            future.assumeIsolatedUnsafeUnchecked().whenComplete { result in
+            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
                 guard case .waiting(let keepAlive) = self.state else { return }
                 let response: HTTPResponse
                 switch result {
@@ -329,31 +338,34 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
             }
         case .subscribe(let request, let corsHeaders):
             self.subscribe(request, corsHeaders: corsHeaders, keepAlive: keepAlive, context: context)
+        case .webSocket(let request, let accept):
+            self.openWebSocket(request, accept: accept, context: context)
         }
     }
 
     private func subscribe(_ request: SubscribeRequest, corsHeaders: [(String, String)], keepAlive: Bool,
                            context: ChannelHandlerContext) {
+        let transport = SubscriberTransport(for: request, configuration: self.gateway.configuration)
         if let parked = self.parkedPoll {
             self.parkedPoll = nil
-            if parked.canResume(request) {
+            if parked.canResume(request, transport: transport) {
                 self.state = .holding(parked)
                 parked.resume(pollTimeout: request.pollTimeout, keepAlive: keepAlive, extraHeaders: corsHeaders)
                 return
             }
             parked.connectionClosed()
         }
-        let configuration = self.gateway.configuration
         let subscription = Subscription(
-            request: request,
+            channels: request.channels,
+            cursor: request.cursor,
+            transport: transport,
             shard: self.shard!,
-            writer: self.writer!,
+            outbound: self.outbound!,
             owner: self,
             hub: self.gateway.hub,
             keepAlive: keepAlive,
             extraHeaders: corsHeaders,
-            maxOutboundBytes: configuration.limits.maxOutboundBytes,
-            sseRetry: configuration.transports.sseRetry
+            maxOutboundBytes: self.limits.maxOutboundBytes
         )
         self.state = .holding(subscription)
         self.gateway.logger.debug(
@@ -364,36 +376,50 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
                 "comet.cursor": "\(request.cursor?.description ?? "none")",
             ]
         )
-        let pollTimeout = request.pollTimeout
-        // A poll whose cursor is behind is answered from history at once, without registering for live messages
-        // (a registration it would undo right away), unless the connection is kept alive: then the poll stays
-        // registered for the next one. Any other subscription registers first and asks for its replay second, so
-        // that nothing published in between is missed.
-        if request.transport.connectionKind == .poll, !keepAlive, let positions = subscription.requestedPositions,
-           let replays = self.gateway.broker.replayImmediately(channels: request.channels, positions: positions),
-           replays.contains(where: { $0.gap || !$0.messages.isEmpty }) {
-            subscription.replayed(replays, pollTimeout: pollTimeout)
-            return
+        subscription.start(broker: self.gateway.broker, pollTimeout: request.pollTimeout, eventLoop: context.eventLoop,
+                           logger: self.gateway.logger)
+    }
+
+    /// Completes a WebSocket handshake (already validated by the router) and hands the connection to a session.
+    private func openWebSocket(_ request: SubscribeRequest, accept: String, context: ChannelHandlerContext) {
+        self.deadline.clear()
+        self.timer?.cancel()
+        self.timer = nil
+        self.readGate?.release()
+        var head = ByteBuffer()
+        head.writeStaticString("HTTP/1.1 101 Switching Protocols\r\nServer: comet-gateway\r\nUpgrade: websocket\r\n")
+        head.writeStaticString("Connection: Upgrade\r\nSec-WebSocket-Accept: ")
+        head.writeString(accept)
+        head.writeStaticString("\r\n\r\n")
+        self.writer!.writeAndFlush(head)
+        let session = WebSocketSession(gateway: self.gateway, shard: self.shard!, outbound: self.outbound!,
+                                       eventLoop: context.eventLoop, owner: self)
+        self.state = .webSocket(session)
+        self.gateway.logger.debug("websocket", metadata: [
+            "comet.channels": "\(request.channels.map(\.rawValue).joined(separator: ","))",
+        ])
+        session.start(channels: request.channels, cursor: request.cursor)
+        // Frames the client sent right behind its handshake.
+        if var pending = self.inbound, pending.readableBytes > 0, case .webSocket = self.state {
+            self.inbound = nil
+            session.read(&pending)
         }
-        subscription.register()
-        if let replays = self.gateway.broker.replayImmediately(channels: request.channels,
-                                                              positions: subscription.requestedPositions) {
-            subscription.replayed(replays, pollTimeout: pollTimeout)
-            return
-        }
-        self.gateway.broker.replay(
-            channels: request.channels,
-            positions: subscription.requestedPositions,
-            on: context.eventLoop
-        ).assumeIsolatedUnsafeUnchecked().whenComplete { result in
-            switch result {
-            case .success(let replays):
-                subscription.replayed(replays, pollTimeout: pollTimeout)
-            case .failure(let error):
-                self.gateway.logger.error("replay failed", metadata: ["error": "\(error)"])
-                subscription.replayFailed()
-            }
-        }
+        self.inbound = nil
+    }
+
+    func webSocketClosed() {
+        self.state = .closed
+    }
+
+    func streamEnded(_ subscription: Subscription, final: ByteBuffer) {
+        self.outbound?.end(with: final)
+    }
+
+    func subscriptionFailed(_ subscription: Subscription, error: GatewayError) {
+        guard let context = self.context else { return }
+        var response = HTTPResponse(error: error, close: true)
+        response.headers.append(("Retry-After", "1"))
+        self.respond(response, keepAlive: false, context: context)
     }
 
     func subscriptionFinishedResponse(keepAlive: Bool) {
@@ -467,8 +493,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner {
 
     /// Moves to `.closed`, ending a held subscription first (every path that closes must unregister it).
     private func enterClosed() {
-        if case .holding(let subscription) = self.state {
+        switch self.state {
+        case .holding(let subscription):
             subscription.connectionClosed()
+        case .webSocket(let session):
+            session.connectionClosed()
+        case .idle, .receiving, .waiting, .closed:
+            break
         }
         self.parkedPoll?.connectionClosed()
         self.parkedPoll = nil

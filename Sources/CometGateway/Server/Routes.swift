@@ -1,4 +1,5 @@
 import CometCore
+import Crypto
 import NIOCore
 import Synchronization
 
@@ -13,6 +14,8 @@ enum RouteResult {
     case published(PublishReceipt)
     /// Hold the connection for a subscription.
     case subscribe(SubscribeRequest, corsHeaders: [(String, String)])
+    /// Switch to WebSocket (the handshake was checked; `accept` is the `Sec-WebSocket-Accept` value) and subscribe.
+    case webSocket(SubscribeRequest, accept: String)
 }
 
 /// Which listener a connection came in on.
@@ -42,17 +45,23 @@ struct Router {
         }
         switch role {
         case .subscriber:
-            return self.routeSubscriber(head: head, target: target)
+            return self.routeSubscriber(head: head, target: target, body: body, eventLoop: eventLoop)
         case .publisher:
             return PublishEndpoint(gateway: self.gateway).route(head: head, target: target, body: body, eventLoop: eventLoop)
         }
     }
 
-    private func routeSubscriber(head: RequestHead, target: RequestTarget) -> RouteResult {
+    private func routeSubscriber(head: RequestHead, target: RequestTarget, body: ByteBuffer,
+                                 eventLoop: any EventLoop) -> RouteResult {
         guard target.path.hasPrefix(SubscribeRequest.pathPrefix) else {
-            return .respond(HTTPResponse(error: .init(.notFound, "not found")))
+            return ClientPages(gateway: self.gateway).route(head: head, target: target, body: body, eventLoop: eventLoop)
         }
-        let cors = self.corsHeaders(origin: head.first(.origin))
+        let policy = OriginPolicy(configuration: self.gateway.configuration)
+        let origin = head.first(.origin)
+        let cors = policy.corsHeaders(origin: origin)
+        if head.isUpgrade {
+            return self.routeWebSocket(head: head, target: target, policy: policy, origin: origin)
+        }
         switch head.method {
         case .get:
             do {
@@ -62,6 +71,9 @@ struct Router {
                     lastEventID: head.first(.lastEventID),
                     limits: self.gateway.configuration.subscribeLimits
                 )
+                if request.transport == .iframe, let target = request.origin, !policy.allowsPostMessage(to: target) {
+                    throw GatewayError(.forbidden, "origin is not allowed (transports.allowed_origins)")
+                }
                 return .subscribe(request, corsHeaders: cors)
             } catch let error as GatewayError {
                 var response = HTTPResponse(error: error)
@@ -86,17 +98,26 @@ struct Router {
         }
     }
 
-    /// CORS headers for a request from `origin`, per `transports.cors_origins`.
-    private func corsHeaders(origin: String?) -> [(String, String)] {
-        guard let origin else { return [] }
-        let allowed = self.gateway.configuration.transports.corsOrigins
-        if allowed.contains("*") {
-            return [("Access-Control-Allow-Origin", "*")]
+    /// `GET /sub/{channels}` with `Upgrade: websocket`: the origin check, the handshake and the subscription's
+    /// channels and cursor. A refusal closes the connection.
+    private func routeWebSocket(head: RequestHead, target: RequestTarget, policy: OriginPolicy,
+                                origin: String?) -> RouteResult {
+        do {
+            guard policy.allowsWebSocket(origin: origin, host: head.first(name: "host")) else {
+                throw GatewayError(.forbidden, "origin is not allowed (transports.allowed_origins)")
+            }
+            let key = try WebSocketHandshake.key(of: head)
+            let request = try SubscribeRequest(target: target, accept: nil, lastEventID: head.first(.lastEventID),
+                                               limits: self.gateway.configuration.subscribeLimits)
+            let digest = Insecure.SHA1.hash(data: Array((key + WebSocketHandshake.guid).utf8))
+            return .webSocket(request, accept: Base64.encode(Array(digest)))
+        } catch let error as GatewayError {
+            var response = HTTPResponse(error: error, close: true)
+            if error.code == .upgradeRequired { response.headers.append(("Sec-WebSocket-Version", "13")) }
+            return .respond(response)
+        } catch {
+            return .respond(HTTPResponse(error: .init(.badRequest, "bad request"), close: true))
         }
-        if allowed.contains(origin) {
-            return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
-        }
-        return []
     }
 
     private func health() -> HTTPResponse {

@@ -13,24 +13,27 @@ final class PollResponseCache {
     private var messages: [Message] = []
     private var second = -1
     private var keepAlive = false
+    private var variant = ""
     private var response = ByteBuffer()
 
-    /// The response for exactly `messages` (the same objects, in order) with the current `Date` of `dateCache`;
-    /// `render` builds it when it is not cached.
+    /// The response for exactly `messages` (the same objects, in order) in the poll transport's framing `variant`
+    /// (``PollTransport/variant``) with the current `Date` of `dateCache`; `render` builds it when it is not cached.
     func response(
         for messages: [(message: Message, channelIndex: Int)],
+        variant: String,
         keepAlive: Bool,
         dateCache: HTTPDateCache,
         render: (_ date: String) -> ByteBuffer
     ) -> ByteBuffer {
         let date = dateCache.current
-        if self.second == dateCache.second, self.keepAlive == keepAlive, self.holds(messages) {
+        if self.second == dateCache.second, self.keepAlive == keepAlive, self.variant == variant, self.holds(messages) {
             return self.response
         }
         self.response = render(date)
         self.messages = messages.map(\.message)
         self.second = dateCache.second
         self.keepAlive = keepAlive
+        self.variant = variant
         return self.response
     }
 

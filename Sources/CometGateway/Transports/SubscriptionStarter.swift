@@ -1,0 +1,37 @@
+import CometCore
+import Logging
+import NIOCore
+
+extension Subscription {
+    /// Starts a subscription: registers it for live messages, then asks the broker for its replay, in that order, so
+    /// that nothing published in between is missed.
+    ///
+    /// A poll whose cursor is behind, on a connection that is not kept alive, is answered from history at once without
+    /// registering (a registration it would undo right away).
+    func start(broker: any Broker, pollTimeout: Double, eventLoop: any EventLoop, logger: Logger) {
+        if !self.isStream, !self.keepAlive, let positions = self.requestedPositions,
+           let replays = broker.replayImmediately(channels: self.channels, positions: positions),
+           replays.contains(where: { $0.gap || !$0.messages.isEmpty }) {
+            self.replayed(replays, pollTimeout: pollTimeout)
+            return
+        }
+        self.register()
+        if let replays = broker.replayImmediately(channels: self.channels, positions: self.requestedPositions) {
+            self.replayed(replays, pollTimeout: pollTimeout)
+            return
+        }
+        // The broker completes on any loop: hop to this subscription's loop before touching it.
+        broker.replay(channels: self.channels, positions: self.requestedPositions, on: eventLoop)
+            .hop(to: eventLoop)
+            .assumeIsolated()
+            .whenComplete { result in
+                switch result {
+                case .success(let replays):
+                    self.replayed(replays, pollTimeout: pollTimeout)
+                case .failure(let error):
+                    logger.error("replay failed", metadata: ["error": "\(error)"])
+                    self.replayFailed()
+                }
+            }
+    }
+}
