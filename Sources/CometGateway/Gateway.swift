@@ -1,5 +1,6 @@
 import CometCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -112,21 +113,29 @@ public final class Gateway: Service {
         eviction.cancel()
         hub.stop()
         let drained = publicListener.drain().and(publishListener.drain())
-        let drainTimeout = configuration.server.drainTimeout
-        let finishedInTime = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                (try? await drained.get()) != nil
+        // Whichever comes first: every connection closed, or the deadline. (A task group would not do: it waits for
+        // all its children, and a future's `get()` does not end on cancellation, so a connection that never
+        // finishes, such as a publish whose body stops arriving, would hold the shutdown past the deadline.)
+        let loop = self.group.next()
+        let outcome = loop.makePromise(of: Bool.self)
+        let decided = NIOLockedValueBox(false)
+        let decide: @Sendable (Bool) -> Void = { finished in
+            let first = decided.withLockedValue { decided in
+                defer { decided = true }
+                return !decided
             }
-            group.addTask {
-                try? await Task.sleep(for: .milliseconds(Int64(drainTimeout * 1000)))
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
+            if first { outcome.succeed(finished) }
         }
+        drained.whenComplete { _ in decide(true) }
+        let deadline = loop.scheduleTask(in: .nanoseconds(Int64(configuration.server.drainTimeout * 1_000_000_000))) {
+            decide(false)
+        }
+        let finishedInTime = (try? await outcome.futureResult.get()) ?? false
+        deadline.cancel()
         if !finishedInTime {
+            // Each connection closes itself at the same deadline (it started counting when it was told to drain).
             self.logger.warning("drain deadline passed: closing the remaining connections")
+            _ = try? await drained.get()
         }
     }
 

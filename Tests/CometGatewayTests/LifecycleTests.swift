@@ -46,6 +46,24 @@ struct LifecycleTests {
         }
     }
 
+    @Test("The drain deadline closes a connection whatever it is doing: here, a publish whose body stops arriving")
+    func drainDeadlineBoundsPartialRequests() async throws {
+        // request_timeout is far away: only the drain deadline can end this connection within the client's bounded wait.
+        try await LiveGateway.withGateway(configure: {
+            $0.server.drainTimeout = 0.5
+            $0.limits.requestTimeout = 3600
+        }) { live in
+            let publisher = try await RawHTTPClient.connect(port: live.publishPort)
+            try await publisher.send("POST /pub/partial HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+            let stream = try await RawHTTPClient.get(port: live.publicPort, "/sub/partial?transport=stream")
+            #expect(await stream.wait { $0.contains("last_event_id") })
+            await live.triggerShutdown()
+            #expect(await stream.waitForClose())
+            #expect(await publisher.waitForClose())
+            #expect(!publisher.text.contains("HTTP/1.1 2"), "the half-sent publish was not accepted")
+        }
+    }
+
     @Test("Idle keep-alive connections are closed after idle_timeout")
     func idleTimeout() async throws {
         try await LiveGateway.withGateway(configure: { $0.limits.idleTimeout = 0.3 }) { live in

@@ -13,7 +13,7 @@
  * 'message'), pollTimeout (seconds; sent as &timeout= only when given), stallTimeout (seconds, default 45).
  *
  * Statuses: 'transport' (detail: name now in use), 'connecting' (name), 'open' (name), 'reconnecting' (delay in
- * ms), 'gap' (channels), 'error' (reason text; the client keeps retrying), 'closed' (a channel name when the
+ * ms; null while EventSource reconnects by itself), 'gap' (channels), 'error' (reason text; the client keeps retrying), 'closed' (a channel name when the
  * server deleted that channel; null when the subscription is over: close() was called or no channel is left).
  *
  * Every transport hits GET {url}/sub/{channels}?transport=NAME (WebSocket: the same URL on ws:// or wss://).
@@ -198,7 +198,14 @@
           case 'subscribed': if (m.last_event_id != null) ctx.fill(m.last_event_id, [m.channel]); break;
           case 'gap': ctx.gap([m.channel]); break;
           case 'closed': ctx.closed(m.channel, null, true); break; // the socket goes on with the others
-          case 'error': ctx.error('websocket: ' + (m.reason || 'error ' + m.status) + (m.channel ? ' (' + m.channel + ')' : '')); break;
+          // Shutdown: each channel's position, then close code 1001.
+          case 'reconnect': if (m.last_event_id != null) ctx.absorb(m.last_event_id, [m.channel]); break;
+          case 'error':
+            var text = 'websocket: ' + (m.reason || 'error ' + m.status) + (m.channel ? ' (' + m.channel + ')' : '');
+            // A channel's subscription failed on the server's side: reopen the socket (with backoff).
+            if (m.status >= 500 && m.channel) ctx.end(text);
+            else ctx.status('error', text);
+            break;
           // 'unsubscribed' only answers an unsubscribe, which this client never sends
         }
       };
@@ -216,11 +223,25 @@
       var cursor = ctx.cursor();
       var prev = cursor ? cursor.split('.') : null;
       var es = new EventSource(ctx.url('sse'));
+      var selfRetries = 0;
       ctx.defer(function () { es.close(); });
       ctx.watch(); // heartbeats are SSE comments, invisible to EventSource: only the open is watched
-      es.onopen = function () { ctx.unwatch(); ctx.started(); };
-      // EventSource would reconnect on its own; close it and reconnect here so cursors are tracked uniformly.
-      es.onerror = function () { ctx.end('sse: connection failed or closed'); };
+      es.onopen = function () {
+        ctx.unwatch();
+        if (ctx.ok) ctx.status('open', 'sse'); else ctx.started();
+        selfRetries = 0;
+      };
+      es.onerror = function () {
+        // A stream that dropped before its first message: only EventSource knows the start cursor (the initial
+        // id: block), so let it reconnect by itself with Last-Event-ID, a few times.
+        if (ctx.ok && !ctx.cursor() && es.readyState === 0 && ++selfRetries <= MAX_FAILURES) {
+          ctx.status('reconnecting', null);
+          ctx.watch();
+          return;
+        }
+        // Otherwise close it and reconnect here, from our cursor, like every transport.
+        ctx.end('sse: connection failed or closed');
+      };
 
       function onEvent(e) {
         var m = { event: e.type === 'message' ? undefined : e.type, data: e.data };
@@ -240,8 +261,9 @@
       }
       function control(handler) {
         return function (e) {
+          // lastEventId here is the start cursor or the last message's: where this stream stands.
           var parts = splitCursor(e.lastEventId, list.length);
-          if (parts) prev = parts;
+          if (parts) { prev = parts; ctx.fill(e.lastEventId); }
           handler(parse(e.data) || {});
         };
       }
@@ -357,8 +379,12 @@
       frame.tabIndex = -1;
       frame.setAttribute('aria-hidden', 'true');
       frame.style.cssText = 'position:absolute;left:-9999px;top:0;width:1px;height:1px;border:0;visibility:hidden';
-      // load fires when the frame's document ends, i.e. the connection closed.
-      frame.onload = function () { ctx.end('iframe: connection closed'); };
+      // load fires when the frame's document ends, i.e. the connection closed. Posted messages can still be
+      // queued behind it (Chromium dispatches load first), so a cross-origin frame gets a moment to deliver them.
+      frame.onload = function () {
+        var end = function () { ctx.end('iframe: connection closed'); };
+        if (ctx.cross) setTimeout(end, 250); else end();
+      };
       frame.src = ctx.url('iframe', extra);
       ctx.defer(function () {
         frame.onload = null;
@@ -564,7 +590,7 @@
         message: function (m) { message(ctx, m); },
         accept: function (ch, p, composite, m) { accept(ctx, ch, p, composite, m); },
         fill: function (text, list) { if (ctx.live()) fill(text, list || ctx.chans); },
-        absorb: function (text) { if (ctx.live()) absorb(text, ctx.chans); },
+        absorb: function (text, list) { if (ctx.live()) absorb(text, list || ctx.chans); },
         gap: function (list) {
           if (!ctx.live()) return;
           list = Array.isArray(list) ? list.slice() : [];
@@ -585,7 +611,7 @@
           }
           if (!keep) end(ctx, null, true);
         },
-        error: function (text) { if (ctx.live()) status('error', text); },
+        status: function (s, detail) { if (ctx.live()) status(s, detail); },
         end: function (why, requested) { end(ctx, why, requested); },
         stop: function () { if (ctx.live()) finish(); }
       };

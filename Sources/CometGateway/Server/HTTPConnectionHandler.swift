@@ -149,6 +149,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
             return
         }
         self.quiescing = true
+        // The drain deadline bounds the connection whatever it is doing (a request whose body stops arriving, a
+        // client that does not read what is still queued for it): then it is closed.
+        let drainTimeout = TimeAmount.nanoseconds(Int64(self.gateway.configuration.server.drainTimeout * 1_000_000_000))
+        context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: drainTimeout) {
+            context.close(promise: nil)
+        }
         switch self.state {
         case .idle:
             context.close(promise: nil)
@@ -454,10 +460,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
 
     private func respond(_ response: HTTPResponse, keepAlive: Bool, head: RequestHead? = nil,
                          context: ChannelHandlerContext) {
-        var response = response
-        if head?.method == .head { response.body = nil }
         let keepAlive = keepAlive && !response.close && !self.quiescing
-        let bytes = response.serialize(keepAlive: keepAlive, date: self.dateCache!.current)
+        var bytes = response.serialize(keepAlive: keepAlive, date: self.dateCache!.current)
+        if head?.method == .head, let body = response.body {
+            bytes.moveWriterIndex(to: bytes.writerIndex - body.readableBytes)  // the head of a GET, Content-Length included
+        }
         self.writer!.writeAndFlush(bytes)
         if !keepAlive {
             self.enterClosed()
