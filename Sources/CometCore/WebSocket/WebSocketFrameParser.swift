@@ -111,7 +111,8 @@ public struct WebSocketFrameParser: Sendable {
         }
         guard length <= UInt64(self.limits.maxFrameBytes) else { throw ProtocolError(1009, "frame too large") }
         let payloadLength = Int(length)
-        guard buffer.readableBytes >= offset + 4 + payloadLength else { return nil }
+        guard buffer.readableBytes >= offset + 4 else { return nil }
+        guard buffer.readableBytes - offset - 4 >= payloadLength else { return nil }  // no overflow: the left side is small
         let mask = buffer.getBytes(at: start + offset, length: 4)!
         var payload = ByteBuffer()
         payload.reserveCapacity(payloadLength)
