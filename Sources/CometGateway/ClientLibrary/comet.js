@@ -13,8 +13,9 @@
  * 'message'), pollTimeout (seconds; sent as &timeout= only when given), stallTimeout (seconds, default 45).
  *
  * Statuses: 'transport' (detail: name now in use), 'connecting' (name), 'open' (name), 'reconnecting' (delay in
- * ms; null while EventSource reconnects by itself), 'gap' (channels), 'error' (reason text; the client keeps retrying), 'closed' (a channel name when the
- * server deleted that channel; null when the subscription is over: close() was called or no channel is left).
+ * ms; null while EventSource reconnects by itself), 'gap' (channels), 'error' (reason text; the client keeps
+ * retrying), 'closed' (a channel name when the server deleted that channel; null when the subscription is over:
+ * close() was called or no channel is left).
  *
  * Every transport hits GET {url}/sub/{channels}?transport=NAME (WebSocket: the same URL on ws:// or wss://).
  * The client tracks one position per channel (the highest message id delivered), so it resumes every reconnect
@@ -217,8 +218,10 @@
 
     sse: function (ctx) {
       // SSE data is the raw payload and the event id is the cursor after the message. With several channels
-      // the channel is the one whose position advanced since the previous cursor (unknown for the first
-      // message of a stream opened without a cursor: channel null).
+      // the channel is the one whose position advanced since the previous cursor. The first message after a
+      // resume can advance several (the server starts each replayed channel just below its first replayed id,
+      // in an id: block EventSource does not expose); replay runs in id order, so the message's channel is the
+      // one with the smallest new position (a tie, or a stream opened without a cursor: channel null).
       var list = ctx.chans;
       var cursor = ctx.cursor();
       var prev = cursor ? cursor.split('.') : null;
@@ -249,12 +252,15 @@
           var one = splitCursor(e.lastEventId, 1);
           return ctx.accept(list[0], one && one[0], null, m);
         }
-        var parts = splitCursor(e.lastEventId, list.length), ch = null, p = null;
+        var parts = splitCursor(e.lastEventId, list.length), ch = null, p = null, tie = false;
         if (parts && prev) {
           for (var i = 0; i < parts.length; i++) {
-            if (greater(parts[i], prev[i])) { ch = list[i]; p = parts[i]; break; }
+            if (!greater(parts[i], prev[i])) continue;
+            if (p === null || greater(p, parts[i])) { ch = list[i]; p = parts[i]; tie = false; }
+            else if (p === parts[i]) tie = true;
           }
           if (ch === null) return; // no position advanced: a repeat
+          if (tie) ch = p = null;
         }
         if (parts) prev = parts;
         ctx.accept(ch, p, parts ? e.lastEventId : null, m);
