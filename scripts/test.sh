@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the Swift toolchain.
-# Installs what the tests need (libcurl for the webhook publisher, pkg-config, prlimit), builds everything
-# with our own code held to zero warnings, and runs `swift test`.
+# Installs what the tests need (libcurl for the webhook publisher, pkg-config, prlimit, curl; headless Chromium
+# and its driver, Python's selenium and websockets for the browser and client tests), builds everything with our
+# own code held to zero warnings, runs `swift test`, then the browser and client tests of Tests/Browser/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,12 +10,19 @@ need=()
 dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || need+=(libcurl4-openssl-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v prlimit >/dev/null 2>&1 || need+=(util-linux)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
 fi
+
+# selenium 4.52 asks for a newer certifi than the package registry here serves; 4.51 works.
+python3 -c 'import selenium' 2>/dev/null || python3 -m pip install -q 'selenium>=4.40,<4.52'
+python3 -c 'import websockets' 2>/dev/null || python3 -m pip install -q 'websockets>=12'
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -25,3 +33,8 @@ if grep -E "^$(pwd)/(Sources|Tests)/.*: warning:" "$log"; then
   exit 1
 fi
 swift test --skip-build "$@"
+# Browser transports in headless Chromium (same and cross origin, cut and resumed) and the Python WebSocket client,
+# against the gateway binary just built. Skipped when a filter was given to swift test.
+if [ "$#" -eq 0 ]; then
+  python3 Tests/Browser/run_all.py --gateway "$(swift build --show-bin-path)/comet-gateway"
+fi

@@ -41,7 +41,10 @@ public struct SubscribeRequest: Sendable, Equatable {
     ///   - lastEventID: The `Last-Event-ID` header, if any (it wins over `?last_event_id=`).
     ///   - limits: Limits to enforce.
     /// - Throws: ``GatewayError`` (400) with a short reason for every invalid part.
-    public init(target: RequestTarget, accept: String?, lastEventID: String?, limits: SubscribeLimits) throws {
+    ///   - webSocket: The request opens a WebSocket: `transport`, `callback` and `origin` are ignored (the transport is
+    ///     the socket; ``transport`` is left at `.sse` and means nothing then).
+    public init(target: RequestTarget, accept: String?, lastEventID: String?, limits: SubscribeLimits,
+                webSocket: Bool = false) throws {
         guard target.path.hasPrefix(SubscribeRequest.pathPrefix) else {
             throw GatewayError(.notFound, "not found")
         }
@@ -61,7 +64,11 @@ public struct SubscribeRequest: Sendable, Equatable {
         }
         self.channels = channels.count == 1 ? channels : Array(Set(channels)).sorted()
 
-        let (transportName, lastEventIDParameter, timeoutText) = target.queryValues("transport", "last_event_id", "timeout")
+        var (transportName, lastEventIDParameter, timeoutText) = target.queryValues("transport", "last_event_id", "timeout")
+        if webSocket {
+            transportName = "sse"
+            timeoutText = nil
+        }
         var explicit: TransportKind?
         if let name = transportName {
             guard let transport = TransportKind(rawValue: String(name)) else {

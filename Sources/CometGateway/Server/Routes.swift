@@ -59,7 +59,9 @@ struct Router {
         let policy = OriginPolicy(configuration: self.gateway.configuration)
         let origin = head.first(.origin)
         let cors = policy.corsHeaders(origin: origin)
-        if head.isUpgrade {
+        // Only a WebSocket upgrade is taken; any other (h2c, say) is ignored and the request served as HTTP/1.1.
+        if head.isUpgrade, let upgrade = head.first(name: "upgrade"),
+           upgrade.split(separator: ",").contains(where: { $0.trimmingSpaces.lowercased() == "websocket" }) {
             return self.routeWebSocket(head: head, target: target, policy: policy, origin: origin)
         }
         switch head.method {
@@ -108,7 +110,7 @@ struct Router {
             }
             let key = try WebSocketHandshake.key(of: head)
             let request = try SubscribeRequest(target: target, accept: nil, lastEventID: head.first(.lastEventID),
-                                               limits: self.gateway.configuration.subscribeLimits)
+                                               limits: self.gateway.configuration.subscribeLimits, webSocket: true)
             let digest = Insecure.SHA1.hash(data: Array((key + WebSocketHandshake.guid).utf8))
             return .webSocket(request, accept: Base64.encode(Array(digest)))
         } catch let error as GatewayError {

@@ -210,7 +210,8 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
         let flush = self.send(frame)
         self.streamedBytes &+= frame.readableBytes
         if self.streamedBytes >= self.recycleBytes {
-            self.endStream { $0.reconnect(cursor: self.machine.currentCursor.description, retry: 0) }
+            // The cursor just after this message (during a catch-up the machine's own is already past the replay).
+            self.endStream { $0.reconnect(cursor: Cursor(positions: positions).description, retry: 0) }
         }
         return flush
     }
