@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: comet-gateway vs Nchan (nginx module) vs Pushpin.
+# Side-by-side benchmark: comet-gateway vs Nchan (nginx module) vs Pushpin, and the "floor"
+# (scripts/bench/floor.c: a minimal C epoll SSE server, one write() per delivery).
 #
-#   bash scripts/bench.sh [--quick] [--servers gateway,nchan,pushpin]
-#                         [--scenarios 1,2,3,4,5,6,7] [--no-install] [--no-build]
+#   bash scripts/bench.sh [--quick] [--servers gateway,nchan,pushpin,floor]
+#                         [--scenarios 1,2,3,4,5,6,7,8,9,10] [--no-install] [--no-build]
 #                         [--md-out FILE] [--wait-idle SECONDS] [--repeat N]
+#                         [--storm-subs N] [--storm-rate CONNECTS_PER_S]
 #
 # Every server runs pinned to CPU 0 (taskset -c 0, children inherit it), the
 # load generator (scripts/bench/loadgen.c) pinned to CPU 1. Only 127.0.0.1 is
@@ -16,9 +18,15 @@
 #   4 long-poll     1k long-poll subscribers at 50 msg/s, resuming with a cursor
 #   5 many channels 10k channels x 1 SSE subscriber, 2000 msg/s spread over them
 #   6 publish       POSTs/s with 0 and 1 subscriber
-#   7 websocket     1 channel x 1k WebSocket subscribers at 100 msg/s (Nchan, Pushpin)
+#   7 websocket     1 channel x 1k WebSocket subscribers at 100 msg/s (not floor)
+#   8 connect storm 10k SSE subscribers connect at 5,000/s (time to the first response byte,
+#                   server CPU per connection), then all reconnect at once with ?last_event_id=
+#                   (--storm-subs, --storm-rate; --quick: 2k) (not pushpin)
+#   9 iframe        gateway only: 1 channel x 1k forever-iframe subscribers at 100 msg/s
+#  10 jsonp         gateway only: 1k JSONP long-poll subscribers at 50 msg/s (compared with 2 and 4)
+# The floor runs 1, 2, 3, 5, 6 and 8 (it speaks SSE only); skipped scenarios leave {"skipped":...}.
 #
-# --repeat N runs scenarios 2-7 N times, all servers in each round (so they are
+# --repeat N runs scenarios 2-10 N times, all servers in each round (so they are
 # interleaved in time); the tables show the median of the rounds for every
 # metric, and the maximum for loss, duplicates, reordering and errors.
 #
@@ -33,16 +41,18 @@ OUTBASE="$BENCH/out"             # scratch (git-ignored)
 RESULTS_DIR="$ROOT/bench-results" # git-ignored
 
 QUICK=0
-SERVERS="gateway,nchan,pushpin"
-SCENARIOS="1,2,3,4,5,6,7"
+SERVERS="gateway,nchan,pushpin,floor"
+SCENARIOS="1,2,3,4,5,6,7,8,9,10"
 DO_INSTALL=1
 DO_BUILD=1
 MD_OUT=""
 WAIT_IDLE=0 # seconds to wait for an idle machine before starting
-REPEAT=1    # rounds of scenarios 2-7 (servers interleaved); the report shows medians
+REPEAT=1    # rounds of scenarios 2-10 (servers interleaved); the report shows medians
+STORM_SUBS="" # scenario 8: subscribers in the connect storm (default 10000, --quick 2000)
+STORM_RATE=5000 # scenario 8: connects per second
 PORT_BASE=${BENCH_PORT_BASE:-18400}
 
-usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -56,6 +66,8 @@ while [ $# -gt 0 ]; do
     --md-out) MD_OUT="$2"; shift ;;
     --wait-idle) WAIT_IDLE="$2"; shift ;;
     --repeat) REPEAT="$2"; shift ;;
+    --storm-subs) STORM_SUBS="$2"; shift ;;
+    --storm-rate) STORM_RATE="$2"; shift ;;
     -h | --help) usage 0 ;;
     *) echo "unknown option: $1" >&2; usage 2 ;;
     esac
@@ -66,7 +78,7 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 has() { case ",$1," in *",$2,"*) return 0 ;; *) return 1 ;; esac; }
 
 # ----------------------------------------------------------------------------
-# Parameters (full run ~20-30 min for three servers; --quick < 3 min)
+# Parameters (full run ~45 min for the four servers; --quick ~5 min)
 # ----------------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
     CAP_COUNTS="1000 2000"
@@ -76,6 +88,7 @@ if [ "$QUICK" = 1 ]; then
     MC_CHANS=1000; MC_RATE=500;  MC_DUR=3
     PT_DUR=2
     WS_SUBS=200;   WS_RATE=100;  WS_DUR=2
+    STORM_SUBS=${STORM_SUBS:-2000}
     DRAIN=2
     CAP_SETTLE=1
 else
@@ -86,6 +99,7 @@ else
     MC_CHANS=10000; MC_RATE=2000; MC_DUR=15
     PT_DUR=10
     WS_SUBS=1000;  WS_RATE=100;  WS_DUR=8
+    STORM_SUBS=${STORM_SUBS:-10000}
     DRAIN=3
     CAP_SETTLE=3
 fi
@@ -97,6 +111,12 @@ PUB_CONNS=${BENCH_PUB_CONNS:-8} # publisher keep-alive connections
 # the load generator never pipelines there (see loadgen.c).
 PIPELINE=${BENCH_PIPELINE:-16}
 PT_PIPELINE=${BENCH_PT_PIPELINE:-1} # publish-throughput scenario (6)
+# Scenarios 9 and 10 use the subscriber counts and durations of 2 and 4 (the tables compare them);
+# the iframe rate is the first rate of the scenario-2 sweep.
+IFRAME_RATE=100
+case "$STORM_SUBS" in '' | *[!0-9]*) STORM_SUBS=0 ;; esac
+[ "$STORM_SUBS" -ge 1 ] && [ "$STORM_SUBS" -le 19000 ] || { echo "--storm-subs: 1 to 19000" >&2; exit 2; }
+awk -v r="$STORM_RATE" 'BEGIN { exit !(r > 0 && r <= 50000) }' || { echo "--storm-rate: 1 to 50000" >&2; exit 2; }
 
 SUB_PORT=$PORT_BASE
 PUB_PORT=$((PORT_BASE + 1))
@@ -108,6 +128,7 @@ RUN="$OUTBASE/$TS"
 mkdir -p "$RUN/results" "$RESULTS_DIR"
 GATEWAY_BIN="$ROOT/.build-bench/release/comet-gateway"
 LOADGEN="$OUTBASE/loadgen"
+FLOOR_BIN="$OUTBASE/floor"
 
 # ----------------------------------------------------------------------------
 # Process bookkeeping: everything we start is tracked and stopped by PID.
@@ -190,6 +211,7 @@ install_deps() {
 build_loadgen() {
     mkdir -p "$OUTBASE"
     gcc -O2 -Wall -o "$LOADGEN" "$BENCH/loadgen.c" -lm
+    if has "$SERVERS" floor; then gcc -O2 -Wall -o "$FLOOR_BIN" "$BENCH/floor.c"; fi
 }
 
 GATEWAY_OK=1
@@ -239,6 +261,52 @@ start_nchan() {
     SERVER_PID=$!
     wait_http "$SUB_PORT" /healthz 15 && wait_http "$PUB_PORT" /healthz 5 || return 1
     collect_pids
+}
+
+start_floor() {
+    local dir=$1
+    (
+        ulimit -n 20000
+        exec taskset -c 0 "$FLOOR_BIN" --sub-port "$SUB_PORT" --pub-port "$PUB_PORT"
+    ) >"$dir/floor.log" 2>&1 &
+    SERVER_PID=$!
+    wait_http "$SUB_PORT" /healthz 10 && wait_http "$PUB_PORT" /healthz 5 || return 1
+    collect_pids
+}
+
+# floor_stats NAME OUTFILE: the floor's own counters (events written, dropped on EAGAIN, partial writes)
+floor_stats() {
+    [ "$1" = floor ] || return 0
+    curl -s -m 2 "http://127.0.0.1:$PUB_PORT/stats" >"$2" 2>/dev/null || rm -f "$2"
+}
+
+# skip NAME SCENARIO REASON: a result file that says why the scenario did not run for NAME
+skip() {
+    log "$1: scenario $2 skipped: $3"
+    printf '{"skipped":"%s"}\n' "$3" >"$RES/$1-s$2.json"
+}
+
+# probe_transport KIND: does the running server (the gateway) serve this subscriber transport? Returns 0 if so;
+# otherwise prints why not (its answer). WebSocket must answer 101; iframe and JSONP must not be refused
+# (a held request, which times out here, or a 200 counts as served).
+probe_transport() {
+    local kind=$1 code body f="$RUN/probe-$1.out"
+    case "$kind" in
+    ws)
+        code=$(curl -s -o "$f" -m 2 -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+            -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: Y29tZXQtYmVuY2gta2V5IQ==' \
+            "http://127.0.0.1:$SUB_PORT/sub/bench-probe" 2>/dev/null || true)
+        [ "$code" = 101 ] && return 0
+        ;;
+    *)
+        code=$(curl -s -o "$f" -m 2 -w '%{http_code}' \
+            "http://127.0.0.1:$SUB_PORT/sub/bench-probe?transport=$kind&callback=cb" 2>/dev/null || true)
+        case "$code" in 000 | 200) return 0 ;; esac
+        ;;
+    esac
+    body=$(head -c 120 "$f" 2>/dev/null | tr -d '"\\' | tr -c '[:print:]' ' ' || true)
+    echo "the gateway has no $kind transport yet (probe: HTTP $code${body:+, $body})"
+    return 1
 }
 
 start_pushpin() {
@@ -353,6 +421,7 @@ scenario_fanout() {
     lg "$name" "$RES/$name-s2.json" --mode fanout --kind sse --subs "$FAN_SUBS" --rates "$FAN_RATES" \
         --duration "$FAN_DUR" --drain "$DRAIN" --pub-conns "$PUB_CONNS" --pipeline "$PIPELINE" \
         --stop-after-fail 2 --deadline 300 --label fanout
+    floor_stats "$name" "$RES/$name-s2-floor.json"
     stop_server
 }
 
@@ -362,11 +431,13 @@ scenario_wide() {
     lg "$name" "$RES/$name-s3.json" --mode fanout --kind sse --subs "$WIDE_SUBS" --rates "$WIDE_RATE" \
         --duration "$WIDE_DUR" --drain "$((DRAIN + 2))" --pub-conns 1 --pipeline "$PIPELINE" --settle 3 \
         --deadline 300 --label wide
+    floor_stats "$name" "$RES/$name-s3-floor.json"
     stop_server
 }
 
 scenario_longpoll() {
     local name=$1
+    [ "$name" = floor ] && { skip floor 4 "the floor server speaks SSE only (no long-poll)"; return 0; }
     start_server "$name" longpoll || return 0
     lg "$name" "$RES/$name-s4.json" --mode fanout --kind longpoll --subs "$LP_SUBS" --rates "$LP_RATE" \
         --duration "$LP_DUR" --drain "$((DRAIN + 2))" --pub-conns 1 --pipeline "$PIPELINE" --settle 2 --deadline 240 --label longpoll
@@ -379,6 +450,7 @@ scenario_channels() {
     lg "$name" "$RES/$name-s5.json" --mode fanout --kind sse --subs "$MC_CHANS" --channels "$MC_CHANS" \
         --rates "$MC_RATE" --duration "$MC_DUR" --drain "$DRAIN" --pub-conns "$PUB_CONNS" --pipeline "$PIPELINE" \
         --settle 3 --deadline 300 --label channels
+    floor_stats "$name" "$RES/$name-s5-floor.json"
     stop_server
 }
 
@@ -394,18 +466,55 @@ scenario_publish() {
 }
 
 scenario_websocket() {
-    local name=$1
-    if [ "$name" = gateway ]; then
-        # The gateway's WebSocket transport is not built yet (a later issue); the
-        # load generator's WebSocket client is exercised against Nchan and Pushpin.
-        log "gateway: no WebSocket transport yet; scenario 7 skipped"
-        echo '{"skipped":"no WebSocket transport yet"}' >"$RES/$name-s7.json"
-        return 0
-    fi
+    local name=$1 why
+    [ "$name" = floor ] && { skip floor 7 "the floor server speaks SSE only (no WebSocket)"; return 0; }
     start_server "$name" websocket || return 0
+    if [ "$name" = gateway ] && ! why=$(probe_transport ws); then skip gateway 7 "$why"; stop_server; return 0; fi
     lg "$name" "$RES/$name-s7.json" --mode fanout --kind ws --subs "$WS_SUBS" --rates "$WS_RATE" \
         --duration "$WS_DUR" --drain "$DRAIN" --pub-conns 1 --pipeline "$PIPELINE" --settle 2 --deadline 240 \
         --label websocket
+    stop_server
+}
+
+# Scenario 8: the connect storm and the reconnect storm (loadgen --mode connect).
+scenario_connect() {
+    local name=$1
+    if [ "$name" = pushpin ]; then
+        # Pushpin proxies every new subscription to the GRIP origin, a Python stand-in on the load
+        # generator's CPU: the time to the first byte would be the origin's, not Pushpin's.
+        skip pushpin 8 "every subscribe is proxied to the GRIP origin (a Python stand-in on the load generator's CPU), so connect latency would measure the origin"
+        return 0
+    fi
+    start_server "$name" connect || return 0
+    lg "$name" "$RES/$name-s8.json" --mode connect --subs "$STORM_SUBS" --connect-rate "$STORM_RATE" \
+        --pub-conns 1 --pipeline 1 --prime-msgs 3 --connect-timeout 30 --deadline 200 --label connect
+    floor_stats "$name" "$RES/$name-s8-floor.json"
+    stop_server
+}
+
+# Scenario 9: the gateway's forever-iframe transport, run like scenario 2's first rate.
+scenario_iframe() {
+    local name=$1
+    local why
+    [ "$name" = gateway ] || { skip "$name" 9 "gateway-only transport (forever iframe)"; return 0; }
+    start_server "$name" iframe || return 0
+    if ! why=$(probe_transport iframe); then skip gateway 9 "$why"; stop_server; return 0; fi
+    lg "$name" "$RES/$name-s9.json" --mode fanout --kind iframe --subs "$FAN_SUBS" --rates "$IFRAME_RATE" \
+        --duration "$FAN_DUR" --drain "$DRAIN" --pub-conns "$PUB_CONNS" --pipeline "$PIPELINE" \
+        --deadline 240 --label iframe
+    stop_server
+}
+
+# Scenario 10: the gateway's JSONP long-poll transport, run like scenario 4.
+scenario_jsonp() {
+    local name=$1
+    local why
+    [ "$name" = gateway ] || { skip "$name" 10 "gateway-only transport (JSONP long-poll)"; return 0; }
+    start_server "$name" jsonp || return 0
+    if ! why=$(probe_transport jsonp); then skip gateway 10 "$why"; stop_server; return 0; fi
+    lg "$name" "$RES/$name-s10.json" --mode fanout --kind jsonp --subs "$LP_SUBS" --rates "$LP_RATE" \
+        --duration "$LP_DUR" --drain "$((DRAIN + 2))" --pub-conns 1 --pipeline "$PIPELINE" --settle 2 --deadline 240 \
+        --label jsonp
     stop_server
 }
 
@@ -461,6 +570,9 @@ for ((round = 1; round <= REPEAT; round++)); do
         has "$SCENARIOS" 5 && { log "scenario 5: $MC_CHANS channels x 1 at $MC_RATE msg/s"; scenario_channels "$name"; }
         has "$SCENARIOS" 6 && { log "scenario 6: publish throughput"; scenario_publish "$name"; }
         has "$SCENARIOS" 7 && { log "scenario 7: WebSocket fan-out 1x$WS_SUBS at $WS_RATE msg/s"; scenario_websocket "$name"; }
+        has "$SCENARIOS" 8 && { log "scenario 8: connect storm $STORM_SUBS SSE at $STORM_RATE/s, then reconnect storm"; scenario_connect "$name"; }
+        has "$SCENARIOS" 9 && { log "scenario 9: iframe fan-out 1x$FAN_SUBS at $IFRAME_RATE msg/s"; scenario_iframe "$name"; }
+        has "$SCENARIOS" 10 && { log "scenario 10: JSONP long-poll $LP_SUBS at $LP_RATE msg/s"; scenario_jsonp "$name"; }
     done
 done
 log "load phases done in $(($(date +%s) - START)) s"
@@ -480,7 +592,8 @@ IDLE_AFTER=$(cpu_idle_pct)
         "$CAP_COUNTS" "$FAN_SUBS" "$FAN_RATES" "$FAN_DUR" "$WIDE_SUBS" "$WIDE_RATE" "$WIDE_DUR"
     printf '"lp_subs":%d,"lp_rate":%s,"lp_dur":%s,"mc_chans":%d,"mc_rate":%s,"mc_dur":%s,"pt_dur":%s,"payload":%d,"pub_conns":%d,"pipeline":%d,"pt_pipeline":%d,' \
         "$LP_SUBS" "$LP_RATE" "$LP_DUR" "$MC_CHANS" "$MC_RATE" "$MC_DUR" "$PT_DUR" "$PAYLOAD" "$PUB_CONNS" "$PIPELINE" "$PT_PIPELINE"
-    printf '"ws_subs":%d,"ws_rate":%s,"ws_dur":%s,"repeat":%d}}\n' "$WS_SUBS" "$WS_RATE" "$WS_DUR" "$REPEAT"
+    printf '"ws_subs":%d,"ws_rate":%s,"ws_dur":%s,"storm_subs":%d,"storm_rate":%s,"iframe_rate":%s,"repeat":%d}}\n' \
+        "$WS_SUBS" "$WS_RATE" "$WS_DUR" "$STORM_SUBS" "$STORM_RATE" "$IFRAME_RATE" "$REPEAT"
 } >"$RUN/meta.json"
 
 python3 "$BENCH/report.py" --run "$RUN" --json-out "$RESULTS_DIR/bench-$TS.json" \

@@ -1,9 +1,13 @@
 /*
  * loadgen.c — load generator for the comet-gateway benchmark harness.
  *
- * Single thread, epoll, non-blocking sockets. Talks HTTP/1.1 to one of three
- * push servers (our gateway, Nchan, Pushpin) through a small per-server
- * "adapter" (request building + response framing), and measures:
+ * Single thread, epoll, non-blocking sockets. Talks HTTP/1.1 to one of four
+ * push servers (our gateway, Nchan, Pushpin, and floor.c, the minimal SSE
+ * server) through a small per-server "adapter" (request building + response
+ * framing). Subscriber kinds: sse, stream (ndjson / raw lines), longpoll, ws
+ * (RFC 6455 client), and two gateway transports: iframe (chunked HTML, one
+ * <script> per message) and jsonp (long-poll body wrapped in cb(...);).
+ * It measures:
  *
  *   fanout   : N subscribers on C channels; publish at fixed rates (a sweep of
  *              steps, --rates 100,200,...) for D seconds each; per step count
@@ -14,6 +18,12 @@
  *              (optionally pipelined) for D seconds, with 0..N subscribers.
  *   capacity : N idle SSE subscribers; report time to connect all; hold them
  *              open for --hold seconds or until SIGTERM/SIGINT.
+ *   connect  : connect storm: N SSE subscribers opened at --connect-rate per
+ *              second, time from connect() to the first response byte per
+ *              connection and server CPU per connection; a few messages give
+ *              each a last event id; then the reconnect storm: all closed
+ *              (RST) and reopened at once with ?last_event_id=, measured the
+ *              same way; then one message must reach every subscriber.
  *
  * Output: one JSON object on stdout. Progress/diagnostics on stderr.
  *
@@ -34,6 +44,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,13 +170,13 @@ static double hist_pct_ms(const hist_t *h, double p) {
 /* Configuration                                                             */
 /* ------------------------------------------------------------------------ */
 
-enum server { SRV_GATEWAY, SRV_NCHAN, SRV_PUSHPIN };
-enum kind { K_SSE, K_STREAM, K_LONGPOLL, K_WS };
-enum mode { M_FANOUT, M_PUBTPUT, M_CAPACITY };
+enum server { SRV_GATEWAY, SRV_NCHAN, SRV_PUSHPIN, SRV_FLOOR };
+enum kind { K_SSE, K_STREAM, K_LONGPOLL, K_WS, K_IFRAME, K_JSONP };
+enum mode { M_FANOUT, M_PUBTPUT, M_CAPACITY, M_CONNECT };
 
-static const char *server_names[] = {"gateway", "nchan", "pushpin"};
-static const char *kind_names[] = {"sse", "stream", "longpoll", "ws"};
-static const char *mode_names[] = {"fanout", "pubtput", "capacity"};
+static const char *server_names[] = {"gateway", "nchan", "pushpin", "floor"};
+static const char *kind_names[] = {"sse", "stream", "longpoll", "ws", "iframe", "jsonp"};
+static const char *mode_names[] = {"fanout", "pubtput", "capacity", "connect"};
 
 static struct {
     enum mode mode;
@@ -197,7 +208,13 @@ static struct {
     int pub_any_order;
     int aux_pids[16]; /* helper processes (Pushpin's GRIP origin): reported separately */
     int naux_pids;
+    double connect_rate; /* connect mode: subscriber connects per second in the storm */
+    int prime_msgs;      /* connect mode: messages published between the storm and the reconnect */
+    int reconnect_batch; /* connect mode: reconnects opened between two event-loop passes */
 } cfg;
+
+/* Long-poll kinds: one response per request, re-polled with a cursor. */
+static int kind_is_poll(void) { return cfg.kind == K_LONGPOLL || cfg.kind == K_JSONP; }
 
 /* ------------------------------------------------------------------------ */
 /* Server CPU / RSS sampling from /proc                                      */
@@ -250,6 +267,45 @@ static uint64_t machine_busy_ticks(void) {
     return v[0] + v[1] + v[2] + v[7];
 }
 static uint64_t aux_cpu_ticks(void) { return cpu_ticks_of(cfg.aux_pids, cfg.naux_pids); }
+
+/* Kernel counters (machine-wide) that explain tail latency on loopback: packets dropped because a CPU's input
+ * backlog was full (/proc/net/softnet_stat, 2nd column, summed over CPUs; loopback traffic is queued there and
+ * net.core.netdev_max_backlog bounds it), TCP segments retransmitted after such a drop (/proc/net/snmp
+ * Tcp RetransSegs), and connections refused by a full accept queue (/proc/net/netstat TcpExt ListenOverflows). */
+static uint64_t softnet_drops(void) {
+    FILE *f = fopen("/proc/net/softnet_stat", "r");
+    if (!f) return 0;
+    char line[512];
+    uint64_t sum = 0;
+    unsigned int a, b;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%x %x", &a, &b) == 2) sum += b;
+    fclose(f);
+    return sum;
+}
+
+static uint64_t proc_net_counter(const char *path, const char *prefix, const char *name) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    static char head[8192], vals[8192];
+    uint64_t v = 0;
+    size_t pl = strlen(prefix);
+    while (fgets(head, sizeof head, f) && fgets(vals, sizeof vals, f)) {
+        if (strncmp(head, prefix, pl) || strncmp(vals, prefix, pl)) continue;
+        char *hs = NULL, *vs = NULL;
+        char *h = strtok_r(head + pl, " \n", &hs), *x = strtok_r(vals + pl, " \n", &vs);
+        while (h && x) {
+            if (!strcmp(h, name)) { v = strtoull(x, NULL, 10); break; }
+            h = strtok_r(NULL, " \n", &hs);
+            x = strtok_r(NULL, " \n", &vs);
+        }
+        break;
+    }
+    fclose(f);
+    return v;
+}
+static uint64_t tcp_retrans_segs(void) { return proc_net_counter("/proc/net/snmp", "Tcp:", "RetransSegs"); }
+static uint64_t listen_overflows(void) { return proc_net_counter("/proc/net/netstat", "TcpExt:", "ListenOverflows"); }
 
 /* VmRSS (KiB) summed over cfg.pids. */
 static uint64_t server_rss_kb(void) {
@@ -308,6 +364,8 @@ typedef struct conn {
     uint8_t *seen;
     size_t seen_len;
     uint64_t polls;
+    /* connect mode: when connect() was called and when the first response byte arrived (CLOCK_MONOTONIC ns) */
+    uint64_t t_start, t_first;
     /* publisher: channels of the outstanding (pipelined) requests, FIFO */
     int pq[PIPE_MAX];
     int pq_head, pq_n;
@@ -334,6 +392,11 @@ static struct {
 } st;
 
 static uint64_t total_disconnects, total_reconnects, total_connect_fail;
+/* WebSocket: control messages without a payload (the gateway's {"type":"subscribed",..}), pings answered */
+static uint64_t total_ws_control, total_ws_pings;
+/* connect mode: latency from connect() to the first response byte / to the complete head, while measuring */
+static int measuring_connects;
+static hist_t conn_first_hist, conn_head_hist;
 
 static void on_sig(int s) { (void)s; stop_flag = 1; }
 
@@ -364,6 +427,30 @@ static void build_sub_request(conn_t *c) {
         accept = "text/event-stream";
         snprintf(path, sizeof path, "/sub/%s", ch);
         if (cfg.server == SRV_GATEWAY) snprintf(path, sizeof path, "/sub/%s?transport=sse", ch);
+        if (c->cursor[0]) {
+            /* connect mode's reconnect storm: resume after the last event id seen (the gateway and Nchan read
+             * ?last_event_id=; the floor server ignores it) */
+            char enc[480];
+            urlencode(c->cursor, enc, sizeof enc);
+            size_t l = strlen(path);
+            snprintf(path + l, sizeof path - l, "%slast_event_id=%s", strchr(path, '?') ? "&" : "?", enc);
+        }
+        break;
+    case K_IFRAME:
+        /* gateway "forever iframe": chunked text/html, one <script>c({message})</script> per message */
+        accept = "text/html";
+        snprintf(path, sizeof path, "/sub/%s?transport=iframe&callback=cb", ch);
+        break;
+    case K_JSONP:
+        /* gateway JSONP long-poll: the body is the long-poll JSON wrapped as a call, cb({"messages":[..],
+         * "last_event_id":"X"}); (after an empty comment); resumed with the cursor like --kind longpoll */
+        snprintf(path, sizeof path, "/sub/%s?transport=jsonp&callback=cb", ch);
+        if (c->cursor[0]) {
+            char enc[480];
+            urlencode(c->cursor, enc, sizeof enc);
+            size_t l = strlen(path);
+            snprintf(path + l, sizeof path - l, "&last_event_id=%s", enc);
+        }
         break;
     case K_STREAM:
         if (cfg.server == SRV_GATEWAY) snprintf(path, sizeof path, "/sub/%s?transport=stream", ch);
@@ -720,7 +807,13 @@ static void process_stream_lines(conn_t *c, uint64_t t) {
         if (ll && p[ll - 1] == '\r') ll--;
         if (cfg.kind == K_SSE) {
             if (ll > 5 && !memcmp(p, "data:", 5)) on_payload(c, p + 5, ll - 5, t);
-            /* "id:", "event:", ":" comments and blank lines need no action */
+            else if (cfg.mode == M_CONNECT && ll > 3 && !memcmp(p, "id:", 3)) {
+                /* connect mode keeps the last event id for the reconnect storm's ?last_event_id= */
+                const char *v = p + 3, *ve = p + ll;
+                if (v < ve && *v == ' ') v++;
+                if ((size_t)(ve - v) < sizeof c->cursor) { memcpy(c->cursor, v, (size_t)(ve - v)); c->cursor[ve - v] = 0; }
+            }
+            /* "event:", ":" comments and blank lines need no action */
         } else if (ll > 0 && memmem(p, ll, "seq", 3)) {
             /* one message per line (ndjson / raw); lines without a payload
              * (e.g. the gateway's initial {"last_event_id":..}) are control */
@@ -731,10 +824,39 @@ static void process_stream_lines(conn_t *c, uint64_t t) {
     buf_consume(&c->body, off);
 }
 
+/* Forever iframe: the de-chunked body is HTML, a padding chunk and a start script, then one
+ * <script>c({message object})</script> per message. Scripts are cut at "</script>" (which cannot occur inside
+ * the JSON: the gateway escapes '<' and '>' in strings), so a script split over chunks or reads is only taken
+ * once complete; scripts without a payload (start, heartbeats) and the padding are skipped. */
+static void process_iframe_scripts(conn_t *c, uint64_t t) {
+    size_t off = 0;
+    while (off < c->body.len) {
+        char *p = c->body.p + off;
+        char *e = memmem(p, c->body.len - off, "</script>", 9);
+        if (!e) break;
+        size_t sl = (size_t)(e - p);
+        if (memmem(p, sl, "seq", 3)) on_payload(c, p, sl, t);
+        off += sl + 9;
+    }
+    buf_consume(&c->body, off);
+}
+
 /* Long-poll: a complete response body arrived. Extract messages + cursor. */
 static void process_poll_body(conn_t *c, uint64_t t) {
     const char *b = c->body.p, *e = b + c->body.len;
     if (c->status == 200 && c->body.len) {
+        if (cfg.kind == K_JSONP) {
+            /* the JSON must come wrapped in a call of the callback we named, cb(...); (an empty comment may
+             * precede it) */
+            const char *w = b;
+            while (w < e && isspace((unsigned char)*w)) w++;
+            if (e - w >= 4 && !memcmp(w, "/**/", 4)) w += 4;
+            if (e - w < 4 || memcmp(w, "cb(", 3) || !memmem(w, (size_t)(e - w), ");", 2)) {
+                c->unparsed++;
+                st.unparsed++;
+                if (st.unparsed <= 3) logmsg("jsonp: unexpected body: %.*s", (int)(c->body.len > 120 ? 120 : c->body.len), b);
+            }
+        }
         if (cfg.server == SRV_NCHAN) {
             on_payload(c, b, c->body.len, t); /* one raw message per response */
         } else {
@@ -769,6 +891,14 @@ static void process_poll_body(conn_t *c, uint64_t t) {
     c->polls++;
 }
 
+/* A complete WebSocket message. Messages with a payload carry "seq" (Nchan: the raw payload; Pushpin: the
+ * ws-message content; gateway: {"id":..,"channel":..,"data":"{\"seq\":..}"}); the gateway's control messages
+ * ({"type":"subscribed",...}) have none and are counted, not parsed. */
+static void on_ws_message(conn_t *c, const char *p, size_t len, uint64_t t) {
+    if (!memmem(p, len, "seq", 3) && memmem(p, len, "\"type\"", 6)) { total_ws_control++; return; }
+    on_payload(c, p, len, t);
+}
+
 /* WebSocket: consume complete frames from rbuf (after the 101 response).
  * Server frames are unmasked (RFC 6455 §5.1). Text and binary messages are
  * payloads; fragmented messages are reassembled in c->body; a ping is
@@ -797,19 +927,25 @@ static int process_ws_frames(conn_t *c, uint64_t t) {
         if (avail < hl + len) break;
         const char *payload = (const char *)p + hl;
         if (opcode == 0x8) { rc = -1; off += hl + len; break; }                 /* close */
-        if (opcode == 0x9) {                                                      /* ping -> pong */
-            unsigned char hdr[6] = {0x8a, (unsigned char)(0x80 | (len < 126 ? len : 0)), 0, 0, 0, 0};
+        if (opcode == 0x9) { /* ping -> pong with the same application data, masked as a client must */
             if (len < 126) {
-                buf_append(&c->wbuf, hdr, 6);
-                buf_append(&c->wbuf, payload, (size_t)len); /* zero mask key: payload unchanged */
+                static uint32_t rnd = 0x9e3779b9u;
+                rnd ^= rnd << 13; rnd ^= rnd >> 17; rnd ^= rnd << 5; /* xorshift32: a non-zero mask key */
+                unsigned char fr[6 + 125];
+                fr[0] = 0x8a; /* FIN + pong */
+                fr[1] = (unsigned char)(0x80 | len);
+                memcpy(fr + 2, &rnd, 4);
+                for (size_t i = 0; i < (size_t)len; i++) fr[6 + i] = (unsigned char)payload[i] ^ fr[2 + (i & 3)];
+                buf_append(&c->wbuf, fr, 6 + (size_t)len);
+                total_ws_pings++;
                 if (conn_flush(c) < 0) { rc = -1; break; }
             }
         } else if (opcode == 0x1 || opcode == 0x2 || opcode == 0x0) {
             if (fin && opcode != 0x0 && c->body.len == 0) {
-                on_payload(c, payload, (size_t)len, t);
+                on_ws_message(c, payload, (size_t)len, t);
             } else {
                 buf_append(&c->body, payload, (size_t)len);
-                if (fin) { on_payload(c, c->body.p, c->body.len, t); c->body.len = 0; }
+                if (fin) { on_ws_message(c, c->body.p, c->body.len, t); c->body.len = 0; }
             }
         }
         off += hl + (size_t)len;
@@ -832,6 +968,8 @@ static void clear_pending(conn_t *c) {
 /* Open (or re-open) a subscriber connection; the request is sent once the
  * TCP connect completes. */
 static void sub_open(conn_t *c) {
+    c->t_start = now_ns();
+    c->t_first = 0;
     if (conn_open(c, &cfg.sub_addr) == 0) {
         c->pending = 1;
         pending_connects++;
@@ -858,7 +996,7 @@ static void sub_failed(conn_t *c) {
         c->established = 0;
         established_subs--;
         total_disconnects++;
-        if (cfg.kind == K_LONGPOLL && !stop_flag) {
+        if (kind_is_poll() && !stop_flag) {
             /* long-poll is resumable: reconnect and poll with the cursor */
             total_reconnects++;
             sub_open(c);
@@ -880,7 +1018,7 @@ static void handle_sub_readable(conn_t *c, uint64_t t) {
         more = n == (ssize_t)room;
         if (n == 0) {
             /* EOF: for long-poll close-delimited bodies this completes one */
-            if (cfg.kind == K_LONGPOLL && c->state == S_BODY && c->clen < 0 && !c->chunked) {
+            if (kind_is_poll() && c->state == S_BODY && c->clen < 0 && !c->chunked) {
                 process_poll_body(c, t);
             }
             sub_failed(c);
@@ -893,19 +1031,28 @@ static void handle_sub_readable(conn_t *c, uint64_t t) {
             return;
         }
         c->rbuf.len += (size_t)n;
+        if (measuring_connects && !c->t_first) {
+            c->t_first = t; /* the batch's time: the bytes were there when epoll returned */
+            hist_add(&conn_first_hist, t > c->t_start ? (t - c->t_start) / 1000 : 0);
+        }
         /* process what we have */
         for (;;) {
             if (c->state == S_HEAD) {
                 int r = parse_head(c);
                 if (r == 0) break;
                 int expected = cfg.kind == K_WS ? 101 : 200;
-                if (r < 0 || (c->status != expected && !(cfg.kind == K_LONGPOLL && (c->status == 304 || c->status == 408)))) {
-                    if (c->status) logmsg("subscriber %d: HTTP %d", c->id, c->status);
+                if (r < 0 || (c->status != expected && !(kind_is_poll() && (c->status == 304 || c->status == 408)))) {
+                    static int logged;
+                    if (c->status && logged++ < 5) logmsg("subscriber %d: HTTP %d", c->id, c->status);
                     sub_failed(c);
                     return;
                 }
                 c->state = S_BODY;
-                if (cfg.kind != K_LONGPOLL) sub_established(c);
+                if (measuring_connects && c->t_start) {
+                    hist_add(&conn_head_hist, t > c->t_start ? (t - c->t_start) / 1000 : 0);
+                    c->t_start = 0; /* once per connection */
+                }
+                if (!kind_is_poll()) sub_established(c);
             }
             if (c->state == S_BODY && cfg.kind == K_WS) {
                 if (process_ws_frames(c, t) < 0) { sub_failed(c); return; }
@@ -914,8 +1061,9 @@ static void handle_sub_readable(conn_t *c, uint64_t t) {
             if (c->state == S_BODY) {
                 int done = pump_body(c);
                 if (done < 0) { sub_failed(c); return; }
-                if (cfg.kind != K_LONGPOLL) {
-                    process_stream_lines(c, t);
+                if (!kind_is_poll()) {
+                    if (cfg.kind == K_IFRAME) process_iframe_scripts(c, t);
+                    else process_stream_lines(c, t);
                     if (done) { sub_failed(c); return; } /* stream ended */
                     break;
                 }
@@ -1010,7 +1158,7 @@ static void handle_event(conn_t *c, uint32_t ev, uint64_t t) {
         c->state = S_HEAD;
         if (c->role == R_SUB) {
             build_sub_request(c);
-            if (cfg.kind == K_LONGPOLL) sub_established(c); /* request in place */
+            if (kind_is_poll()) sub_established(c); /* request in place */
         }
         if (conn_flush(c) < 0) {
             if (c->role == R_SUB) sub_failed(c);
@@ -1070,13 +1218,21 @@ static double connect_subscribers(void) {
         uint64_t t = now_ns();
         if (t >= limit || deadline_passed()) break;
         /* start new connections within the concurrency bound */
+        int eligible = 0;
         for (int scans = 0; pending_connects < cfg.connect_conc && scans < cfg.subs; scans++) {
             conn_t *c = &subs[next];
             next = (next + 1) % cfg.subs;
             if (c->state != S_IDLE || c->established) continue;
             if (c->retries > 20) continue;
+            eligible++;
             sub_open(c);
             if (c->state == S_IDLE) break; /* out of sockets for now */
+        }
+        if (!eligible && pending_connects == 0) {
+            /* every subscriber not connected has used up its retries (the server refuses them): stop here */
+            int left = 0;
+            for (int i = 0; i < cfg.subs && !left; i++) left = !subs[i].established && subs[i].retries <= 20;
+            if (!left) { logmsg("giving up: %d subscribers refused 21 times each", cfg.subs - established_subs); break; }
         }
         poll_once(5);
         if (t - last_report > 2000000000ull) {
@@ -1169,6 +1325,7 @@ typedef struct {
     double p50, p90, p99, p999, max, mean;
     double cpu_s, cpu_us_per_delivery, cpu_us_per_publish, aux_cpu_s, other_cpu_s;
     uint64_t rss_kb;
+    uint64_t backlog_drops, tcp_retrans; /* kernel, machine-wide, over the step */
     int pass;
 } step_result_t;
 
@@ -1187,6 +1344,7 @@ static step_result_t run_step(double rate) {
     reset_step();
     r.rate_target = rate;
     uint64_t cpu0 = server_cpu_ticks(), aux0 = aux_cpu_ticks(), busy0 = machine_busy_ticks();
+    uint64_t drops0 = softnet_drops(), retrans0 = tcp_retrans_segs();
     double self0 = self_cpu_s();
     uint64_t t0 = now_ns();
     uint64_t end = t0 + (uint64_t)(cfg.duration * 1e9);
@@ -1226,6 +1384,8 @@ static step_result_t run_step(double rate) {
     }
     uint64_t t_end = now_ns();
     uint64_t cpu1 = server_cpu_ticks(), aux1 = aux_cpu_ticks();
+    r.backlog_drops = softnet_drops() - drops0;
+    r.tcp_retrans = tcp_retrans_segs() - retrans0;
     r.aux_cpu_s = cfg.naux_pids ? (double)(aux1 - aux0) / (double)clk_tck : -1;
     /* our own CPU use over the step: near 100% means the client, not the
      * server, may be the bottleneck */
@@ -1314,6 +1474,7 @@ static void print_step(const step_result_t *r) {
     jnum("cpu_us_per_publish", r->cpu_us_per_publish, 0);
     jnum("aux_cpu_s", r->aux_cpu_s, 0);
     jnum("other_cpu_s", r->other_cpu_s, 0);
+    printf("\"kernel_backlog_drops\":%" PRIu64 ",\"tcp_retrans_segs\":%" PRIu64 ",", r->backlog_drops, r->tcp_retrans);
     printf("\"server_rss_kb\":%" PRIu64 ",\"pass\":%s}", r->rss_kb, r->pass ? "true" : "false");
 }
 
@@ -1325,13 +1486,237 @@ static void print_header(void) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* Connect mode: a connect storm at a fixed rate, then a reconnect storm     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    double rate_target; /* connects/s; 0: all at once */
+    int attempted, connected, failed, timed_out;
+    double secs, rate_achieved, max_start_lag_ms, loadgen_cpu_pct;
+    double first[6], head[6]; /* p50 p90 p99 p99.9 max mean (ms) */
+    uint64_t nfirst, nhead;
+    double cpu_s, cpu_us_per_conn, aux_cpu_s, other_cpu_s;
+    uint64_t rss_before, rss_after;
+    uint64_t backlog_drops, tcp_retrans, listen_overflows; /* kernel, machine-wide, over the storm */
+    int with_cursor;
+} storm_t;
+
+static uint64_t storm_k0[3];
+
+typedef struct {
+    uint64_t t, cpu, aux, busy, rss;
+    double self;
+} sample_t;
+
+static sample_t take_sample(void) {
+    sample_t a = {.t = now_ns(), .cpu = server_cpu_ticks(), .aux = aux_cpu_ticks(), .busy = machine_busy_ticks(),
+                  .rss = server_rss_kb(), .self = self_cpu_s()};
+    return a;
+}
+
+static void hist_summary(const hist_t *h, double *o) {
+    o[0] = hist_pct_ms(h, 50);
+    o[1] = hist_pct_ms(h, 90);
+    o[2] = hist_pct_ms(h, 99);
+    o[3] = hist_pct_ms(h, 99.9);
+    o[4] = h->n ? (double)h->max / 1000.0 : -1;
+    o[5] = h->n ? (double)h->sum / (double)h->n / 1000.0 : -1;
+}
+
+/* Open subscribers: rate > 0 paces connect i at t0 + i/rate; rate == 0 opens them all at once, cfg.reconnect_batch
+ * between two event-loop passes (so responses are timestamped while the rest are still being opened). Waits until
+ * every one is answered or failed, at most cfg.connect_timeout after the last was opened; the CPU window ends
+ * 0.2 s later (work a server defers past the response head). */
+static void run_storm(storm_t *r, double rate) {
+    memset(&conn_first_hist, 0, sizeof conn_first_hist);
+    memset(&conn_head_hist, 0, sizeof conn_head_hist);
+    r->rate_target = rate;
+    measuring_connects = 1;
+    storm_k0[0] = softnet_drops();
+    storm_k0[1] = tcp_retrans_segs();
+    storm_k0[2] = listen_overflows();
+    sample_t a = take_sample();
+    double interval = rate > 0 ? 1e9 / rate : 0;
+    uint64_t t0 = a.t, max_lag = 0, limit = 0, t_done = 0;
+    int next = 0;
+    while (!deadline_passed()) {
+        uint64_t t = now_ns();
+        if (rate > 0) {
+            while (next < cfg.subs) {
+                uint64_t due = t0 + (uint64_t)((double)next * interval);
+                if (due > t) break;
+                if (t - due > max_lag) max_lag = t - due;
+                sub_open(&subs[next++]);
+            }
+        } else {
+            for (int k = 0; k < cfg.reconnect_batch && next < cfg.subs; k++) sub_open(&subs[next++]);
+        }
+        if (next == cfg.subs) {
+            if (!limit) limit = now_ns() + (uint64_t)(cfg.connect_timeout * 1e9);
+            if (pending_connects == 0 || now_ns() >= limit) { t_done = now_ns(); break; }
+        }
+        uint64_t wait = 1000000ull;
+        if (next < cfg.subs) {
+            if (rate > 0) {
+                uint64_t due = t0 + (uint64_t)((double)next * interval);
+                t = now_ns();
+                wait = due > t ? due - t : 0;
+                if (wait > 1000000ull) wait = 1000000ull;
+            } else {
+                wait = 0;
+            }
+        }
+        poll_once_ns(wait);
+    }
+    if (!t_done) t_done = now_ns();
+    r->timed_out = pending_connects;
+    for (int i = 0; i < cfg.subs; i++) /* unanswered at the bound: given up */
+        if (subs[i].pending) { clear_pending(&subs[i]); conn_close(&subs[i]); subs[i].state = S_IDLE; }
+    measuring_connects = 0;
+    r->attempted = next;
+    r->connected = established_subs;
+    r->failed = r->attempted - r->connected - r->timed_out;
+    if (r->failed < 0) r->failed = 0;
+    r->secs = (double)(t_done - t0) / 1e9;
+    r->rate_achieved = r->secs > 0 ? (double)r->connected / r->secs : 0;
+    r->max_start_lag_ms = (double)max_lag / 1e6;
+    hist_summary(&conn_first_hist, r->first);
+    hist_summary(&conn_head_hist, r->head);
+    r->nfirst = conn_first_hist.n;
+    r->nhead = conn_head_hist.n;
+    idle_for(0.2);
+    sample_t b = take_sample();
+    double wall = (double)(b.t - a.t) / 1e9, self = b.self - a.self;
+    r->loadgen_cpu_pct = 100.0 * self / wall;
+    r->cpu_s = cfg.npids ? (double)(b.cpu - a.cpu) / (double)clk_tck : -1;
+    r->cpu_us_per_conn = (cfg.npids && r->connected) ? r->cpu_s * 1e6 / r->connected : -1;
+    r->aux_cpu_s = cfg.naux_pids ? (double)(b.aux - a.aux) / (double)clk_tck : -1;
+    double other = (double)(b.busy - a.busy) / (double)clk_tck - self - (double)(b.cpu - a.cpu) / (double)clk_tck -
+                   (double)(b.aux - a.aux) / (double)clk_tck;
+    r->other_cpu_s = cfg.npids ? (other > 0 ? other : 0) : -1;
+    r->rss_before = a.rss;
+    r->rss_after = b.rss;
+    r->backlog_drops = softnet_drops() - storm_k0[0];
+    r->tcp_retrans = tcp_retrans_segs() - storm_k0[1];
+    r->listen_overflows = listen_overflows() - storm_k0[2];
+    logmsg("%s: %d/%d connected in %.2fs (%d failed, %d timed out); first byte p50=%.2fms p99=%.2fms max=%.2fms; "
+           "server cpu/conn=%.1fus loadgen-cpu=%.0f%%",
+           rate > 0 ? "connect storm" : "reconnect storm", r->connected, cfg.subs, r->secs, r->failed, r->timed_out,
+           r->first[0], r->first[2], r->first[4], r->cpu_us_per_conn, r->loadgen_cpu_pct);
+}
+
+/* Publish nmsgs messages (one every 20 ms, channel = n mod channels) and wait until every subscriber has them, at
+ * most `timeout` seconds. */
+static void publish_and_wait(int nmsgs, double timeout, uint64_t *ok, uint64_t *deliv, uint64_t *expected) {
+    reset_step();
+    uint64_t end = now_ns() + (uint64_t)(timeout * 1e9), next_t = 0;
+    int sent = 0;
+    while (!deadline_passed() && now_ns() < end) {
+        uint64_t t = now_ns();
+        if (sent < nmsgs && t >= next_t && publish_one((uint64_t)sent)) { sent++; next_t = t + 20000000ull; }
+        if (sent == nmsgs && outstanding_pubs() == 0 && st.deliveries >= st.expected) break;
+        poll_once(2);
+    }
+    *ok = st.pub_ok;
+    *deliv = st.deliveries;
+    *expected = st.expected;
+}
+
+static void print_hist6(const char *k, const double *v) {
+    printf("\"%s\":{", k);
+    jnum("p50", v[0], 0);
+    jnum("p90", v[1], 0);
+    jnum("p99", v[2], 0);
+    jnum("p999", v[3], 0);
+    jnum("max", v[4], 0);
+    jnum("mean", v[5], 1);
+    printf("},");
+}
+
+static void print_storm(const char *k, const storm_t *r) {
+    printf("\"%s\":{", k);
+    if (r->rate_target > 0) jnum("rate_target", r->rate_target, 0);
+    else printf("\"rate_target\":\"all at once\",");
+    printf("\"attempted\":%d,\"connected\":%d,\"failed\":%d,\"timed_out\":%d,\"with_last_event_id\":%d,", r->attempted,
+           r->connected, r->failed, r->timed_out, r->with_cursor);
+    jnum("secs", r->secs, 0);
+    jnum("rate_achieved", r->rate_achieved, 0);
+    jnum("max_start_lag_ms", r->max_start_lag_ms, 0);
+    print_hist6("first_byte_ms", r->first);
+    print_hist6("head_ms", r->head);
+    jnum("server_cpu_s", r->cpu_s, 0);
+    jnum("cpu_us_per_conn", r->cpu_us_per_conn, 0);
+    jnum("aux_cpu_s", r->aux_cpu_s, 0);
+    jnum("other_cpu_s", r->other_cpu_s, 0);
+    jnum("loadgen_cpu_pct", r->loadgen_cpu_pct, 0);
+    printf("\"kernel_backlog_drops\":%" PRIu64 ",\"tcp_retrans_segs\":%" PRIu64 ",\"listen_overflows\":%" PRIu64 ",",
+           r->backlog_drops, r->tcp_retrans, r->listen_overflows);
+    printf("\"server_rss_kb_before\":%" PRIu64 ",\"server_rss_kb_after\":%" PRIu64 "}", r->rss_before, r->rss_after);
+}
+
+static uint64_t sum_sub(size_t field_off) {
+    uint64_t n = 0;
+    for (int i = 0; i < cfg.subs; i++) n += *(uint64_t *)((char *)&subs[i] + field_off);
+    return n;
+}
+
+/* --mode connect: the connect storm (cfg.subs SSE subscribers at cfg.connect_rate/s), cfg.prime_msgs messages so
+ * that every subscriber has a last event id, then the reconnect storm (all closed, all reopened at once with
+ * ?last_event_id=), and one message that every reconnected subscriber must get. */
+static int run_connect_mode(void) {
+    connect_publishers();
+    idle_for(cfg.settle);
+    storm_t s1 = {0}, s2 = {0};
+    run_storm(&s1, cfg.connect_rate);
+    idle_for(0.3);
+    uint64_t p_ok = 0, p_deliv = 0, p_exp = 0;
+    if (cfg.prime_msgs > 0) publish_and_wait(cfg.prime_msgs, 10, &p_ok, &p_deliv, &p_exp);
+    logmsg("primed: %" PRIu64 " publishes, %" PRIu64 "/%" PRIu64 " deliveries", p_ok, p_deliv, p_exp);
+    idle_for(0.3);
+    uint64_t rx0 = sum_sub(offsetof(conn_t, rx)), dup0 = sum_sub(offsetof(conn_t, dup));
+    uint64_t disc0 = total_disconnects;
+    for (int i = 0; i < cfg.subs; i++) {
+        conn_t *c = &subs[i];
+        if (c->cursor[0]) s2.with_cursor++;
+        clear_pending(c);
+        if (c->established) { c->established = 0; established_subs--; }
+        conn_close(c); /* abortive (RST), as a client whose network dropped */
+        c->state = S_IDLE;
+        c->body.len = 0;
+    }
+    run_storm(&s2, 0);
+    idle_for(0.3);
+    uint64_t rx_between = sum_sub(offsetof(conn_t, rx)) - rx0, dup_between = sum_sub(offsetof(conn_t, dup)) - dup0;
+    uint64_t a_ok = 0, a_deliv = 0, a_exp = 0;
+    publish_and_wait(1, 5, &a_ok, &a_deliv, &a_exp);
+    logmsg("after the reconnect storm: %" PRIu64 " messages re-delivered, 1 publish -> %" PRIu64 "/%" PRIu64
+           " deliveries", rx_between, a_deliv, a_exp);
+
+    print_header();
+    printf("\"connect_rate\":%g,\"prime_msgs\":%d,\"reconnect_batch\":%d,", cfg.connect_rate, cfg.prime_msgs,
+           cfg.reconnect_batch);
+    print_storm("storm", &s1);
+    printf(",\"primed\":{\"published\":%" PRIu64 ",\"deliveries\":%" PRIu64 ",\"expected\":%" PRIu64 "},", p_ok, p_deliv,
+           p_exp);
+    print_storm("reconnect", &s2);
+    printf(",\"after_reconnect\":{\"redelivered\":%" PRIu64 ",\"dups\":%" PRIu64 ",\"published\":%" PRIu64
+           ",\"deliveries\":%" PRIu64 ",\"expected\":%" PRIu64 "},",
+           rx_between, dup_between, a_ok, a_deliv, a_exp);
+    printf("\"disconnects\":%" PRIu64 ",\"disconnects_after_reconnect\":%" PRIu64 ",\"unparsed\":%" PRIu64 "}\n",
+           total_disconnects, total_disconnects - disc0, sum_sub(offsetof(conn_t, unparsed)));
+    fflush(stdout);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* main                                                                      */
 /* ------------------------------------------------------------------------ */
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen --mode fanout|pubtput|capacity --server gateway|nchan|pushpin [options]\n"
-            "  --kind sse|stream|longpoll   subscriber kind (default sse)\n"
+            "usage: loadgen --mode fanout|pubtput|capacity|connect --server gateway|nchan|pushpin|floor [options]\n"
+            "  --kind sse|stream|longpoll|ws|iframe|jsonp   subscriber kind (default sse; iframe and jsonp:\n"
+            "                               the gateway's ?transport=iframe / ?transport=jsonp, callback cb)\n"
             "  --host 127.0.0.1             target (loopback only)\n"
             "  --sub-port P --pub-port P    subscriber / publisher ports\n"
             "  --origin-port P              pushpin GRIP origin (long-poll publishes go through it)\n"
@@ -1354,7 +1739,11 @@ static void usage(void) {
             "  --p99-limit-ms X             fanout pass criterion (default 100)\n"
             "  --pub-order channel|any      channel: a channel always uses the same publisher\n"
             "                               connection (default); any: round-robin\n"
-            "  --label S                    free-form label copied to the output\n");
+            "  --label S                    free-form label copied to the output\n"
+            "  connect mode (SSE): --subs N subscribers connect at --connect-rate R/s (default 5000), then\n"
+            "  --prime-msgs M messages (default 3) give each a last event id, then all disconnect and reconnect\n"
+            "  at once with ?last_event_id= (--reconnect-batch B opens between event-loop passes, default 64);\n"
+            "  --connect-timeout bounds each storm after its last connect\n");
     exit(2);
 }
 
@@ -1378,6 +1767,9 @@ static void parse_args(int argc, char **argv) {
     cfg.max_fds = 19500;
     cfg.stop_after_fail = 2;
     cfg.p99_limit_ms = 100;
+    cfg.connect_rate = 5000;
+    cfg.prime_msgs = 3;
+    cfg.reconnect_batch = 64;
     int mode_set = 0, server_set = 0;
     static struct option opts[] = {
         {"mode", 1, 0, 'm'},         {"server", 1, 0, 'S'},       {"kind", 1, 0, 'k'},
@@ -1389,7 +1781,8 @@ static void parse_args(int argc, char **argv) {
         {"settle", 1, 0, 'T'},       {"drain", 1, 0, 'D'},        {"connect-timeout", 1, 0, 'W'},
         {"deadline", 1, 0, 'Z'},     {"pids", 1, 0, 'Q'},         {"ready-file", 1, 0, 'R'},
         {"stop-after-fail", 1, 0, 'F'}, {"p99-limit-ms", 1, 0, 'X'}, {"label", 1, 0, 'l'},
-        {"max-fds", 1, 0, 'M'},      {"pub-order", 1, 0, 'o'},    {"aux-pids", 1, 0, 'A'},     {0, 0, 0, 0}};
+        {"max-fds", 1, 0, 'M'},      {"pub-order", 1, 0, 'o'},    {"aux-pids", 1, 0, 'A'},
+        {"connect-rate", 1, 0, 'y'}, {"prime-msgs", 1, 0, 'u'},   {"reconnect-batch", 1, 0, 'b'}, {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -1398,6 +1791,7 @@ static void parse_args(int argc, char **argv) {
             if (!strcmp(optarg, "fanout")) cfg.mode = M_FANOUT;
             else if (!strcmp(optarg, "pubtput")) cfg.mode = M_PUBTPUT;
             else if (!strcmp(optarg, "capacity")) cfg.mode = M_CAPACITY;
+            else if (!strcmp(optarg, "connect")) cfg.mode = M_CONNECT;
             else usage();
             break;
         case 'S':
@@ -1405,6 +1799,7 @@ static void parse_args(int argc, char **argv) {
             if (!strcmp(optarg, "gateway")) cfg.server = SRV_GATEWAY;
             else if (!strcmp(optarg, "nchan")) cfg.server = SRV_NCHAN;
             else if (!strcmp(optarg, "pushpin")) cfg.server = SRV_PUSHPIN;
+            else if (!strcmp(optarg, "floor")) cfg.server = SRV_FLOOR;
             else usage();
             break;
         case 'k':
@@ -1412,6 +1807,8 @@ static void parse_args(int argc, char **argv) {
             else if (!strcmp(optarg, "stream")) cfg.kind = K_STREAM;
             else if (!strcmp(optarg, "longpoll")) cfg.kind = K_LONGPOLL;
             else if (!strcmp(optarg, "ws")) cfg.kind = K_WS;
+            else if (!strcmp(optarg, "iframe")) cfg.kind = K_IFRAME;
+            else if (!strcmp(optarg, "jsonp")) cfg.kind = K_JSONP;
             else usage();
             break;
         case 'h': snprintf(cfg.host, sizeof cfg.host, "%s", optarg); break;
@@ -1449,6 +1846,9 @@ static void parse_args(int argc, char **argv) {
         case 'X': cfg.p99_limit_ms = atof(optarg); break;
         case 'l': snprintf(cfg.label, sizeof cfg.label, "%s", optarg); break;
         case 'M': cfg.max_fds = atoi(optarg); break;
+        case 'y': cfg.connect_rate = atof(optarg); break;
+        case 'u': cfg.prime_msgs = atoi(optarg); break;
+        case 'b': cfg.reconnect_batch = atoi(optarg); break;
         case 'A': {
             char *s = optarg, *tok;
             while ((tok = strsep(&s, ",")) && cfg.naux_pids < 16)
@@ -1473,7 +1873,13 @@ static void parse_args(int argc, char **argv) {
     if (cfg.size > 60000) cfg.size = 60000;
     if (cfg.src_ips < 1) cfg.src_ips = 1;
     if (cfg.src_ips > 250) cfg.src_ips = 250;
-    if (cfg.mode == M_CAPACITY) cfg.kind = K_SSE;
+    if (cfg.mode == M_CAPACITY || cfg.mode == M_CONNECT) cfg.kind = K_SSE;
+    if (cfg.connect_rate <= 0) cfg.connect_rate = 5000;
+    if (cfg.reconnect_batch < 1) cfg.reconnect_batch = 1;
+    if (cfg.prime_msgs < 0) cfg.prime_msgs = 0;
+    if ((cfg.kind == K_IFRAME || cfg.kind == K_JSONP) && cfg.server != SRV_GATEWAY)
+        logmsg("warning: --kind %s is a gateway transport; %s will likely refuse it", kind_names[cfg.kind],
+               server_names[cfg.server]);
     /* Pushpin's HTTP publish endpoint answers "Connection: close": requests
      * pipelined behind the first would be dropped, so never pipeline there. */
     if (cfg.server == SRV_PUSHPIN && cfg.kind != K_LONGPOLL) cfg.pipeline = 1;
@@ -1537,6 +1943,8 @@ int main(int argc, char **argv) {
         pubs[i].state = S_IDLE;
     }
 
+    if (cfg.mode == M_CONNECT) return run_connect_mode();
+
     uint64_t rss0 = server_rss_kb();
     double connect_s = 0;
     if (cfg.subs > 0) {
@@ -1593,8 +2001,11 @@ int main(int argc, char **argv) {
         printf("],");
         jnum("max_passing_rate", best, 1);
     }
-    printf(",\"disconnects\":%" PRIu64 ",\"reconnects\":%" PRIu64 ",\"polls\":%" PRIu64 "}\n", total_disconnects,
-           total_reconnects, ({ uint64_t p = 0; for (int i = 0; i < cfg.subs; i++) p += subs[i].polls; p; }));
+    printf(",\"disconnects\":%" PRIu64 ",\"reconnects\":%" PRIu64 ",\"polls\":%" PRIu64, total_disconnects,
+           total_reconnects, sum_sub(offsetof(conn_t, polls)));
+    if (cfg.kind == K_WS)
+        printf(",\"ws_control_messages\":%" PRIu64 ",\"ws_pings_answered\":%" PRIu64, total_ws_control, total_ws_pings);
+    printf("}\n");
     fflush(stdout);
     return 0;
 }

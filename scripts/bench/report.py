@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 
-SERVERS = ["gateway", "nchan", "pushpin"]
+SERVERS = ["gateway", "nchan", "pushpin", "floor"]
 LOWER, HIGHER = "lower", "higher"
 
 
@@ -25,8 +25,9 @@ def load(path):
 
 
 # Counts that must be zero in every round: the merged value is the worst round, never a median.
-WORST_OF = {"lost", "subs_with_loss", "dups", "reordered", "unparsed", "pub_fail", "pub_err", "disconnects",
-            "connect_failures", "late_from_prev_step", "pub_late"}
+WORST_OF = {"kernel_backlog_drops", "tcp_retrans_segs", "listen_overflows", "lost", "subs_with_loss", "dups", "reordered", "unparsed", "pub_fail", "pub_err", "disconnects",
+            "connect_failures", "late_from_prev_step", "pub_late", "failed", "timed_out", "redelivered",
+            "disconnects_after_reconnect", "drops", "partial", "write_errors"}
 
 
 def merge_rounds(values, key=None):
@@ -68,30 +69,42 @@ def fmt(v, digits=2):
     return f"{v:.{digits}f}"
 
 
+def _ratio(g, o):
+    if g is None or o is None or isinstance(g, bool) or isinstance(o, bool) or o == 0:
+        return None
+    return g / o
+
+
 def ratio(g, o):
-    if g is None or o is None or isinstance(g, bool) or o == 0:
-        return "n/a"
-    return f"{g / o:.2f}x"
+    r = _ratio(g, o)
+    return "n/a" if r is None else f"{r:.2f}x"
 
 
 class Table:
-    def __init__(self, title, note=""):
+    """Rows of metric -> {column: value}. By default the columns are the servers and the ratios gateway/other;
+    `columns` (keys, or (key, heading) pairs) and `ratios` ((numerator, denominator, heading) triples) override
+    that, e.g. for the gateway-only transport tables that compare a transport with the gateway's SSE."""
+
+    def __init__(self, title, note="", columns=None, ratios=None, order=None):
         self.title, self.note, self.rows = title, note, []
+        self.columns, self.ratios = columns, ratios
+        self.order = order if order is not None else float(title.split(".")[0])
 
     def add(self, metric, better, values):
         self.rows.append((metric, better, values))
 
     def render(self, servers, markdown):
-        others = [s for s in servers if s != "gateway"]
-        head = ["metric"] + servers
-        if "gateway" in servers:
-            head += [f"gw/{o}" for o in others]
-        head.append("better")
+        if self.columns is not None:
+            cols = [c if isinstance(c, tuple) else (c, c) for c in self.columns]
+            ratios = self.ratios or []
+        else:
+            cols = [(s, s) for s in servers]
+            ratios = ([("gateway", o, f"gw/{o}") for o in servers if o != "gateway"] if "gateway" in servers else [])
+        head = ["metric"] + [h for _, h in cols] + [h for _, _, h in ratios] + ["better"]
         body = []
         for metric, better, vals in self.rows:
-            row = [metric] + [fmt(vals.get(s)) for s in servers]
-            if "gateway" in servers:
-                row += [ratio(vals.get("gateway"), vals.get(o)) for o in others]
+            row = [metric] + [fmt(vals.get(k)) for k, _ in cols]
+            row += [ratio(vals.get(n), vals.get(d)) for n, d, _ in ratios]
             row.append(better or "")
             body.append(row)
         out = []
@@ -137,6 +150,15 @@ def step_rows(t, data):
     t.add("server CPU (s)", LOWER, {s: d.get("server_cpu_s") for s, d in data.items()})
     t.add("loadgen CPU (%)", "", {s: d.get("loadgen_cpu_pct") for s, d in data.items()})
     t.add("other processes' CPU (s)", LOWER, {s: d.get("other_cpu_s") for s, d in data.items()})
+    kernel_rows(t, data)
+
+
+def kernel_rows(t, data, prefix=""):
+    """Machine-wide kernel counters over a step: loopback packets dropped from a full input backlog and TCP
+    segments retransmitted (each such drop costs a retransmission, i.e. a latency spike)."""
+    if any(d.get("tcp_retrans_segs") is not None for d in data.values()):
+        t.add(f"{prefix}kernel: loopback backlog drops", LOWER, {s: d.get("kernel_backlog_drops") for s, d in data.items()})
+        t.add(f"{prefix}kernel: TCP retransmitted segments", LOWER, {s: d.get("tcp_retrans_segs") for s, d in data.items()})
 
 
 def main():
@@ -155,6 +177,15 @@ def main():
     # With --repeat, every result is the merge of its rounds (median; worst for loss and errors).
     res = {name: (vals[0] if len(vals) == 1 else merge_rounds(vals)) for name, vals in rounds.items()}
     servers = [s for s in SERVERS if s in meta.get("servers", ",".join(SERVERS)).split(",")]
+
+    def skipped_note(key):
+        """' Not run for X: reason.' for every server whose result for `key` is a {"skipped": reason}."""
+        out = ""
+        for s in servers:
+            why = (get(s, key) or {}).get("skipped")
+            if why:
+                out += f" Not run for {s}: {why}."
+        return out
     params = meta.get("params", {})
     tables = []
     summary = {}
@@ -192,6 +223,13 @@ def main():
             t.add(f"{n}: RSS per connection (KiB)", LOWER, per)
         tables.append(t)
 
+    def floor_rows(t, key):
+        """The floor server's own counters for scenario `key` (whole run): writes that found the socket full."""
+        fs = get("floor", f"{key}-floor")
+        if "floor" in servers and fs:
+            t.add("floor: event writes dropped on EAGAIN / partial (whole run)", LOWER,
+                  {"floor": (fs.get("drops") or 0) + (fs.get("partial") or 0)})
+
     # 2. fan-out sweep --------------------------------------------------------
     if any(get(s, "s2") for s in servers):
         rates = [float(x) for x in str(params.get("fan_rates", "")).split(",") if x]
@@ -216,10 +254,12 @@ def main():
                   {s: d.get("cpu_us_per_delivery") for s, d in stp.items()})
             t.add(f"{r:g}/s: loadgen CPU (%)", "", {s: d.get("loadgen_cpu_pct") for s, d in stp.items()})
             t.add(f"{r:g}/s: other processes' CPU (s)", LOWER, {s: d.get("other_cpu_s") for s, d in stp.items()})
+            kernel_rows(t, stp, f"{r:g}/s: ")
             t.add(f"{r:g}/s: pass", HIGHER, {s: d.get("pass") for s, d in stp.items()})
         for s in servers:
             if get(s, "s2"):
                 summary.setdefault(s, {})["fanout"] = get(s, "s2")
+        floor_rows(t, "s2")
         tables.append(t)
 
     # 3/4/5 single-step fan-outs ---------------------------------------------
@@ -248,16 +288,26 @@ def main():
                     "proxied to the origin, so this row measures Pushpin + a Python origin on CPU 1 "
                     "(its CPU is shown separately and is not in 'server CPU').")
         if key == "s7":
-            skipped = [s for s in servers if (get(s, key) or {}).get("skipped")]
-            note = ("Nchan: `nchan_subscriber websocket`; Pushpin: WebSocket-over-HTTP to the GRIP origin, "
-                    "messages published in the ws-message format."
-                    + (" Not measured for the gateway: it has no WebSocket transport yet." if "gateway" in skipped else ""))
+            note = ("Gateway: WebSocket on /sub/CH, one JSON text frame per message object (its "
+                    "{\"type\":\"subscribed\"} frame and pings are counted apart, pings answered with masked pongs); "
+                    "Nchan: `nchan_subscriber websocket`; Pushpin: WebSocket-over-HTTP to the GRIP origin, "
+                    "messages published in the ws-message format.")
+        if key in ("s3", "s5") and "floor" in data:
+            note += (" The floor (floor.c) writes each event with one write() per subscriber and never queues; "
+                     "its dropped writes are in the last row.")
+        note += skipped_note(key)
         t = Table(title, note)
         step_rows(t, data)
         if any(d.get("aux_cpu_s") is not None for d in data.values()):
             t.add("GRIP origin CPU (s), not in server CPU", "", {s: d.get("aux_cpu_s") for s, d in data.items()})
         t.add("subscriber disconnects (whole run)", LOWER,
               {s: (get(s, key) or {}).get("disconnects") for s in data})
+        if key == "s7" and "gateway" in data:
+            t.add("gateway: WebSocket control messages (subscribed, ...)", "",
+                  {"gateway": (get("gateway", key) or {}).get("ws_control_messages")})
+            t.add("gateway: WebSocket pings answered", "",
+                  {"gateway": (get("gateway", key) or {}).get("ws_pings_answered")})
+        floor_rows(t, key)
         tables.append(t)
 
     # 6. publish throughput ---------------------------------------------------
@@ -282,18 +332,144 @@ def main():
                 summary.setdefault(s, {})[f"publish_{n}"] = d
         tables.append(t)
 
+    # 8. connect storm + reconnect storm ---------------------------------------
+    data8 = {s: get(s, "s8") for s in servers if (get(s, "s8") or {}).get("storm")}
+    if data8:
+        t = Table(f"8. Connect storm: {params.get('storm_subs')} SSE subscribers connecting at "
+                  f"{params.get('storm_rate')}/s, then all reconnecting at once with ?last_event_id=",
+                  "Latency per connection from the connect() call to the first byte of the response (the SSE "
+                  "head), timed by the load generator at its event-loop pass (so its own lag is included; see "
+                  "'loadgen CPU'). Server CPU per connection = server CPU over the storm (from the first connect to "
+                  "0.2 s after the last answer) / connections answered; the reconnect storm's includes tearing "
+                  "down the old connections (closed with RST). Between the storms 3 messages are published so "
+                  "every subscriber has a last event id; after the reconnect storm 1 more is published and must "
+                  "reach every subscriber. 'redelivered' = messages received again after reconnecting (0 when the "
+                  "server resumes after last_event_id; the floor ignores it and has no history)."
+                  + skipped_note("s8"))
+
+        def storm(phase, key, sub=None):
+            out = {}
+            for s, d in data8.items():
+                v = (d.get(phase) or {}).get(key)
+                out[s] = v.get(sub) if isinstance(v, dict) and sub else v
+            return out
+        for phase, label in (("storm", "connect"), ("reconnect", "reconnect")):
+            t.add(f"{label}: subscribers answered", HIGHER, storm(phase, "connected"))
+            t.add(f"{label}: failed / timed out", LOWER,
+                  {s: (d.get(phase) or {}).get("failed", 0) + (d.get(phase) or {}).get("timed_out", 0)
+                   for s, d in data8.items()})
+            if phase == "storm":
+                t.add("connect: connects/s answered", HIGHER, storm(phase, "rate_achieved"))
+            else:
+                t.add("reconnect: with last_event_id", "", storm(phase, "with_last_event_id"))
+                t.add("reconnect: time to reconnect all (s)", LOWER, storm(phase, "secs"))
+            for k, lab in (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("max", "max")):
+                t.add(f"{label}: time to first byte {lab} (ms)", LOWER, storm(phase, "first_byte_ms", k))
+            t.add(f"{label}: server CPU per connection (us)", LOWER, storm(phase, "cpu_us_per_conn"))
+            if phase == "storm":
+                t.add("connect: server RSS per connection (KiB)", LOWER,
+                      {s: ((d["storm"].get("server_rss_kb_after", 0) - d["storm"].get("server_rss_kb_before", 0))
+                           / d["storm"]["connected"]) if d["storm"].get("connected") else None
+                       for s, d in data8.items()})
+            t.add(f"{label}: loadgen CPU (%)", "", storm(phase, "loadgen_cpu_pct"))
+            t.add(f"{label}: other processes' CPU (s)", LOWER, storm(phase, "other_cpu_s"))
+            t.add(f"{label}: kernel: accept queue overflows", LOWER, storm(phase, "listen_overflows"))
+            t.add(f"{label}: kernel: TCP retransmitted segments", LOWER, storm(phase, "tcp_retrans_segs"))
+        t.add("primed: deliveries of 3 messages", HIGHER, {s: (d.get("primed") or {}).get("deliveries")
+                                                           for s, d in data8.items()})
+        t.add("after reconnect: messages redelivered", LOWER,
+              {s: (d.get("after_reconnect") or {}).get("redelivered") for s, d in data8.items()})
+        t.add("after reconnect: next message delivered", HIGHER,
+              {s: (d.get("after_reconnect") or {}).get("deliveries") for s, d in data8.items()})
+        t.add("subscriber disconnects (whole run)", LOWER, {s: d.get("disconnects") for s, d in data8.items()})
+        for s, d in data8.items():
+            summary.setdefault(s, {})["connect_storm"] = d
+        tables.append(t)
+
+    # 9, 10. gateway-only transports against the gateway's SSE fan-out and long-poll ----------------------
+    def first_step(server, key, rate=None):
+        for stp in (get(server, key) or {}).get("steps", []):
+            if rate is None or stp.get("rate_target") == rate:
+                return stp
+        return None
+
+    for key, base_key, kind, base_kind, title in [
+        ("s9", "s2", "iframe", "SSE",
+         f"9. Forever-iframe fan-out (gateway): 1 channel x {params.get('fan_subs')} subscribers at "
+         f"{params.get('iframe_rate')} msg/s for {params.get('fan_dur')} s, against SSE (scenario 2, same rate)"),
+        ("s10", "s4", "JSONP", "long-poll",
+         f"10. JSONP long-poll (gateway): {params.get('lp_subs')} subscribers at {params.get('lp_rate')} msg/s "
+         f"for {params.get('lp_dur')} s, against JSON long-poll (scenario 4)"),
+    ]:
+        cur = first_step("gateway", key)
+        if not cur:
+            continue
+        base = first_step("gateway", base_key, cur.get("rate_target") if key == "s9" else None)
+        data = {kind: cur}
+        if base:
+            data[base_kind] = base
+        note = ("Both columns are the gateway; the ratio is this transport over the gateway's "
+                + ("SSE fan-out at the same rate and subscriber count (the first step of scenario 2's sweep)."
+                   if key == "s9" else "JSON long-poll with the same subscribers, rate and duration.")
+                + ("" if base else f" Scenario {base_key[1:]} was not run, so there is nothing to compare with."))
+        t = Table(title, note, columns=[kind, base_kind], ratios=[(kind, base_kind, f"{kind}/{base_kind}")])
+        step_rows(t, data)
+        t.add("subscriber disconnects (whole run)", LOWER,
+              {kind: (get("gateway", key) or {}).get("disconnects"),
+               base_kind: (get("gateway", base_key) or {}).get("disconnects") if base else None})
+        if key == "s10":
+            t.add("polls", "", {kind: (get("gateway", key) or {}).get("polls"),
+                                base_kind: (get("gateway", base_key) or {}).get("polls") if base else None})
+        summary.setdefault("gateway", {})[key] = get("gateway", key)
+        summary.setdefault("gateway", {})[f"{key}_vs_{base_key}"] = {
+            "cpu_us_per_delivery_ratio": _ratio(cur.get("cpu_us_per_delivery"), (base or {}).get("cpu_us_per_delivery")),
+            "p99_ratio": _ratio((cur.get("latency_ms") or {}).get("p99"), ((base or {}).get("latency_ms") or {}).get("p99"))}
+        tables.append(t)
+
+    # The gateway against the floor: fan-out p99 and CPU per delivery -----------------------------------
+    if "gateway" in servers and "floor" in servers:
+        t = Table("Gateway vs the floor (floor.c: one write() per subscriber per message, no queueing, "
+                  "no history)", "How far the gateway is from the cheapest SSE fan-out this machine can do. "
+                  "The floor's write per delivery is also a separate read in the load generator, so at high rates "
+                  "the load generator may be its limit (see its 'loadgen CPU' in table 2).",
+                  columns=["gateway", "floor"], ratios=[("gateway", "floor", "gw/floor")], order=10.5)
+        vs = {}
+        rates = [float(x) for x in str(params.get("fan_rates", "")).split(",") if x]
+        rows = [(f"2. {r:g}/s", "s2", r) for r in rates] + [("3. wide", "s3", None), ("5. channels", "s5", None)]
+        for label, key, r in rows:
+            g, f = first_step("gateway", key, r), first_step("floor", key, r)
+            if not g or not f:
+                continue
+            p99 = {"gateway": (g.get("latency_ms") or {}).get("p99"), "floor": (f.get("latency_ms") or {}).get("p99")}
+            cpu = {"gateway": g.get("cpu_us_per_delivery"), "floor": f.get("cpu_us_per_delivery")}
+            t.add(f"{label}: p99 latency (ms)", LOWER, p99)
+            t.add(f"{label}: server CPU per delivery (us)", LOWER, cpu)
+            vs[label] = {"p99_ratio": _ratio(p99["gateway"], p99["floor"]),
+                         "cpu_us_per_delivery_ratio": _ratio(cpu["gateway"], cpu["floor"])}
+        g8, f8 = get("gateway", "s8"), get("floor", "s8")
+        if (g8 or {}).get("storm") and (f8 or {}).get("storm"):
+            for phase in ("storm", "reconnect"):
+                t.add(f"8. {phase}: time to first byte p99 (ms)", LOWER,
+                      {"gateway": g8[phase]["first_byte_ms"].get("p99"), "floor": f8[phase]["first_byte_ms"].get("p99")})
+                t.add(f"8. {phase}: server CPU per connection (us)", LOWER,
+                      {"gateway": g8[phase].get("cpu_us_per_conn"), "floor": f8[phase].get("cpu_us_per_conn")})
+        if t.rows:
+            summary.setdefault("gateway", {})["vs_floor"] = vs
+            tables.append(t)
+
     for t in tables:
         if t.title.startswith("2."):
             t.add("subscriber disconnects (whole sweep)", LOWER,
                   {s: (get(s, "s2") or {}).get("disconnects") for s in servers if get(s, "s2")})
-    tables.sort(key=lambda t: int(t.title.split(".")[0]))  # scenario order (7 is built with 3-5)
+    tables.sort(key=lambda t: t.order)  # scenario order (7 is built with 3-5); the floor comparison last
     skipped = [s for s in servers if res.get(f"{s}-skipped")]
     header = (f"Benchmark {meta.get('timestamp', '')}{' (quick)' if meta.get('quick') else ''}: "
               f"{meta.get('cpu', '?')}, {meta.get('nproc', '?')} CPUs, kernel {meta.get('kernel', '?')}; "
               f"servers pinned to CPU 0, load generator to CPU 1. nginx {meta.get('nginx')}, "
               f"nchan {meta.get('nchan')}, pushpin {meta.get('pushpin')}, gateway commit "
               f"{meta.get('gateway_commit')}. Payload {params.get('payload')} bytes. "
-              "Ratios are gateway/other (see the 'better' column for direction). "
+              "Ratios are gateway/other (see the 'better' column for direction); 'floor' is floor.c, a minimal "
+              "C epoll SSE server (one write() per subscriber per message): the machine's floor for SSE fan-out. "
               f"Fan-out publishing: each channel on one fixed keep-alive connection, up to "
               f"{params.get('pipeline')} pipelined requests (Pushpin: 1, its publish endpoint closes "
               "every connection). Server CPU = utime+stime of the server's processes over the step. "
@@ -304,7 +480,7 @@ def main():
               "else competed and that row is noisy.")
     repeat = int(params.get("repeat") or 1)
     if repeat > 1:
-        header += (f" Scenarios 2-7 ran in {repeat} rounds, each round running every server in turn (so the "
+        header += (f" Scenarios 2-10 ran in {repeat} rounds, each round running every server in turn (so the "
                    "servers are interleaved in time); every number is the median of the rounds, except loss, "
                    "duplicates, reordering, disconnects and errors, which are the worst round. Capacity ran once.")
     idle = meta.get("idle_pct_before")
