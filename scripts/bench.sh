@@ -5,7 +5,11 @@
 #   bash scripts/bench.sh [--quick] [--servers gateway,nchan,pushpin,floor]
 #                         [--scenarios 1,2,3,4,5,6,7,8,9,10] [--no-install] [--no-build]
 #                         [--md-out FILE] [--wait-idle SECONDS] [--repeat N]
-#                         [--storm-subs N] [--storm-rate CONNECTS_PER_S]
+#                         [--storm-subs N] [--storm-rate CONNECTS_PER_S] [--base-bin PATH]
+#
+# --base-bin PATH adds the server "gateway-base": that gateway binary (say, built from the commit
+# before a change), run and loaded exactly like "gateway", so a change is measured before and
+# after in one run (with --repeat, interleaved round by round); the tables add gw/gateway-base.
 #
 # Every server runs pinned to CPU 0 (taskset -c 0, children inherit it), the
 # load generator (scripts/bench/loadgen.c) pinned to CPU 1. Only 127.0.0.1 is
@@ -42,6 +46,7 @@ RESULTS_DIR="$ROOT/bench-results" # git-ignored
 
 QUICK=0
 SERVERS="gateway,nchan,pushpin,floor"
+BASE_BIN=""
 SCENARIOS="1,2,3,4,5,6,7,8,9,10"
 DO_INSTALL=1
 DO_BUILD=1
@@ -57,6 +62,8 @@ usage() { sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) QUICK=1 ;;
+    --base-bin) BASE_BIN="$2"; shift ;;
+    --base-bin=*) BASE_BIN="${1#*=}" ;;
     --servers) SERVERS="$2"; shift ;;
     --servers=*) SERVERS="${1#*=}" ;;
     --scenarios) SCENARIOS="$2"; shift ;;
@@ -76,6 +83,10 @@ done
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 has() { case ",$1," in *",$2,"*) return 0 ;; *) return 1 ;; esac; }
+if [ -n "$BASE_BIN" ]; then
+    [ -x "$BASE_BIN" ] || { echo "--base-bin: $BASE_BIN is not an executable" >&2; exit 2; }
+    has "$SERVERS" gateway-base || SERVERS="$SERVERS,gateway-base"
+fi
 
 # ----------------------------------------------------------------------------
 # Parameters (full run ~45 min for the four servers; --quick ~5 min)
@@ -126,7 +137,7 @@ ZMQ_BASE=$((PORT_BASE + 3)) # pushpin zmq specs use +3..+5
 TS=$(date +%Y%m%d-%H%M%S)
 RUN="$OUTBASE/$TS"
 mkdir -p "$RUN/results" "$RESULTS_DIR"
-GATEWAY_BIN="$ROOT/.build-bench/release/comet-gateway"
+GATEWAY_BIN="$ROOT/.build-bench/release/comet-gateway"  # built by the script (--no-build: must exist)
 LOADGEN="$OUTBASE/loadgen"
 FLOOR_BIN="$OUTBASE/floor"
 
@@ -236,6 +247,12 @@ build_gateway() {
 SERVER_PIDS=""
 
 collect_pids() { SERVER_PIDS=$(descendants "$SERVER_PID" | paste -sd, -); }
+
+# gateway-base: another build of the gateway (--base-bin PATH, e.g. the commit before a change), run exactly like
+# the gateway, so that a change is measured before and after in one run, interleaved.
+start_gateway-base() {
+    GATEWAY_BIN="$BASE_BIN" start_gateway "$1"
+}
 
 start_gateway() {
     local dir=$1
@@ -368,7 +385,7 @@ lg() {
     local name=$1 out=$2
     shift 2
     local pport=$PUB_PORT
-    taskset -c 1 "$LOADGEN" --server "$name" --sub-port "$SUB_PORT" --pub-port "$pport" \
+    taskset -c 1 "$LOADGEN" --server "${name%-base}" --sub-port "$SUB_PORT" --pub-port "$pport" \
         --origin-port "$ORIGIN_PORT" --pids "$SERVER_PIDS" ${ORIGIN_PID:+--aux-pids "$ORIGIN_PID"} \
         --size "$PAYLOAD" "$@" \
         >"$out" 2>"${out%.json}.log" || log "loadgen exited with $? (see ${out%.json}.log)"
@@ -386,7 +403,7 @@ scenario_capacity() {
         per=$((n / procs))
         LOADGEN_PIDS=()
         for ((i = 0; i < procs; i++)); do
-            taskset -c 1 "$LOADGEN" --mode capacity --server "$name" --sub-port "$SUB_PORT" --subs "$per" \
+            taskset -c 1 "$LOADGEN" --mode capacity --server "${name%-base}" --sub-port "$SUB_PORT" --subs "$per" \
                 --channel-prefix "cap$i-" --hold 300 --connect-conc 256 --connect-timeout 150 \
                 --ready-file "$RUN/ready-$name-$n-$i" --label "capacity-$n-$i" \
                 >"$RUN/results/$name-s1-$n-part$i.json" 2>"$RUN/results/$name-s1-$n-part$i.log" &

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 
-SERVERS = ["gateway", "nchan", "pushpin", "floor"]
+SERVERS = ["gateway", "gateway-base", "nchan", "pushpin", "floor"]
 LOWER, HIGHER = "lower", "higher"
 
 

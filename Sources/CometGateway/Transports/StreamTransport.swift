@@ -39,14 +39,18 @@ struct StreamStart {
     var headers: [(String, String)]
 }
 
+/// Headers of every stream response: no caching, no buffering by an nginx in front.
+private let streamHeaders = [("Cache-Control", "no-cache, no-store"), ("X-Accel-Buffering", "no")]
+
 extension StreamTransport {
     /// The head of a stream response: `200`, held until the connection closes.
     static func writeStreamHead(contentType: String, extraHeaders: [(String, String)] = [], _ start: StreamStart,
                                 into buffer: inout ByteBuffer) {
+        let fixed = extraHeaders.isEmpty ? streamHeaders : streamHeaders + extraHeaders
         HTTPResponse.writeHead(
             status: 200,
             phrase: "OK",
-            headers: [("Cache-Control", "no-cache, no-store"), ("X-Accel-Buffering", "no")] + extraHeaders + start.headers,
+            headers: start.headers.isEmpty ? fixed : fixed + start.headers,
             contentType: contentType,
             contentLength: nil,
             keepAlive: false,
