@@ -32,6 +32,14 @@ struct PublishEndpoint {
         return self.publish([draft], batch: false, eventLoop: eventLoop)
     }
 
+    /// A single publish's response, rendered into `shard`'s reusable response buffer (written at once, it costs no
+    /// allocation; see ``LoopShard/renderResponse(_:)``).
+    static func response(for receipt: PublishReceipt, keepAlive: Bool, shard: LoopShard) -> ByteBuffer {
+        shard.renderResponse { buffer in
+            Self.writeResponse(for: receipt, keepAlive: keepAlive, heads: shard.publishHeads, into: &buffer)
+        }
+    }
+
     func route(head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteResult {
         let isBatch = target.path == PublishRequest.batchPath || target.path == Self.batchPathWithSlash
         guard isBatch || Self.hasChannelPrefix(target.path) else {

@@ -64,7 +64,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     private var dateCache: HTTPDateCache?
     /// The most unparsed bytes held while a poll is answered; a client that pipelines more is closed.
     private static let maxHeldBytes = 64 * 1024
-    private static let continueResponse = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
 
     /// - Parameters:
     ///   - role: The listener the connection came from.
@@ -251,22 +250,15 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     private func process(_ event: HTTPRequestParser.Event, context: ChannelHandlerContext) {
         switch (event, self.state) {
         case (.head(let head), .idle):
-            if let refusal = self.refusal(for: head) {
+            switch RequestAdmission(limits: self.limits, overLimit: self.overLimit, stats: self.gateway.stats).admit(head) {
+            case .refuse(let refusal):
                 self.inbound = nil
                 self.respond(refusal, keepAlive: false, context: context)
                 return
-            }
-            if let expectation = head.expectation {
-                guard expectation.lowercased() == "100-continue" else {
-                    let error = GatewayError(.init(417, "Expectation Failed"), "only Expect: 100-continue is supported")
-                    self.inbound = nil
-                    self.respond(HTTPResponse(error: error, close: true), keepAlive: false, context: context)
-                    return
-                }
-                // Clients such as curl wait for this before sending a body (they would stall for a second otherwise).
-                if head.hasBody {
-                    self.writer!.writeAndFlush(Self.continueResponse)
-                }
+            case .continueFirst:
+                self.writer!.writeAndFlush(RequestAdmission.continueResponse)
+            case .admit:
+                break
             }
             if let body = self.parser.wholeBody(&self.inbound!) {
                 // The usual request, arrived whole: dispatched now, without its body and end events.
@@ -298,21 +290,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         default:
             self.close(context: context)
         }
-    }
-
-    /// Checks a request head against the limits; returns the response that refuses it, if any.
-    /// (The parser already enforced the request-target and header limits.)
-    private func refusal(for head: RequestHead) -> HTTPResponse? {
-        if self.overLimit {
-            self.gateway.stats.connectionsRefused.add(1, ordering: .relaxed)
-            var response = HTTPResponse(error: GatewayError(.serviceUnavailable, "too many connections"), close: true)
-            response.headers.append(("Retry-After", "5"))
-            return response
-        }
-        if let length = head.contentLength, length > self.limits.maxPublishBodyBytes {
-            return HTTPResponse(error: GatewayError(.payloadTooLarge, "body larger than \(self.limits.maxPublishBodyBytes) bytes"), close: true)
-        }
-        return nil
     }
 
     // MARK: - Dispatch
@@ -361,29 +338,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
             }
             parked.connectionClosed()
         }
-        let subscription = Subscription(
-            channels: request.channels,
-            cursor: request.cursor,
-            transport: transport,
-            shard: self.shard!,
-            outbound: self.outbound!,
-            owner: self,
-            hub: self.gateway.hub,
-            keepAlive: keepAlive,
-            extraHeaders: corsHeaders,
-            maxOutboundBytes: self.limits.maxOutboundBytes
-        )
+        let subscription = Subscription(request: request, transport: transport, keepAlive: keepAlive,
+                                        extraHeaders: corsHeaders, shard: self.shard!, outbound: self.outbound!,
+                                        owner: self, gateway: self.gateway)
         self.state = .holding(subscription)
-        self.gateway.logger.debug(
-            "subscribe",
-            metadata: [
-                "comet.channels": "\(request.channels.map(\.rawValue).joined(separator: ","))",
-                "comet.transport": "\(request.transport.rawValue)",
-                "comet.cursor": "\(request.cursor?.description ?? "none")",
-            ]
-        )
-        subscription.start(broker: self.gateway.broker, pollTimeout: request.pollTimeout, eventLoop: context.eventLoop,
-                           logger: self.gateway.logger)
+        subscription.start(gateway: self.gateway, request: request, eventLoop: context.eventLoop)
     }
 
     /// Completes a WebSocket handshake (already validated by the router) and hands the connection to a session.
@@ -392,18 +351,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         self.timer?.cancel()
         self.timer = nil
         self.readGate?.release()
-        var head = ByteBuffer()
-        head.writeStaticString("HTTP/1.1 101 Switching Protocols\r\nServer: comet-gateway\r\nUpgrade: websocket\r\n")
-        head.writeStaticString("Connection: Upgrade\r\nSec-WebSocket-Accept: ")
-        head.writeString(accept)
-        head.writeStaticString("\r\n\r\n")
-        self.writer!.writeAndFlush(head)
+        self.writer!.writeAndFlush(WebSocketSession.switchingProtocols(accept: accept))
         let session = WebSocketSession(gateway: self.gateway, shard: self.shard!, outbound: self.outbound!,
                                        eventLoop: context.eventLoop, owner: self)
         self.state = .webSocket(session)
-        self.gateway.logger.debug("websocket", metadata: [
-            "comet.channels": "\(request.channels.map(\.rawValue).joined(separator: ","))",
-        ])
         session.start(channels: request.channels, cursor: request.cursor)
         // Frames the client sent right behind its handshake.
         if var pending = self.inbound, pending.readableBytes > 0, case .webSocket = self.state {
@@ -477,11 +428,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     /// buffer by copy-on-write).
     private func respondPublished(_ receipt: PublishReceipt, keepAlive: Bool) {
         let keepAlive = keepAlive && !self.quiescing
-        let shard = self.shard!
-        let response = shard.renderResponse { buffer in
-            PublishEndpoint.writeResponse(for: receipt, keepAlive: keepAlive, heads: shard.publishHeads, into: &buffer)
-        }
-        self.writer!.writeAndFlush(response)
+        self.writer!.writeAndFlush(PublishEndpoint.response(for: receipt, keepAlive: keepAlive, shard: self.shard!))
         if !keepAlive {
             self.enterClosed()
             self.writer!.closeWhenWritten()

@@ -3,6 +3,28 @@ import Logging
 import NIOCore
 
 extension Subscription {
+    /// A subscription for a `GET /sub/…` request on an HTTP connection.
+    convenience init(request: SubscribeRequest, transport: SubscriberTransport, keepAlive: Bool,
+                     extraHeaders: [(String, String)], shard: LoopShard, outbound: ConnectionOutbound,
+                     owner: any SubscriptionOwner, gateway: GatewayContext) {
+        self.init(channels: request.channels, cursor: request.cursor, transport: transport, shard: shard,
+                  outbound: outbound, owner: owner, hub: gateway.hub, keepAlive: keepAlive, extraHeaders: extraHeaders,
+                  maxOutboundBytes: gateway.configuration.limits.maxOutboundBytes)
+    }
+
+    /// ``start(broker:pollTimeout:eventLoop:logger:)`` for a request, logged at debug level.
+    func start(gateway: GatewayContext, request: SubscribeRequest, eventLoop: any EventLoop) {
+        gateway.logger.debug(
+            "subscribe",
+            metadata: [
+                "comet.channels": "\(request.channels.map(\.rawValue).joined(separator: ","))",
+                "comet.transport": "\(request.transport.rawValue)",
+                "comet.cursor": "\(request.cursor?.description ?? "none")",
+            ]
+        )
+        self.start(broker: gateway.broker, pollTimeout: request.pollTimeout, eventLoop: eventLoop, logger: gateway.logger)
+    }
+
     /// Starts a subscription: registers it for live messages, then asks the broker for its replay, in that order, so
     /// that nothing published in between is missed.
     ///

@@ -53,6 +53,16 @@ final class WebSocketSession: SubscriptionOwner, HeartbeatReceiver {
         self.lastRefill = .now()
     }
 
+    /// The `101` response that completes a handshake whose key hashes to `accept`.
+    static func switchingProtocols(accept: String) -> ByteBuffer {
+        var head = ByteBuffer()
+        head.writeStaticString("HTTP/1.1 101 Switching Protocols\r\nServer: comet-gateway\r\nUpgrade: websocket\r\n")
+        head.writeStaticString("Connection: Upgrade\r\nSec-WebSocket-Accept: ")
+        head.writeString(accept)
+        head.writeStaticString("\r\n\r\n")
+        return head
+    }
+
     private var maxChannels: Int { self.gateway.configuration.limits.maxChannelsPerSubscription }
 
     /// Starts the subscriptions the URL named, each channel from its position in `cursor` (the cursor of the
