@@ -24,6 +24,10 @@ package final class GatewayListener: Sendable {
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Accept up to 64 waiting connections per readiness of the listening socket (NIO's default is 4): in a
+            // reconnect storm the loop otherwise serves hundreds of other events between two accepts, the accept
+            // queue overflows and the kernel drops SYNs (clients then retry after a second).
+            .serverChannelOption(.maxMessagesPerRead, value: 64)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
