@@ -9,9 +9,7 @@ public enum WebSocketHandshake {
     public static func key(of head: RequestHead) throws -> String {
         guard head.method == .get else { throw GatewayError(.methodNotAllowed, "a WebSocket opens with GET") }
         guard head.minorVersion >= 1 else { throw GatewayError.badRequest("a WebSocket needs HTTP/1.1") }
-        guard let upgrade = head.first(name: "upgrade"),
-              upgrade.split(separator: ",").contains(where: { $0.trimmingSpaces.lowercased() == "websocket" })
-        else { throw GatewayError.badRequest("Upgrade must be websocket") }
+        guard Self.upgradesToWebSocket(head) else { throw GatewayError.badRequest("Upgrade must be websocket") }
         guard head.first(name: "sec-websocket-version")?.trimmingSpaces == "13" else {
             throw GatewayError(.upgradeRequired, "only WebSocket version 13 is supported")
         }
@@ -19,6 +17,12 @@ public enum WebSocketHandshake {
             throw GatewayError.badRequest("Sec-WebSocket-Key must be 16 bytes in base64")
         }
         return key
+    }
+
+    /// Whether the request's `Upgrade` header asks for `websocket` (any other upgrade, h2c say, is not ours to take).
+    public static func upgradesToWebSocket(_ head: RequestHead) -> Bool {
+        guard let upgrade = head.first(name: "upgrade") else { return false }
+        return upgrade.split(separator: ",").contains { $0.trimmingSpaces.lowercased() == "websocket" }
     }
 
     /// Whether `key` is the base64 encoding of 16 bytes: 22 base64 characters and `==`.

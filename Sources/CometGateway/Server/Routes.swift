@@ -60,8 +60,7 @@ struct Router {
         let origin = head.first(.origin)
         let cors = policy.corsHeaders(origin: origin)
         // Only a WebSocket upgrade is taken; any other (h2c, say) is ignored and the request served as HTTP/1.1.
-        if head.isUpgrade, let upgrade = head.first(name: "upgrade"),
-           upgrade.split(separator: ",").contains(where: { $0.trimmingSpaces.lowercased() == "websocket" }) {
+        if head.isUpgrade, WebSocketHandshake.upgradesToWebSocket(head) {
             return self.routeWebSocket(head: head, target: target, policy: policy, origin: origin)
         }
         switch head.method {
