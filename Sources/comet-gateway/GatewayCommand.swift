@@ -6,13 +6,6 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-#if canImport(Glibc)
-import Glibc
-
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: CInt, _ value: CInt) -> CInt
-#endif
-
 /// `comet-gateway`: runs one gateway node until SIGTERM or SIGINT, then drains and exits 0.
 @main
 struct GatewayCommand: AsyncParsableCommand {
@@ -51,7 +44,7 @@ struct GatewayCommand: AsyncParsableCommand {
             handler.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
             return handler
         }
-        Self.tuneAllocator()
+        ProcessTuning.apply()
         let logger = Logger(label: "comet-gateway")
         let gateway = Gateway(configuration: configuration, logger: logger)
         let group = ServiceGroup(
@@ -105,16 +98,5 @@ struct GatewayCommand: AsyncParsableCommand {
     private static func fail(_ message: String) -> Never {
         FileHandle.standardError.write(Data("comet-gateway: \(message)\n".utf8))
         Foundation.exit(78)  // EX_CONFIG
-    }
-
-    /// Keeps freed heap memory mapped instead of returning it to the kernel at every dip: a reconnect storm frees and
-    /// reallocates thousands of connections' worth of memory, and glibc's default (trim above 128 KiB of free top,
-    /// grow by 128 KiB) turned that into an `mprotect` call for about every second connection.
-    private static func tuneAllocator() {
-        #if canImport(Glibc)
-        // <malloc.h> is not in Swift's Glibc module: M_TRIM_THRESHOLD is -1, M_TOP_PAD -2 (glibc's values).
-        _ = glibcMallopt(-2, 16 << 20)
-        _ = glibcMallopt(-1, 64 << 20)
-        #endif
     }
 }

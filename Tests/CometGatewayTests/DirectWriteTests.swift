@@ -17,18 +17,6 @@ import Glibc
 /// when a lagging socket sends writes through NIO's queue and back.
 @Suite("Direct socket writes", .serialized)
 struct DirectWriteTests {
-    @Test("The descriptor is read from NIO's description only in its exact form")
-    func parseDescription() {
-        #expect(SocketDescriptor.parse("SocketChannel { BaseSocket { fd=23 }, active = true }") == 23)
-        #expect(SocketDescriptor.parse("SocketChannel { BaseSocket { fd=0 }") == 0)
-        #expect(SocketDescriptor.parse("SocketChannel { BaseSocket { fd= }") == nil)
-        #expect(SocketDescriptor.parse("SocketChannel { BaseSocket { fd=-1 }") == nil)
-        #expect(SocketDescriptor.parse("SocketChannel { BaseSocket { fd=1234567890 }") == nil)
-        #expect(SocketDescriptor.parse("DatagramChannel { BaseSocket { fd=7 }") == nil)
-        #expect(SocketDescriptor.parse("EmbeddedChannel") == nil)
-        #expect(SocketDescriptor.parse("") == nil)
-    }
-
     @Test("An accepted TCP channel's descriptor is found, and it is that connection's socket")
     func descriptorOfAcceptedChannel() async throws {
         let found = NIOLockedValueBox<CInt?>(nil)

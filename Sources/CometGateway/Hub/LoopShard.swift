@@ -37,12 +37,15 @@ final class LoopShard {
     let pollResponses = PollResponseCache()
     /// The fixed start of single publishes' response heads, with this loop's `Date`.
     private(set) lazy var publishHeads = PublishResponseHeads(dateCache: self.dateCache)
+    /// The idle, request and poll deadlines of this loop's connections.
+    let timers: ConnectionTimers
     /// A buffer reused for responses that are written at once (see ``renderResponse(_:)``).
     private var responseBuffer = ByteBuffer()
 
     init(index: Int, loop: any EventLoop, heartbeatInterval: TimeAmount, stats: GatewayStats) {
         self.index = index
         self.loop = loop
+        self.timers = ConnectionTimers(loop: loop)
         self.heartbeatInterval = heartbeatInterval
         self.stats = stats
     }

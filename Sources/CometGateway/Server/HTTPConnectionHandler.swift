@@ -10,7 +10,7 @@ import Synchronization
 /// Requests are parsed by ``HTTPRequestParser`` straight from the socket's bytes and answered in order. While a
 /// response is pending, pipelined bytes are held unparsed (at most 64 KiB) and socket reads pause for publishes
 /// (through the connection's ``ReadGate``); a held stream ignores anything the client sends.
-final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, WebSocketSessionOwner {
+final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, WebSocketSessionOwner, DeadlineOwner {
     typealias InboundIn = ByteBuffer
 
     private enum State {
@@ -43,7 +43,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     }
 
     private var deadline = LazyDeadline<Timeout>()
-    private var timer: Scheduled<Void>?
+    /// This connection's deadline on the loop's ``ConnectionTimers`` (0 until the handler is added).
+    private var timerID: UInt64 = 0
     private var partialRequest = false
     /// Bytes arrived since the connection last became idle.
     private var bytesArrived = false
@@ -93,6 +94,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         )
         let shard = self.gateway.hub.shard(for: context.eventLoop)
         self.shard = shard
+        self.timerID = shard.timers.makeID()
         self.dateCache = shard.dateCache
         self.outbound = ConnectionOutbound(writer: self.writer!, shard: shard, maxBytes: self.limits.maxOutboundBytes)
     }
@@ -104,8 +106,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         self.writer?.detach()
         self.writer = nil
         self.outbound = nil
-        self.timer?.cancel()
-        self.timer = nil
+        self.cancelDeadline()
         self.enterClosed()
     }
 
@@ -130,9 +131,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         case .subscriber: self.gateway.stats.publicConnections.subtract(1, ordering: .relaxed)
         case .publisher: self.gateway.stats.publisherConnections.subtract(1, ordering: .relaxed)
         }
-        self.timer?.cancel()
-        self.timer = nil
-        self.deadline.clear()
+        self.cancelDeadline()
         self.enterClosed()
         context.fireChannelInactive()
     }
@@ -347,9 +346,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
 
     /// Completes a WebSocket handshake (already validated by the router) and hands the connection to a session.
     private func openWebSocket(_ request: SubscribeRequest, accept: String, context: ChannelHandlerContext) {
-        self.deadline.clear()
-        self.timer?.cancel()
-        self.timer = nil
+        self.cancelDeadline()
         self.readGate?.release()
         self.writer!.writeAndFlush(WebSocketSession.switchingProtocols(accept: accept))
         let session = WebSocketSession(gateway: self.gateway, shard: self.shard!, outbound: self.outbound!,
@@ -476,12 +473,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     }
 
     private func arm(at uptimeNanoseconds: Int64, context: ChannelHandlerContext) {
-        self.timer?.cancel()
-        let deadline = NIODeadline.uptimeNanoseconds(UInt64(uptimeNanoseconds))
-        self.timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) {
-            self.timer = nil
-            self.timerFired(context: context)
-        }
+        self.shard?.timers.set(self.timerID, at: uptimeNanoseconds, owner: self)
+    }
+
+    /// Clears the deadline and takes it off the loop's timers (nothing armed any more).
+    private func cancelDeadline() {
+        self.deadline = LazyDeadline()
+        self.shard?.timers.clear(self.timerID)
+    }
+
+    func deadlineReached() {
+        guard let context = self.context else { return }
+        self.timerFired(context: context)
     }
 
     private func timerFired(context: ChannelHandlerContext) {
