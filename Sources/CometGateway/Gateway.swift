@@ -139,19 +139,11 @@ public final class Gateway: Service {
         }
     }
 
-    /// The connection limit: the configured one, or the file-descriptor limit (raised to its hard limit) less a
-    /// reserve for the publisher listener and the process's own files.
+    /// The connection limit: the configured one, or the file-descriptor limit (raised to its hard limit, the
+    /// descriptor table grown to it: ``OpenFiles``) less a reserve for the publisher listener and the process's own files.
     static func connectionLimit(configured: Int, logger: Logger) -> Int {
-        var limit = rlimit()
-        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
-            if limit.rlim_cur < limit.rlim_max {
-                var raised = limit
-                raised.rlim_cur = limit.rlim_max
-                if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
-            }
-        }
+        let files = OpenFiles.raiseLimit()
         if configured > 0 { return configured }
-        let files = Int(clamping: limit.rlim_cur)
-        return max(16, files - 128)
+        return max(16, (files ?? 1024) - 128)
     }
 }
