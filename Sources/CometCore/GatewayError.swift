@@ -26,6 +26,7 @@ public struct GatewayError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let uriTooLong = Code(414, "URI Too Long")
         public static let unsupportedMediaType = Code(415, "Unsupported Media Type")
         public static let headersTooLarge = Code(431, "Request Header Fields Too Large")
+        public static let internalServerError = Code(500, "Internal Server Error")
         public static let serviceUnavailable = Code(503, "Service Unavailable")
 
         public var description: String { "\(self.status) \(self.phrase)" }

@@ -9,7 +9,7 @@ struct ClientPages {
     /// The path of the demo page's publish form.
     static let demoPublishPrefix = "/demo/publish/"
 
-    func route(head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteResult {
+    func route(head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
         switch target.path {
         case "/comet.js":
             return .respond(self.serve(ClientLibrary.script, head: head))
@@ -19,7 +19,7 @@ struct ClientPages {
             guard self.gateway.configuration.server.demo, target.path.hasPrefix(Self.demoPublishPrefix) else {
                 return .respond(HTTPResponse(error: .init(.notFound, "not found")))
             }
-            guard head.method == .post else { return .respond(Router.methodNotAllowed("POST")) }
+            guard head.method == .post else { return .respond(Routes.methodNotAllowed("POST")) }
             do {
                 let channel = Substring(target.path.utf8.dropFirst(Self.demoPublishPrefix.utf8.count))
                 return try PublishEndpoint(gateway: self.gateway)
@@ -34,7 +34,7 @@ struct ClientPages {
 
     /// A static file: `200` with its `ETag` and `Cache-Control`, or `304` when the client's `If-None-Match` has it.
     private func serve(_ file: ClientLibrary.File, head: RequestHead) -> HTTPResponse {
-        guard head.method == .get || head.method == .head else { return Router.methodNotAllowed("GET, HEAD") }
+        guard head.method == .get || head.method == .head else { return Routes.methodNotAllowed("GET, HEAD") }
         let headers = [("ETag", file.etag), ("Cache-Control", file.cacheControl), ("X-Content-Type-Options", "nosniff")]
         if let tags = head.first(name: "if-none-match"),
            tags == "*" || tags.split(separator: ",").contains(where: { $0.trimmingSpaces == file.etag }) {

@@ -15,9 +15,9 @@ struct PublishEndpoint {
     let gateway: GatewayContext
     private static let batchPathWithSlash = PublishRequest.batchPath + "/"
 
-    /// Publishes one message to the channel named `channelText` (also the demo page's form, see ``Router``).
+    /// Publishes one message to the channel named `channelText` (also the demo page's form, see ``ClientPages``).
     func publishSingle(channelText: Substring, head: RequestHead, target: RequestTarget, body: ByteBuffer,
-                       eventLoop: any EventLoop) throws -> RouteResult {
+                       eventLoop: any EventLoop) throws -> RouteAction {
         let draft = try PublishRequest.single(
             channel: channelText,
             event: head.first(.cometEvent) ?? target.queryValue("event"),
@@ -40,7 +40,7 @@ struct PublishEndpoint {
         }
     }
 
-    func route(head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteResult {
+    func route(head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
         let isBatch = target.path == PublishRequest.batchPath || target.path == Self.batchPathWithSlash
         guard isBatch || Self.hasChannelPrefix(target.path) else {
             return .respond(HTTPResponse(error: .init(.notFound, "not found")))
@@ -53,7 +53,7 @@ struct PublishEndpoint {
         let limits = self.gateway.configuration.limits
         do {
             if isBatch {
-                guard head.method == .post else { return .respond(Router.methodNotAllowed("POST")) }
+                guard head.method == .post else { return .respond(Routes.methodNotAllowed("POST")) }
                 let drafts = try PublishRequest.batch(
                     body: body,
                     maxMessages: limits.maxBatchMessages,
@@ -79,7 +79,7 @@ struct PublishEndpoint {
                     }
                 )
             default:
-                return .respond(Router.methodNotAllowed("GET, POST, PUT, DELETE"))
+                return .respond(Routes.methodNotAllowed("GET, POST, PUT, DELETE"))
             }
         } catch let error as GatewayError {
             return .respond(HTTPResponse(error: error))
@@ -88,7 +88,7 @@ struct PublishEndpoint {
         }
     }
 
-    private func publish(_ drafts: [MessageDraft], batch: Bool, eventLoop: any EventLoop) -> RouteResult {
+    private func publish(_ drafts: [MessageDraft], batch: Bool, eventLoop: any EventLoop) -> RouteAction {
         let stats = self.gateway.stats
         if let receipts = self.gateway.broker.publishImmediately(drafts) {
             stats.messagesPublished.add(receipts.count, ordering: .relaxed)

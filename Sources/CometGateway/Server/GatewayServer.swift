@@ -21,6 +21,7 @@ package final class GatewayListener: Sendable {
     func bind(_ address: ListenAddress, role: ListenerRole) async throws -> any Channel {
         let gateway = self.gateway
         let quiesce = self.quiesce
+        let routes = RouteTable.forRole(role, gateway: gateway)
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -42,7 +43,7 @@ package final class GatewayListener: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try GatewayListener.configure(channel)
-                    try GatewayListener.addConnectionHandlers(to: channel, role: role, gateway: gateway)
+                    try GatewayListener.addConnectionHandlers(to: channel, role: role, routes: routes, gateway: gateway)
                 }
             }
         return try await bootstrap.bind(host: address.host, port: address.port).get()
@@ -59,20 +60,27 @@ package final class GatewayListener: Sendable {
         #endif
     }
 
+    /// Installs the per-connection pipeline with the listener's routes built for this connection alone (tests and
+    /// fixtures that set up channels by hand; a listener builds its table once).
+    package static func addConnectionHandlers(to channel: any Channel, role: ListenerRole, gateway: GatewayContext) throws {
+        try Self.addConnectionHandlers(to: channel, role: role, routes: .forRole(role, gateway: gateway), gateway: gateway)
+    }
+
     /// Installs the per-connection pipeline: one handler that parses requests from the socket's bytes and serves them,
     /// behind a ``ReadGate`` on publisher connections when the broker can make a response wait (not the embedded one,
     /// whose answers are immediate: there the gate would only cost a pipeline hop on every read).
     ///
-    /// With `server.direct_writes` on, that handler writes straight to the socket (``ConnectionWriter``), so nothing
-    /// between it and the socket may transform outbound bytes: a pipeline that adds such a handler (TLS, say) must
-    /// build the connection handler with `directWrites: false`.
-    package static func addConnectionHandlers(to channel: any Channel, role: ListenerRole, gateway: GatewayContext) throws {
+    /// This is the one place that builds a connection's pipeline, so it is also where ``SocketPath`` is decided: a
+    /// handler added here that transforms outbound bytes (TLS, say) makes it ``SocketPath/transformed``, and the
+    /// connection then never writes straight to its socket.
+    static func addConnectionHandlers(to channel: any Channel, role: ListenerRole, routes: RouteTable,
+                                      gateway: GatewayContext) throws {
         let readGate = role == .publisher && !gateway.broker.answersImmediately ? ReadGate() : nil
         if let readGate {
-            try channel.pipeline.syncOperations.addHandler(readGate)
+            try channel.pipeline.syncOperations.addHandler(readGate)  // inbound only: outbound bytes pass untouched
         }
-        let handler = HTTPConnectionHandler(role: role, gateway: gateway,
-                                            directWrites: gateway.configuration.server.directWrites, readGate: readGate)
+        let handler = HTTPConnectionHandler(role: role, routes: routes, gateway: gateway, socketPath: .bare,
+                                            readGate: readGate)
         try channel.pipeline.syncOperations.addHandler(handler)
     }
 
@@ -82,5 +90,21 @@ package final class GatewayListener: Sendable {
         let promise = self.group.next().makePromise(of: Void.self)
         self.quiesce.initiateShutdown(promise: promise)
         return promise.futureResult
+    }
+}
+
+/// What a listener put between a connection's handler and its socket.
+enum SocketPath {
+    /// Nothing that transforms outbound bytes: the connection may write straight to its socket (``ConnectionWriter``,
+    /// with `server.direct_writes` on).
+    case bare
+    /// A handler that transforms outbound bytes (TLS): every write goes through the pipeline.
+    case transformed
+
+    var allowsDirectWrites: Bool {
+        switch self {
+        case .bare: return true
+        case .transformed: return false
+        }
     }
 }

@@ -4,52 +4,41 @@ import NIOCore
 import NIOExtras
 import Synchronization
 
-/// Serves one HTTP/1.1 connection of either listener: reads requests (bounded in size and time), routes them, writes
-/// responses, and holds the connection while a subscription or a publish is in progress.
+/// Serves one HTTP/1.1 connection of either listener: it carries out what its ``HTTPConnectionStateMachine`` says
+/// (reading, routing, answering, keep-alive, timeouts, draining) and holds what answers the current request: a route
+/// waiting for its body, a publish waiting for the broker, a subscription, a WebSocket session.
 ///
-/// Requests are parsed by ``HTTPRequestParser`` straight from the socket's bytes and answered in order. While a
-/// response is pending, pipelined bytes are held unparsed (at most 64 KiB) and socket reads pause for publishes
-/// (through the connection's ``ReadGate``); a held stream ignores anything the client sends.
+/// Requests are parsed straight from the socket's bytes and answered in order. Routes come from the listener's
+/// ``RouteTable``; each says how its body is read before it is read.
 final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, WebSocketSessionOwner, DeadlineOwner {
     typealias InboundIn = ByteBuffer
 
-    private enum State {
-        /// Waiting for a request.
-        case idle
-        /// Reading a request's body.
-        case receiving(RequestHead, body: ByteBuffer)
-        /// Waiting for a publish endpoint's answer.
-        case waiting(keepAlive: Bool)
-        /// Holding a subscription.
+    /// What answers the current request.
+    private enum Exchange {
+        /// Nothing: between requests, or a response written at once.
+        case none
+        /// A route chosen from the head, waiting for its body.
+        case routed(any Route, RequestTarget)
+        /// A publish endpoint's answer, when the broker completes it.
+        case waiting
+        /// A subscription (a stream, or a long poll).
         case holding(Subscription)
         /// A WebSocket after its handshake: the session reads everything from here on.
         case webSocket(WebSocketSession)
-        /// Closing.
-        case closed
     }
 
     private let role: ListenerRole
+    private let routes: RouteTable
     private let directWrites: Bool
     private let gateway: GatewayContext
-    private var state = State.idle
-    private var parser: HTTPRequestParser
-    /// Bytes read but not parsed yet: a partial request, or requests pipelined behind the one being answered.
-    private var inbound: ByteBuffer?
-    /// The parse loop is running (a response finished inside it must not start another).
-    private var parsing = false
-    /// What the connection's single timeout is for.
-    private enum Timeout: Sendable, Equatable {
-        case idle, request, poll
-    }
-
-    private var deadline = LazyDeadline<Timeout>()
+    private var machine: HTTPConnectionStateMachine
+    private var exchange = Exchange.none
+    private var closed = false
+    /// The loop over the machine's actions is running (a response finished inside it must not start another).
+    private var driving = false
     /// This connection's deadline on the loop's ``ConnectionTimers`` (0 until the handler is added).
     private var timerID: UInt64 = 0
-    private var partialRequest = false
-    /// Bytes arrived since the connection last became idle.
-    private var bytesArrived = false
     private var overLimit = false
-    private var quiescing = false
     /// Pauses socket reads while a publish is answered (publisher connections only).
     private let readGate: ReadGate?
     private var context: ChannelHandlerContext?
@@ -58,27 +47,28 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     /// The subscriptions' side of the writer: the slow-consumer bound and writability.
     private var outbound: ConnectionOutbound?
     /// The last poll answered on this keep-alive connection, still registered for the next one (see
-    /// ``Subscription/canResume(_:)``).
+    /// ``Subscription/canResume(_:transport:)``).
     private var parkedPoll: Subscription?
     /// The hub shard and `Date` header cache of this connection's event loop.
     private var shard: LoopShard?
     private var dateCache: HTTPDateCache?
-    /// The most unparsed bytes held while a poll is answered; a client that pipelines more is closed.
-    private static let maxHeldBytes = 64 * 1024
 
     /// - Parameters:
     ///   - role: The listener the connection came from.
+    ///   - routes: The listener's routes.
     ///   - gateway: What every connection shares.
-    ///   - directWrites: Whether writes may go straight to the socket: only when nothing between this handler and the
-    ///     socket transforms outbound bytes.
+    ///   - socketPath: What the listener put between this handler and the socket (see ``SocketPath``).
     ///   - readGate: The gate in front of this handler that pauses reads while a response waits for the broker.
-    init(role: ListenerRole, gateway: GatewayContext, directWrites: Bool, readGate: ReadGate? = nil) {
+    init(role: ListenerRole, routes: RouteTable, gateway: GatewayContext, socketPath: SocketPath, readGate: ReadGate? = nil) {
         self.role = role
+        self.routes = routes
         self.readGate = readGate
         self.gateway = gateway
-        self.directWrites = directWrites
+        self.directWrites = socketPath.allowsDirectWrites && gateway.configuration.server.directWrites
         let limits = gateway.configuration.limits
-        self.parser = HTTPRequestParser(limits: .init(maxURIBytes: limits.maxURIBytes, maxHeaderBytes: limits.maxHeaderBytes))
+        self.machine = HTTPConnectionStateMachine(
+            limits: .init(maxURIBytes: limits.maxURIBytes, maxHeaderBytes: limits.maxHeaderBytes)
+        )
     }
 
     private var limits: GatewayConfiguration.Limits { self.gateway.configuration.limits }
@@ -106,7 +96,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         self.writer?.detach()
         self.writer = nil
         self.outbound = nil
-        self.cancelDeadline()
+        self.shard?.timers.clear(self.timerID)
         self.enterClosed()
     }
 
@@ -121,7 +111,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         if self.directWrites, let descriptor = SocketDescriptor.of(context.channel) {
             self.writer?.writeDirectly(to: descriptor)
         }
-        self.setDeadline(.idle, in: self.limits.idleTimeout, context: context)
+        self.arm(self.machine.connectionOpened(now: self.now(context), idleTimeout: self.nanoseconds(self.limits.idleTimeout)))
         context.fireChannelActive()
     }
 
@@ -131,7 +121,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         case .subscriber: self.gateway.stats.publicConnections.subtract(1, ordering: .relaxed)
         case .publisher: self.gateway.stats.publisherConnections.subtract(1, ordering: .relaxed)
         }
-        self.cancelDeadline()
+        self.shard?.timers.clear(self.timerID)
         self.enterClosed()
         context.fireChannelInactive()
     }
@@ -146,86 +136,42 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
             context.fireUserInboundEventTriggered(event)
             return
         }
-        self.quiescing = true
         // The drain deadline bounds the connection whatever it is doing (a request whose body stops arriving, a
         // client that does not read what is still queued for it): then it is closed.
-        let drainTimeout = TimeAmount.nanoseconds(Int64(self.gateway.configuration.server.drainTimeout * 1_000_000_000))
+        let drainTimeout = TimeAmount.nanoseconds(self.nanoseconds(self.gateway.configuration.server.drainTimeout))
         context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: drainTimeout) {
             context.close(promise: nil)
         }
-        switch self.state {
-        case .idle:
-            context.close(promise: nil)
+        if self.machine.quiesce() {
+            self.close(context: context)
+            return
+        }
+        switch self.exchange {
         case .holding(let subscription):
             subscription.quiesce(drainRetry: self.gateway.configuration.server.drainRetry)
         case .webSocket(let session):
             session.quiesce()
-        case .receiving, .waiting, .closed:
+        case .none, .routed, .waiting:
             break  // the response in progress closes the connection
         }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.close(context: context)  // socket errors: the connection is gone
     }
 
     // MARK: - Reading
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = self.unwrapInboundIn(data)
-        self.bytesArrived = true
-        switch self.state {
-        case .closed:
-            return
-        case .holding(let subscription) where subscription.isStream:
-            return  // nothing a client sends on a held stream is meaningful
-        case .webSocket(let session):
-            session.read(&bytes)
-            return
-        default:
+        switch self.machine.read(self.unwrapInboundIn(data)) {
+        case .parse:
+            self.drive(context: context)
+        case .none:
             break
-        }
-        if self.inbound == nil || self.inbound!.readableBytes == 0 {
-            self.inbound = bytes
-        } else {
-            self.inbound!.writeBuffer(&bytes)
-        }
-        switch self.state {
-        case .idle, .receiving:
-            self.parseInbound(context: context)
-        case .waiting, .holding:
-            // Pipelined behind a response in progress: parsed once it is done.
-            if self.inbound!.readableBytes > Self.maxHeldBytes {
-                self.close(context: context)
-            }
-        case .webSocket, .closed:
-            break
-        }
-    }
-
-    /// Parses and handles what `inbound` holds, for as long as the connection can take a request.
-    private func parseInbound(context: ChannelHandlerContext) {
-        guard !self.parsing else { return }
-        self.parsing = true
-        defer { self.parsing = false }
-        while true {
-            switch self.state {
-            case .idle, .receiving:
-                break
-            case .waiting, .holding, .webSocket, .closed:
-                return
-            }
-            guard self.inbound != nil else { return }
-            let event: HTTPRequestParser.Event?
-            do {
-                event = try self.parser.next(&self.inbound!)
-            } catch {
-                self.inbound = nil
-                self.deadline.clear()
-                self.respond(HTTPResponse(error: error, close: true), keepAlive: false, context: context)
-                return
-            }
-            guard let event else {
-                if self.inbound!.readableBytes == 0 { self.inbound = nil }
-                return
-            }
-            self.process(event, context: context)
+        case .upgraded(var bytes):
+            if case .webSocket(let session) = self.exchange { session.read(&bytes) }
+        case .close:
+            self.close(context: context)
         }
     }
 
@@ -233,80 +179,79 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         if self.role == .publisher, let shard = self.shard {
             self.gateway.hub.deliverLargeBatch(on: shard)  // a large fan-out from this read goes out now
         }
-        // A request still incomplete at the end of a read must arrive in full within request_timeout of now.
-        // (A request that arrives whole in one read never touches the timer.)
-        switch self.state {
-        case .idle where !self.partialRequest && self.bytesArrived,
-             .receiving where !self.partialRequest:
-            self.partialRequest = true
-            self.setDeadline(.request, in: self.limits.requestTimeout, context: context)
-        default:
-            break
-        }
+        self.arm(self.machine.readComplete(now: self.now(context), requestTimeout: self.nanoseconds(self.limits.requestTimeout)))
         context.fireChannelReadComplete()
     }
 
-    private func process(_ event: HTTPRequestParser.Event, context: ChannelHandlerContext) {
-        switch (event, self.state) {
-        case (.head(let head), .idle):
-            switch RequestAdmission(limits: self.limits, overLimit: self.overLimit, stats: self.gateway.stats).admit(head) {
-            case .refuse(let refusal):
-                self.inbound = nil
-                self.respond(refusal, keepAlive: false, context: context)
+    /// Carries out the machine's actions until it waits for more bytes or for the response in progress.
+    private func drive(context: ChannelHandlerContext) {
+        guard !self.driving else { return }
+        self.driving = true
+        defer { self.driving = false }
+        var action = self.machine.next()
+        while true {
+            switch action {
+            case .wait:
                 return
-            case .continueFirst:
-                self.writer!.writeAndFlush(RequestAdmission.continueResponse)
-            case .admit:
-                break
-            }
-            if let body = self.parser.wholeBody(&self.inbound!) {
-                // The usual request, arrived whole: dispatched now, without its body and end events.
-                self.deadline.clear()
-                self.partialRequest = false
-                self.dispatch(head: head, body: body, context: context)
+            case .route(let head):
+                guard let policy = self.route(head, context: context) else { return }
+                action = self.machine.routed(policy)
+                continue
+            case .request(let head, let body):
+                guard case .routed(let route, let target) = self.exchange else { return }
+                self.exchange = .none
+                self.carryOut(route.handle(head, target: target, body: body, eventLoop: context.eventLoop), head: head,
+                              context: context)
+            case .bodyPart, .bodyEnd:
+                // Only a route whose body policy is `.stream` gets these, and none of this listener's routes streams.
+                self.fail(GatewayError(.internalServerError, "request body not expected"), context: context)
+                return
+            case .fail(let error):
+                self.fail(error, context: context)
                 return
             }
-            self.state = .receiving(head, body: ByteBuffer())
-        case (.body(let chunk), .receiving(let head, var body)):
-            guard body.readableBytes + chunk.readableBytes <= self.limits.maxPublishBodyBytes else {
-                let error = GatewayError(.payloadTooLarge, "body larger than \(self.limits.maxPublishBodyBytes) bytes")
-                self.inbound = nil
-                self.respond(HTTPResponse(error: error, close: true), keepAlive: false, context: context)
-                return
-            }
-            self.state = .closed  // avoid a copy of `body` while appending
-            if body.readableBytes == 0 {
-                body = chunk  // the usual single chunk: no copy (a published message copies what it keeps)
-            } else {
-                var chunk = chunk
-                body.writeBuffer(&chunk)
-            }
-            self.state = .receiving(head, body: body)
-        case (.end, .receiving(let head, let body)):
-            self.deadline.clear()
-            self.partialRequest = false
-            self.dispatch(head: head, body: body, context: context)
-        default:
-            self.close(context: context)
+            action = self.machine.next()
         }
     }
 
-    // MARK: - Dispatch
+    /// Admits a head and chooses its route; nil when it was refused (and answered).
+    private func route(_ head: RequestHead, context: ChannelHandlerContext) -> HTTPConnectionStateMachine.BodyPolicy? {
+        let admission = RequestAdmission(overLimit: self.overLimit, stats: self.gateway.stats).admit(head)
+        if case .refuse(let refusal) = admission {
+            self.refuse(refusal, context: context)
+            return nil
+        }
+        switch self.routes.choose(head) {
+        case .refuse(let response):
+            self.refuse(response, context: context)
+            return nil
+        case .route(let route, let target):
+            let policy = route.bodyPolicy(for: head)
+            if case .continueFirst = admission, policy.accepts(contentLength: head.contentLength) {
+                self.writer!.writeAndFlush(RequestAdmission.continueResponse)
+            }
+            self.exchange = .routed(route, target)
+            return policy
+        }
+    }
 
-    private func dispatch(head: RequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
-        let keepAlive = head.keepAlive && !self.quiescing
-        switch Router(gateway: self.gateway).route(head: head, body: body, role: self.role, eventLoop: context.eventLoop) {
+    // MARK: - Answering
+
+    /// Does what the route said.
+    private func carryOut(_ action: RouteAction, head: RequestHead, context: ChannelHandlerContext) {
+        switch action {
         case .respond(let response):
-            self.respond(response, keepAlive: keepAlive, head: head, context: context)
-            self.requestFinished(keepAlive: keepAlive && !response.close, context: context)
+            self.finish(self.respond(response, head: head), context: context)
         case .published(let receipt):
-            self.respondPublished(receipt, keepAlive: keepAlive)
-            self.requestFinished(keepAlive: keepAlive, context: context)
+            let keepAlive = self.machine.keepAlive
+            self.writer!.writeAndFlush(PublishEndpoint.response(for: receipt, keepAlive: keepAlive, shard: self.shard!))
+            self.finish(keepAlive, context: context)
         case .respondLater(let future):
-            self.state = .waiting(keepAlive: keepAlive)
+            self.exchange = .waiting
             self.readGate?.hold()
             future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
-                guard case .waiting(let keepAlive) = self.state else { return }
+                guard case .waiting = self.exchange else { return }
+                self.exchange = .none
                 let response: HTTPResponse
                 switch result {
                 case .success(let value):
@@ -315,23 +260,22 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
                     self.gateway.logger.error("publish failed", metadata: ["error": "\(error)"])
                     response = HTTPResponse(error: GatewayError(.serviceUnavailable, "broker unavailable"))
                 }
-                self.respond(response, keepAlive: keepAlive, head: head, context: context)
-                self.requestFinished(keepAlive: keepAlive && !response.close, context: context)
+                self.finish(self.respond(response, head: head), context: context)
             }
         case .subscribe(let request, let corsHeaders):
-            self.subscribe(request, corsHeaders: corsHeaders, keepAlive: keepAlive, context: context)
+            self.subscribe(request, corsHeaders: corsHeaders, context: context)
         case .webSocket(let request, let accept):
             self.openWebSocket(request, accept: accept, context: context)
         }
     }
 
-    private func subscribe(_ request: SubscribeRequest, corsHeaders: [(String, String)], keepAlive: Bool,
-                           context: ChannelHandlerContext) {
+    private func subscribe(_ request: SubscribeRequest, corsHeaders: [(String, String)], context: ChannelHandlerContext) {
+        let keepAlive = self.machine.keepAlive
         let transport = SubscriberTransport(for: request, configuration: self.gateway.configuration)
         if let parked = self.parkedPoll {
             self.parkedPoll = nil
             if parked.canResume(request, transport: transport) {
-                self.state = .holding(parked)
+                self.exchange = .holding(parked)
                 parked.resume(pollTimeout: request.pollTimeout, keepAlive: keepAlive, extraHeaders: corsHeaders)
                 return
             }
@@ -340,29 +284,31 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         let subscription = Subscription(request: request, transport: transport, keepAlive: keepAlive,
                                         extraHeaders: corsHeaders, shard: self.shard!, outbound: self.outbound!,
                                         owner: self, gateway: self.gateway)
-        self.state = .holding(subscription)
+        self.exchange = .holding(subscription)
+        if subscription.isStream { self.machine.holdStream() }  // nothing a client sends on a stream means anything
         subscription.start(gateway: self.gateway, request: request, eventLoop: context.eventLoop)
     }
 
-    /// Completes a WebSocket handshake (already validated by the router) and hands the connection to a session.
+    /// Completes a WebSocket handshake (already validated by the route) and hands the connection to a session.
     private func openWebSocket(_ request: SubscribeRequest, accept: String, context: ChannelHandlerContext) {
-        self.cancelDeadline()
+        let pending = self.machine.upgrade()
+        self.shard?.timers.clear(self.timerID)
         self.readGate?.release()
         self.writer!.writeAndFlush(WebSocketSession.switchingProtocols(accept: accept))
         let session = WebSocketSession(gateway: self.gateway, shard: self.shard!, outbound: self.outbound!,
                                        eventLoop: context.eventLoop, owner: self)
-        self.state = .webSocket(session)
+        self.exchange = .webSocket(session)
         session.start(channels: request.channels, cursor: request.cursor)
         // Frames the client sent right behind its handshake.
-        if var pending = self.inbound, pending.readableBytes > 0, case .webSocket = self.state {
-            self.inbound = nil
+        if var pending, case .webSocket = self.exchange {
             session.read(&pending)
         }
-        self.inbound = nil
     }
 
     func webSocketClosed() {
-        self.state = .closed
+        self.exchange = .none
+        self.closed = true
+        self.machine.closed()
     }
 
     func streamEnded(_ subscription: Subscription, final: ByteBuffer) {
@@ -373,42 +319,45 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         guard let context = self.context else { return }
         var response = HTTPResponse(error: error, close: true)
         response.headers.append(("Retry-After", "1"))
-        self.respond(response, keepAlive: false, context: context)
+        _ = self.respond(response, head: nil)
+        self.finish(false, context: context)
     }
 
     func subscriptionFinishedResponse(keepAlive: Bool) {
         guard let context = self.context else { return }
-        if case .holding(let subscription) = self.state, subscription.isParked {
-            if keepAlive && !self.quiescing {
+        let keepAlive = keepAlive && self.machine.keepAlive
+        if case .holding(let subscription) = self.exchange, subscription.isParked {
+            if keepAlive {
                 self.parkedPoll = subscription
             } else {
                 subscription.connectionClosed()
             }
         }
-        self.requestFinished(keepAlive: keepAlive, context: context)
+        self.exchange = .none
+        self.finish(keepAlive, context: context)
     }
 
-    /// The response to the current request was written in full.
-    private func requestFinished(keepAlive: Bool, context: ChannelHandlerContext) {
-        guard keepAlive, !self.quiescing else {
-            self.enterClosed()
-            return  // the response's write closes the connection
-        }
-        self.state = .idle
-        self.partialRequest = false
-        self.bytesArrived = (self.inbound?.readableBytes ?? 0) > 0
-        self.setDeadline(.idle, in: self.limits.idleTimeout, context: context)
-        self.readGate?.release()
-        if self.inbound != nil {
-            self.parseInbound(context: context)  // requests pipelined behind this one (a no-op inside the parse loop)
+    /// The response to the current request is written (or queued in full): serve the next one, or close.
+    private func finish(_ keepAlive: Bool, context: ChannelHandlerContext) {
+        let action = keepAlive
+            ? self.machine.responseFinished(now: self.now(context), idleTimeout: self.nanoseconds(self.limits.idleTimeout))
+            : self.machine.closeAfterResponse()
+        switch action {
+        case .close:
+            self.enterClosed()  // the response's write closes the connection
+        case .keepAlive(let timer):
+            self.exchange = .none
+            self.arm(timer)
+            self.readGate?.release()
+            self.drive(context: context)  // requests pipelined behind this one (a no-op inside the loop)
         }
     }
 
     // MARK: - Writing
 
-    private func respond(_ response: HTTPResponse, keepAlive: Bool, head: RequestHead? = nil,
-                         context: ChannelHandlerContext) {
-        let keepAlive = keepAlive && !response.close && !self.quiescing
+    /// Writes `response` (only its head for a `HEAD` request); returns whether the connection stays open after it.
+    private func respond(_ response: HTTPResponse, head: RequestHead?) -> Bool {
+        let keepAlive = self.machine.keepAlive && !response.close
         var bytes = response.serialize(keepAlive: keepAlive, date: self.dateCache!.current)
         if head?.method == .head, let body = response.body {
             bytes.moveWriterIndex(to: bytes.writerIndex - body.readableBytes)  // the head of a GET, Content-Length included
@@ -418,97 +367,81 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
             self.enterClosed()
             self.writer!.closeWhenWritten()
         }
+        return keepAlive
     }
 
-    /// Answers a single-message publish: the response is rendered into the loop's reusable response buffer, which
-    /// is written straight to the socket (or, when the socket lags, handed to NIO, and the next response gets a new
-    /// buffer by copy-on-write).
-    private func respondPublished(_ receipt: PublishReceipt, keepAlive: Bool) {
-        let keepAlive = keepAlive && !self.quiescing
-        self.writer!.writeAndFlush(PublishEndpoint.response(for: receipt, keepAlive: keepAlive, shard: self.shard!))
-        if !keepAlive {
-            self.enterClosed()
-            self.writer!.closeWhenWritten()
-        }
+    /// Answers a head that cannot be served (and whose body is not read) and closes.
+    private func refuse(_ response: HTTPResponse, context: ChannelHandlerContext) {
+        self.machine.refused()
+        var response = response
+        response.close = true
+        _ = self.respond(response, head: nil)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.close(context: context)  // socket errors: the connection is gone
+    /// Answers a malformed or refused request (the machine already stopped reading) and closes.
+    private func fail(_ error: GatewayError, context: ChannelHandlerContext) {
+        _ = self.respond(HTTPResponse(error: error, close: true), head: nil)
     }
 
     private func close(context: ChannelHandlerContext) {
-        if case .closed = self.state { return }
+        if self.closed { return }
         self.enterClosed()
         context.close(promise: nil)
     }
 
-    /// Moves to `.closed`, ending a held subscription first (every path that closes must unregister it).
+    /// Ends what answers the current request (every path that closes must unregister a held subscription).
     private func enterClosed() {
-        switch self.state {
+        switch self.exchange {
         case .holding(let subscription):
             subscription.connectionClosed()
         case .webSocket(let session):
             session.connectionClosed()
-        case .idle, .receiving, .waiting, .closed:
+        case .none, .routed, .waiting:
             break
         }
         self.parkedPoll?.connectionClosed()
         self.parkedPoll = nil
-        self.state = .closed
+        self.exchange = .none
+        self.closed = true
+        self.machine.closed()
     }
 
-    // MARK: - Timers
+    // MARK: - Timer
 
     /// Holds a poll until `seconds` from now (called by the poll subscription once it waits for live messages).
     func holdPoll(for seconds: Double) {
         guard let context = self.context else { return }
-        self.setDeadline(.poll, in: seconds, context: context)
-    }
-
-    private func setDeadline(_ timeout: Timeout, in seconds: Double, context: ChannelHandlerContext) {
-        let deadline = context.eventLoop.now + .nanoseconds(Int64(seconds * 1_000_000_000))
-        if case .arm(let at) = self.deadline.set(timeout, at: Int64(deadline.uptimeNanoseconds)) {
-            self.arm(at: at, context: context)
-        }
-    }
-
-    private func arm(at uptimeNanoseconds: Int64, context: ChannelHandlerContext) {
-        self.shard?.timers.set(self.timerID, at: uptimeNanoseconds, owner: self)
-    }
-
-    /// Clears the deadline and takes it off the loop's timers (nothing armed any more).
-    private func cancelDeadline() {
-        self.deadline = LazyDeadline()
-        self.shard?.timers.clear(self.timerID)
+        self.arm(self.machine.holdPoll(until: self.now(context) + self.nanoseconds(seconds)))
     }
 
     func deadlineReached() {
         guard let context = self.context else { return }
-        self.timerFired(context: context)
-    }
-
-    private func timerFired(context: ChannelHandlerContext) {
-        switch self.deadline.fired(now: Int64(context.eventLoop.now.uptimeNanoseconds)) {
+        switch self.machine.timerFired(now: self.now(context)) {
         case .none:
             break
         case .rearm(let at):
-            self.arm(at: at, context: context)
-        case .expired(.idle):
-            if case .idle = self.state { self.close(context: context) }
-        case .expired(.request):
-            switch self.state {
-            case .idle, .receiving:
-                self.inbound = nil
-                let error = GatewayError(.requestTimeout, "request not received in time")
-                self.respond(HTTPResponse(error: error, close: true), keepAlive: false, context: context)
-            default:
-                break
-            }
-        case .expired(.poll):
-            if case .holding(let subscription) = self.state {
-                subscription.pollTimedOut()
-            }
+            self.shard?.timers.set(self.timerID, at: at, owner: self)
+        case .closeIdle:
+            self.close(context: context)
+        case .requestTimedOut:
+            self.fail(GatewayError(.requestTimeout, "request not received in time"), context: context)
+        case .pollExpired:
+            if case .holding(let subscription) = self.exchange { subscription.pollTimedOut() }
         }
+    }
+
+    private func arm(_ action: LazyDeadline<HTTPConnectionStateMachine.Timeout>.TimerAction) {
+        if case .arm(let at) = action {
+            self.shard?.timers.set(self.timerID, at: at, owner: self)
+        }
+    }
+
+    private func now(_ context: ChannelHandlerContext) -> Int64 {
+        Int64(context.eventLoop.now.uptimeNanoseconds)
+    }
+
+    private func nanoseconds(_ seconds: Double) -> Int64 {
+        Int64(seconds * 1_000_000_000)
     }
 }
 

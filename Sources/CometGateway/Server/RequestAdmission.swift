@@ -3,9 +3,8 @@ import NIOCore
 import Synchronization
 
 /// Whether a connection takes a request, decided from its head alone (the parser already enforced the target and
-/// header limits): the connection limit, the body limit and `Expect`.
+/// header limits; the route's body limit is the connection state machine's): the connection limit and `Expect`.
 struct RequestAdmission {
-    let limits: GatewayConfiguration.Limits
     /// The connection was over `server.max_connections` when it opened.
     let overLimit: Bool
     let stats: GatewayStats
@@ -27,10 +26,6 @@ struct RequestAdmission {
             var response = HTTPResponse(error: GatewayError(.serviceUnavailable, "too many connections"), close: true)
             response.headers.append(("Retry-After", "5"))
             return .refuse(response)
-        }
-        if let length = head.contentLength, length > self.limits.maxPublishBodyBytes {
-            let error = GatewayError(.payloadTooLarge, "body larger than \(self.limits.maxPublishBodyBytes) bytes")
-            return .refuse(HTTPResponse(error: error, close: true))
         }
         guard let expectation = head.expectation else { return .admit }
         guard expectation.lowercased() == "100-continue" else {

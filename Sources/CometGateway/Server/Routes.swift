@@ -3,8 +3,8 @@ import Crypto
 import NIOCore
 import Synchronization
 
-/// What a request turns into.
-enum RouteResult {
+/// What a route does with its request.
+enum RouteAction {
     /// Answer now.
     case respond(HTTPResponse)
     /// Answer when the future completes (publish endpoints).
@@ -18,6 +18,17 @@ enum RouteResult {
     case webSocket(SubscribeRequest, accept: String)
 }
 
+/// One of a listener's routes, chosen from a request's head before its body is read: it says how that body is read
+/// (and how large it may be), then answers the request.
+protocol Route: Sendable {
+    /// Whether this route serves the request (the first route of a ``RouteTable`` that does, serves it).
+    func matches(_ head: RequestHead, target: RequestTarget) -> Bool
+    /// How the request's body is read.
+    func bodyPolicy(for head: RequestHead) -> HTTPConnectionStateMachine.BodyPolicy
+    /// Answers the request, once its body was read.
+    func handle(_ head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction
+}
+
 /// Which listener a connection came in on.
 package enum ListenerRole: Sendable {
     /// The public listener: subscriptions.
@@ -26,36 +37,103 @@ package enum ListenerRole: Sendable {
     case publisher
 }
 
-/// Routes complete requests of both listeners.
-struct Router {
-    let gateway: GatewayContext
+/// A listener's routes, in order: the first that matches a request serves it; the last matches everything.
+struct RouteTable: Sendable {
+    /// A request's route, or the answer to a head that no route can take.
+    enum Choice {
+        case route(any Route, RequestTarget)
+        /// Answer this and close (the body, if any, is not read).
+        case refuse(HTTPResponse)
+    }
 
-    func route(head: RequestHead, body: ByteBuffer, role: ListenerRole, eventLoop: any EventLoop) -> RouteResult {
+    let routes: [any Route]
+
+    /// The public listener's: health, subscriptions (and WebSocket), then the client library and demo pages.
+    static func subscriber(_ gateway: GatewayContext) -> RouteTable {
+        RouteTable(routes: [HealthRoute(gateway: gateway), SubscribeRoute(gateway: gateway), ClientPagesRoute(gateway: gateway)])
+    }
+
+    /// The publisher listener's: health, then the publish endpoints.
+    static func publisher(_ gateway: GatewayContext) -> RouteTable {
+        RouteTable(routes: [HealthRoute(gateway: gateway), PublishRoute(gateway: gateway)])
+    }
+
+    /// The listener's routes.
+    static func forRole(_ role: ListenerRole, gateway: GatewayContext) -> RouteTable {
+        switch role {
+        case .subscriber: return .subscriber(gateway)
+        case .publisher: return .publisher(gateway)
+        }
+    }
+
+    func choose(_ head: RequestHead) -> Choice {
         let target: RequestTarget
         do {
             target = try RequestTarget(parsing: head.uri)
         } catch let error as GatewayError {
-            return .respond(HTTPResponse(error: error))
+            return .refuse(HTTPResponse(error: error, close: true))
         } catch {
-            return .respond(HTTPResponse(error: .init(.badRequest, "bad request target")))
+            return .refuse(HTTPResponse(error: .init(.badRequest, "bad request target"), close: true))
         }
-        if target.path == "/healthz" {
-            guard head.method == .get || head.method == .head else { return .respond(Self.methodNotAllowed("GET")) }
-            return .respond(self.health())
+        for route in self.routes where route.matches(head, target: target) {
+            return .route(route, target)
         }
-        switch role {
-        case .subscriber:
-            return self.routeSubscriber(head: head, target: target, body: body, eventLoop: eventLoop)
-        case .publisher:
-            return PublishEndpoint(gateway: self.gateway).route(head: head, target: target, body: body, eventLoop: eventLoop)
-        }
+        return .refuse(HTTPResponse(error: .init(.notFound, "not found"), close: true))
+    }
+}
+
+/// The body limit of every route that buffers one: `limits.max_publish_body_bytes`.
+extension GatewayContext {
+    var bufferedBody: HTTPConnectionStateMachine.BodyPolicy {
+        .buffer(limit: self.configuration.limits.maxPublishBodyBytes)
+    }
+}
+
+/// `GET /healthz` on both listeners.
+struct HealthRoute: Route {
+    let gateway: GatewayContext
+
+    func matches(_ head: RequestHead, target: RequestTarget) -> Bool { target.path == "/healthz" }
+
+    func bodyPolicy(for head: RequestHead) -> HTTPConnectionStateMachine.BodyPolicy { self.gateway.bufferedBody }
+
+    func handle(_ head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
+        guard head.method == .get || head.method == .head else { return .respond(Routes.methodNotAllowed("GET")) }
+        return .respond(self.health())
     }
 
-    private func routeSubscriber(head: RequestHead, target: RequestTarget, body: ByteBuffer,
-                                 eventLoop: any EventLoop) -> RouteResult {
-        guard target.path.hasPrefix(SubscribeRequest.pathPrefix) else {
-            return ClientPages(gateway: self.gateway).route(head: head, target: target, body: body, eventLoop: eventLoop)
-        }
+    private func health() -> HTTPResponse {
+        let stats = self.gateway.stats
+        let draining = self.gateway.draining.load(ordering: .relaxed)
+        let body = """
+            {"status":"\(draining ? "draining" : "ok")",\
+            "connections":\(stats.publicConnections.load(ordering: .relaxed)),\
+            "publisher_connections":\(stats.publisherConnections.load(ordering: .relaxed)),\
+            "subscribers":\(stats.subscribers.load(ordering: .relaxed)),\
+            "channels_with_subscribers":\(self.gateway.hub.channelCount),\
+            "messages_published":\(stats.messagesPublished.load(ordering: .relaxed)),\
+            "slow_consumer_closes":\(stats.slowConsumerCloses.load(ordering: .relaxed)),\
+            "queued_writes":\(stats.queuedWrites.load(ordering: .relaxed)),\
+            "connections_refused":\(stats.connectionsRefused.load(ordering: .relaxed)),\
+            "accept_backoffs":\(stats.acceptBackoffs.load(ordering: .relaxed))}
+            """
+        return draining
+            ? .json(503, "Service Unavailable", ByteBuffer(string: body))
+            : .json(200, "OK", ByteBuffer(string: body))
+    }
+}
+
+/// `GET /sub/{channels}` on the public listener: every subscriber transport, WebSocket upgrades included.
+struct SubscribeRoute: Route {
+    let gateway: GatewayContext
+
+    func matches(_ head: RequestHead, target: RequestTarget) -> Bool {
+        target.path.hasPrefix(SubscribeRequest.pathPrefix)
+    }
+
+    func bodyPolicy(for head: RequestHead) -> HTTPConnectionStateMachine.BodyPolicy { self.gateway.bufferedBody }
+
+    func handle(_ head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
         let policy = OriginPolicy(configuration: self.gateway.configuration)
         let origin = head.first(.origin)
         let cors = policy.corsHeaders(origin: origin)
@@ -95,14 +173,14 @@ struct Router {
             headers.append(("Allow", "GET, OPTIONS"))
             return .respond(HTTPResponse(status: 204, phrase: "No Content", headers: headers))
         default:
-            return .respond(Self.methodNotAllowed("GET, OPTIONS"))
+            return .respond(Routes.methodNotAllowed("GET, OPTIONS"))
         }
     }
 
     /// `GET /sub/{channels}` with `Upgrade: websocket`: the origin check, the handshake and the subscription's
     /// channels and cursor. A refusal closes the connection.
     private func routeWebSocket(head: RequestHead, target: RequestTarget, policy: OriginPolicy,
-                                origin: String?) -> RouteResult {
+                                origin: String?) -> RouteAction {
         do {
             guard policy.allowsWebSocket(origin: origin, host: head.first(name: "host")) else {
                 throw GatewayError(.forbidden, "origin is not allowed (transports.allowed_origins)")
@@ -120,27 +198,37 @@ struct Router {
             return .respond(HTTPResponse(error: .init(.badRequest, "bad request"), close: true))
         }
     }
+}
 
-    private func health() -> HTTPResponse {
-        let stats = self.gateway.stats
-        let draining = self.gateway.draining.load(ordering: .relaxed)
-        let body = """
-            {"status":"\(draining ? "draining" : "ok")",\
-            "connections":\(stats.publicConnections.load(ordering: .relaxed)),\
-            "publisher_connections":\(stats.publisherConnections.load(ordering: .relaxed)),\
-            "subscribers":\(stats.subscribers.load(ordering: .relaxed)),\
-            "channels_with_subscribers":\(self.gateway.hub.channelCount),\
-            "messages_published":\(stats.messagesPublished.load(ordering: .relaxed)),\
-            "slow_consumer_closes":\(stats.slowConsumerCloses.load(ordering: .relaxed)),\
-            "queued_writes":\(stats.queuedWrites.load(ordering: .relaxed)),\
-            "connections_refused":\(stats.connectionsRefused.load(ordering: .relaxed)),\
-            "accept_backoffs":\(stats.acceptBackoffs.load(ordering: .relaxed))}
-            """
-        return draining
-            ? .json(503, "Service Unavailable", ByteBuffer(string: body))
-            : .json(200, "OK", ByteBuffer(string: body))
+/// The public listener's other pages (``ClientPages``): the client library, the demo page, its publish form; `404`
+/// for anything else.
+struct ClientPagesRoute: Route {
+    let gateway: GatewayContext
+
+    func matches(_ head: RequestHead, target: RequestTarget) -> Bool { true }
+
+    func bodyPolicy(for head: RequestHead) -> HTTPConnectionStateMachine.BodyPolicy { self.gateway.bufferedBody }
+
+    func handle(_ head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
+        ClientPages(gateway: self.gateway).route(head: head, target: target, body: body, eventLoop: eventLoop)
     }
+}
 
+/// The publisher listener's webhooks (``PublishEndpoint``); `404` for anything else.
+struct PublishRoute: Route {
+    let gateway: GatewayContext
+
+    func matches(_ head: RequestHead, target: RequestTarget) -> Bool { true }
+
+    func bodyPolicy(for head: RequestHead) -> HTTPConnectionStateMachine.BodyPolicy { self.gateway.bufferedBody }
+
+    func handle(_ head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
+        PublishEndpoint(gateway: self.gateway).route(head: head, target: target, body: body, eventLoop: eventLoop)
+    }
+}
+
+/// Answers shared by routes.
+enum Routes {
     static func methodNotAllowed(_ allow: String) -> HTTPResponse {
         var response = HTTPResponse(error: GatewayError(.methodNotAllowed, "method not allowed (allowed: \(allow))"))
         response.headers.append(("Allow", allow))
