@@ -27,7 +27,9 @@ public struct GatewayError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unsupportedMediaType = Code(415, "Unsupported Media Type")
         public static let headersTooLarge = Code(431, "Request Header Fields Too Large")
         public static let internalServerError = Code(500, "Internal Server Error")
+        public static let badGateway = Code(502, "Bad Gateway")
         public static let serviceUnavailable = Code(503, "Service Unavailable")
+        public static let gatewayTimeout = Code(504, "Gateway Timeout")
 
         public var description: String { "\(self.status) \(self.phrase)" }
     }

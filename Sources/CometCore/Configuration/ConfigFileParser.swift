@@ -13,6 +13,7 @@ public enum ConfigFileParser {
         case optionalString(WritableKeyPath<GatewayConfiguration, String?>)
         case address(WritableKeyPath<GatewayConfiguration, ListenAddress>)
         case stringList(WritableKeyPath<GatewayConfiguration, [String]>)
+        case proxyRoutes
     }
 
     private static var schema: [String: [String: Kind]] {
@@ -57,6 +58,13 @@ public enum ConfigFileParser {
             "max_message_bytes": .int(\.webSocket.maxMessageBytes, 125...(16 << 20)),
             "max_fragments": .int(\.webSocket.maxFragments, 1...1024),
             "max_messages_per_second": .int(\.webSocket.maxMessagesPerSecond, 1...10_000),
+        ],
+        "proxy": [
+            "connect_timeout": .double(\.proxy.connectTimeout, 0.01...3600),
+            "response_timeout": .double(\.proxy.responseTimeout, 0.01...86400),
+            "trusted_proxies": .stringList(\.proxy.trustedProxies),
+            "max_idle_connections": .int(\.proxy.maxIdleConnections, 0...100_000),
+            "route": .proxyRoutes,
         ],
         "broker": [
             "type": .string(\.broker.type)
@@ -152,6 +160,12 @@ public enum ConfigFileParser {
                         strings.append(string)
                     }
                     configuration[keyPath: path] = strings
+                case .proxyRoutes:
+                    guard let array = value.array else { throw fail("must be tables [[proxy.route]]") }
+                    for element in array {
+                        guard let table = element.table else { throw fail("must be tables [[proxy.route]]") }
+                        configuration.proxy.routes.append(try Self.proxyRoute(table, fail: fail))
+                    }
                 }
             }
         }
@@ -166,6 +180,33 @@ public enum ConfigFileParser {
             throw error
         }
         return configuration
+    }
+
+    /// One `[[proxy.route]]`: `upstream` (required), `path_prefix` (default `/`), `host` (default: any).
+    private static func proxyRoute(_ table: TOMLTable, fail: (String) -> ConfigurationError) throws -> ProxyConfiguration.Route {
+        let known = ["host", "path_prefix", "upstream"]
+        for key in table.keys where !known.contains(key) {
+            throw fail("unknown key '\(key)' in a route (known: \(known.joined(separator: ", ")))")
+        }
+        guard let text = table["upstream"]?.string else { throw fail("a route needs upstream = \"http://HOST:PORT\"") }
+        let upstream: ProxyConfiguration.Upstream
+        do {
+            upstream = try ProxyConfiguration.Upstream(parsing: text)
+        } catch {
+            throw fail("upstream: \(error.message)")
+        }
+        var route = ProxyConfiguration.Route(upstream: upstream)
+        if let value = table["path_prefix"] {
+            guard let prefix = value.string, prefix.hasPrefix("/") else { throw fail("path_prefix must be a path starting with /") }
+            route.pathPrefix = prefix
+        }
+        if let value = table["host"] {
+            guard let host = value.string, !host.isEmpty, !host.contains(where: { " /:".contains($0) }) || host.hasPrefix("[") else {
+                throw fail("host must be a host name, without a port")
+            }
+            route.host = host.lowercased()
+        }
+        return route
     }
 
     /// Finds the 1-based line of `key` in `[section]` (or of the section itself when `key` is nil), since TOMLKit

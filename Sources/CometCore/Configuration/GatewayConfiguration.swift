@@ -156,6 +156,8 @@ public struct GatewayConfiguration: Sendable, Hashable {
     public var webSocket = WebSocket()
     /// `[broker]`.
     public var broker = Broker()
+    /// `[proxy]` and its `[[proxy.route]]` tables.
+    public var proxy = ProxyConfiguration()
     /// `[log] level`: trace, debug, info, notice, warning, error or critical.
     public var logLevel = "info"
 
@@ -187,6 +189,10 @@ public struct GatewayConfiguration: Sendable, Hashable {
             throw ConfigurationError(key: "transports.allowed_origins",
                                      message: "each entry is \"*\" or an origin such as \"https://app.example.com\"")
         }
+        if let bad = self.proxy.trustedProxies.first(where: { !Self.isIPAddress($0) }) {
+            throw ConfigurationError(key: "proxy.trusted_proxies",
+                                     message: "'\(bad)' is not an IP address (each entry is one, such as \"127.0.0.1\" or \"::1\")")
+        }
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         if !levels.contains(self.logLevel) {
             throw ConfigurationError(key: "log.level", message: "must be one of \(levels.joined(separator: ", "))")
@@ -195,6 +201,20 @@ public struct GatewayConfiguration: Sendable, Hashable {
 }
 
 extension GatewayConfiguration {
+    /// Whether `text` is an IPv4 address (four decimal octets) or an IPv6 address (hex groups and colons, with at
+    /// most one `::`, or an embedded IPv4 tail).
+    static func isIPAddress(_ text: String) -> Bool {
+        let octets = text.split(separator: ".", omittingEmptySubsequences: false)
+        if octets.count == 4, octets.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) && Int($0)! <= 255 }) {
+            return true
+        }
+        guard text.contains(":"), text.count <= 45 else { return false }
+        guard text.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
+        let doubleColons = text.split(separator: ":", omittingEmptySubsequences: false).count - 1
+        guard text.components(separatedByDouble: "::") <= 2, doubleColons <= 8 else { return false }
+        return true
+    }
+
     /// Whether `text` is an origin as browsers send it: `http://` or `https://`, a host and an optional port, nothing else.
     static func isOrigin(_ text: String) -> Bool {
         for scheme in ["http://", "https://"] where text.hasPrefix(scheme) {
@@ -229,5 +249,18 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
         if let line { location += ":\(line)" }
         if let key { return "\(location): \(key): \(self.message)" }
         return "\(location): \(self.message)"
+    }
+}
+
+extension String {
+    /// How many pieces `separator` cuts this string into.
+    fileprivate func components(separatedByDouble separator: String) -> Int {
+        var count = 1
+        var rest = self[...]
+        while let range = rest.firstRange(of: separator) {
+            count += 1
+            rest = rest[range.upperBound...]
+        }
+        return count
     }
 }

@@ -39,6 +39,16 @@ final class LoopShard {
     private(set) lazy var publishHeads = PublishResponseHeads(dateCache: self.dateCache)
     /// The idle, request and poll deadlines of this loop's connections.
     let timers: ConnectionTimers
+    private var upstreamPool: UpstreamPool?
+
+    /// Idle keep-alive connections to the application behind the gateway (`[[proxy.route]]`), at most `maxIdle` per
+    /// upstream (`proxy.max_idle_connections`); made on first use.
+    func upstreams(maxIdle: Int) -> UpstreamPool {
+        if let pool = self.upstreamPool { return pool }
+        let pool = UpstreamPool(loop: self.loop, maxIdle: maxIdle)
+        self.upstreamPool = pool
+        return pool
+    }
     /// A buffer reused for responses that are written at once (see ``renderResponse(_:)``).
     private var responseBuffer = ByteBuffer()
 

@@ -6,12 +6,15 @@ import NIOCore
 struct ClientPages {
     let gateway: GatewayContext
 
+    /// The path of the client library.
+    static let libraryPath = "/comet.js"
+
     /// The path of the demo page's publish form.
     static let demoPublishPrefix = "/demo/publish/"
 
     func route(head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
         switch target.path {
-        case "/comet.js":
+        case Self.libraryPath:
             return .respond(self.serve(ClientLibrary.script, head: head))
         case "/", "/index.html":
             return .respond(self.serve(ClientLibrary.demoPage, head: head))

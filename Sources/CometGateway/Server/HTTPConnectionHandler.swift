@@ -10,7 +10,8 @@ import Synchronization
 ///
 /// Requests are parsed straight from the socket's bytes and answered in order. Routes come from the listener's
 /// ``RouteTable``; each says how its body is read before it is read.
-final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, WebSocketSessionOwner, DeadlineOwner {
+final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, WebSocketSessionOwner, DeadlineOwner,
+    ProxyExchangeOwner {
     typealias InboundIn = ByteBuffer
 
     /// What answers the current request.
@@ -25,6 +26,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         case holding(Subscription)
         /// A WebSocket after its handshake: the session reads everything from here on.
         case webSocket(WebSocketSession)
+        /// A request passed through to the application.
+        case proxying(ProxyExchange)
     }
 
     private let role: ListenerRole
@@ -128,6 +131,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         self.outbound?.writabilityChanged(context.channel.isWritable)
+        if context.channel.isWritable, case .proxying(let exchange) = self.exchange { exchange.clientWritable() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -151,7 +155,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
             subscription.quiesce(drainRetry: self.gateway.configuration.server.drainRetry)
         case .webSocket(let session):
             session.quiesce()
-        case .none, .routed, .waiting:
+        case .none, .routed, .waiting, .proxying:
             break  // the response in progress closes the connection
         }
     }
@@ -202,10 +206,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
                 self.exchange = .none
                 self.carryOut(route.handle(head, target: target, body: body, eventLoop: context.eventLoop), head: head,
                               context: context)
-            case .bodyPart, .bodyEnd:
-                // Only a route whose body policy is `.stream` gets these, and none of this listener's routes streams.
-                self.fail(GatewayError(.internalServerError, "request body not expected"), context: context)
-                return
+            case .bodyPart(let part):
+                if case .proxying(let exchange) = self.exchange { exchange.sendBody(part) }
+            case .bodyEnd:
+                if case .proxying(let exchange) = self.exchange { exchange.endBody() }
             case .fail(let error):
                 self.fail(error, context: context)
                 return
@@ -230,7 +234,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
             if case .continueFirst = admission, policy.accepts(contentLength: head.contentLength) {
                 self.writer!.writeAndFlush(RequestAdmission.continueResponse)
             }
-            self.exchange = .routed(route, target)
+            switch policy {
+            case .buffer:
+                self.exchange = .routed(route, target)
+            case .stream:
+                // A streaming route starts at once; its body follows as parts to what it started.
+                self.carryOut(route.handle(head, target: target, body: ByteBuffer(), eventLoop: context.eventLoop),
+                              head: head, context: context)
+            }
             return policy
         }
     }
@@ -266,7 +277,43 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
             self.subscribe(request, corsHeaders: corsHeaders, context: context)
         case .webSocket(let request, let accept):
             self.openWebSocket(request, accept: accept, context: context)
+        case .proxy(let upstream):
+            self.proxy(head, to: upstream, context: context)
         }
+    }
+
+    private func proxy(_ head: RequestHead, to upstream: ProxyConfiguration.Upstream, context: ChannelHandlerContext) {
+        let configuration = self.gateway.configuration.proxy
+        let address = context.channel.remoteAddress?.ipAddress ?? ""
+        let client = ProxyHeaders.Client(address: address, scheme: "http",
+                                         trusted: configuration.trustedProxies.contains(address))
+        let exchange = ProxyExchange(head: head, upstream: upstream, configuration: configuration, client: client,
+                                     keepAlive: self.machine.keepAlive, pool: self.shard!.upstreams(maxIdle: configuration.maxIdleConnections),
+                                     writer: self.writer!, loop: context.eventLoop, owner: self)
+        self.exchange = .proxying(exchange)
+        exchange.start()
+    }
+
+    func proxyFinished(keepAlive: Bool) {
+        guard let context = self.context, case .proxying = self.exchange else { return }
+        self.exchange = .none
+        self.finish(keepAlive && self.machine.keepAlive, context: context)
+    }
+
+    func proxyFailed(_ error: GatewayError) {
+        guard let context = self.context, case .proxying = self.exchange else { return }
+        self.exchange = .none
+        self.setClientReading(true)
+        self.finish(self.respond(HTTPResponse(error: error), head: nil), context: context)
+    }
+
+    func proxyAborted() {
+        guard let context = self.context else { return }
+        self.close(context: context)
+    }
+
+    func setClientReading(_ reading: Bool) {
+        _ = self.context?.channel.setOption(.autoRead, value: reading)
     }
 
     private func subscribe(_ request: SubscribeRequest, corsHeaders: [(String, String)], context: ChannelHandlerContext) {
@@ -339,12 +386,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
 
     /// The response to the current request is written (or queued in full): serve the next one, or close.
     private func finish(_ keepAlive: Bool, context: ChannelHandlerContext) {
-        let action = keepAlive
-            ? self.machine.responseFinished(now: self.now(context), idleTimeout: self.nanoseconds(self.limits.idleTimeout))
-            : self.machine.closeAfterResponse()
-        switch action {
-        case .close:
+        guard keepAlive else {
+            _ = self.machine.closeAfterResponse()
             self.enterClosed()  // the response's write closes the connection
+            return
+        }
+        switch self.machine.responseFinished(now: self.now(context), idleTimeout: self.nanoseconds(self.limits.idleTimeout)) {
+        case .close:
+            // A response sent before its request's body was read (a proxied upload refused early): close.
+            self.enterClosed()
+            self.writer?.closeWhenWritten()
         case .keepAlive(let timer):
             self.exchange = .none
             self.arm(timer)
@@ -396,6 +447,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
             subscription.connectionClosed()
         case .webSocket(let session):
             session.connectionClosed()
+        case .proxying(let exchange):
+            exchange.cancel()
         case .none, .routed, .waiting:
             break
         }

@@ -16,6 +16,8 @@ enum RouteAction {
     case subscribe(SubscribeRequest, corsHeaders: [(String, String)])
     /// Switch to WebSocket (the handshake was checked; `accept` is the `Sec-WebSocket-Accept` value) and subscribe.
     case webSocket(SubscribeRequest, accept: String)
+    /// Pass the request through to this upstream (its body streams up as it arrives).
+    case proxy(ProxyConfiguration.Upstream)
 }
 
 /// One of a listener's routes, chosen from a request's head before its body is read: it says how that body is read
@@ -48,14 +50,18 @@ struct RouteTable: Sendable {
 
     let routes: [any Route]
 
-    /// The public listener's: health, subscriptions (and WebSocket), then the client library and demo pages.
+    /// The public listener's: health, subscriptions (and WebSocket), the application behind the gateway (when
+    /// `[[proxy.route]]` tables are configured), then the client library and demo pages.
     static func subscriber(_ gateway: GatewayContext) -> RouteTable {
-        RouteTable(routes: [HealthRoute(gateway: gateway), SubscribeRoute(gateway: gateway), ClientPagesRoute(gateway: gateway)])
+        var routes: [any Route] = [HealthRoute(gateway: gateway), SubscribeRoute(gateway: gateway)]
+        if !gateway.configuration.proxy.routes.isEmpty { routes.append(ProxyRoute(gateway: gateway)) }
+        routes.append(CatchAllRoute.clientPages(gateway))
+        return RouteTable(routes: routes)
     }
 
     /// The publisher listener's: health, then the publish endpoints.
     static func publisher(_ gateway: GatewayContext) -> RouteTable {
-        RouteTable(routes: [HealthRoute(gateway: gateway), PublishRoute(gateway: gateway)])
+        RouteTable(routes: [HealthRoute(gateway: gateway), CatchAllRoute.publish(gateway)])
     }
 
     /// The listener's routes.
@@ -200,30 +206,51 @@ struct SubscribeRoute: Route {
     }
 }
 
-/// The public listener's other pages (``ClientPages``): the client library, the demo page, its publish form; `404`
-/// for anything else.
-struct ClientPagesRoute: Route {
+/// Requests for the application behind the gateway (`[[proxy.route]]`), except the gateway's own client library.
+struct ProxyRoute: Route {
     let gateway: GatewayContext
 
-    func matches(_ head: RequestHead, target: RequestTarget) -> Bool { true }
+    func matches(_ head: RequestHead, target: RequestTarget) -> Bool {
+        target.path != ClientPages.libraryPath
+            && self.gateway.configuration.proxy.route(host: head.first(name: "host"), path: target.path) != nil
+    }
 
-    func bodyPolicy(for head: RequestHead) -> HTTPConnectionStateMachine.BodyPolicy { self.gateway.bufferedBody }
+    func bodyPolicy(for head: RequestHead) -> HTTPConnectionStateMachine.BodyPolicy { .stream }
 
     func handle(_ head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
-        ClientPages(gateway: self.gateway).route(head: head, target: target, body: body, eventLoop: eventLoop)
+        guard let route = self.gateway.configuration.proxy.route(host: head.first(name: "host"), path: target.path) else {
+            return .respond(HTTPResponse(error: .init(.notFound, "not found")))
+        }
+        return .proxy(route.upstream)
     }
 }
 
-/// The publisher listener's webhooks (``PublishEndpoint``); `404` for anything else.
-struct PublishRoute: Route {
+/// A listener's last route: every request that reaches it goes to `serve` (the public listener's ``ClientPages``,
+/// the publisher listener's ``PublishEndpoint``), which answers `404` for a path it does not serve.
+struct CatchAllRoute: Route {
     let gateway: GatewayContext
+    let serve: @Sendable (GatewayContext, RequestHead, RequestTarget, ByteBuffer, any EventLoop) -> RouteAction
+
+    /// The client library, the demo page and its publish form.
+    static func clientPages(_ gateway: GatewayContext) -> CatchAllRoute {
+        CatchAllRoute(gateway: gateway) { gateway, head, target, body, eventLoop in
+            ClientPages(gateway: gateway).route(head: head, target: target, body: body, eventLoop: eventLoop)
+        }
+    }
+
+    /// The publish webhooks.
+    static func publish(_ gateway: GatewayContext) -> CatchAllRoute {
+        CatchAllRoute(gateway: gateway) { gateway, head, target, body, eventLoop in
+            PublishEndpoint(gateway: gateway).route(head: head, target: target, body: body, eventLoop: eventLoop)
+        }
+    }
 
     func matches(_ head: RequestHead, target: RequestTarget) -> Bool { true }
 
     func bodyPolicy(for head: RequestHead) -> HTTPConnectionStateMachine.BodyPolicy { self.gateway.bufferedBody }
 
     func handle(_ head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
-        PublishEndpoint(gateway: self.gateway).route(head: head, target: target, body: body, eventLoop: eventLoop)
+        self.serve(self.gateway, head, target, body, eventLoop)
     }
 }
 

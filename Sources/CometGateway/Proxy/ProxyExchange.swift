@@ -1,0 +1,247 @@
+import CometCore
+import NIOCore
+import NIOHTTP1
+
+/// What a proxied request asks of the client connection carrying it. Called on the connection's event loop.
+protocol ProxyExchangeOwner: AnyObject {
+    /// The response went out in full: serve the next request (`keepAlive`) or close.
+    func proxyFinished(keepAlive: Bool)
+    /// The upstream failed before answering: answer the client with this error.
+    func proxyFailed(_ error: GatewayError)
+    /// The upstream failed after its response started: the client's response cannot be completed; close.
+    func proxyAborted()
+    /// Pause (false) or resume (true) reading the client's request body: back-pressure from the upstream.
+    func setClientReading(_ reading: Bool)
+}
+
+/// One request passed through to an upstream application: its head (headers rewritten by ``ProxyHeaders``) and
+/// body go up as they arrive, the response comes back as it arrives, both ways with back-pressure.
+///
+/// The client's response is framed by the gateway: the upstream's `Content-Length` when it sent one, otherwise
+/// chunked (or, for an HTTP/1.0 client, the end of the connection). Failures before the response starts are `502`
+/// (connection refused or closed) or `504` (connect or response timeout); after, the client connection is closed.
+final class ProxyExchange: UpstreamResponder {
+    private let head: RequestHead
+    private let upstream: ProxyConfiguration.Upstream
+    private let configuration: ProxyConfiguration
+    private let client: ProxyHeaders.Client
+    private let pool: UpstreamPool
+    private let writer: ConnectionWriter
+    private let loop: any EventLoop
+    private weak var owner: (any ProxyExchangeOwner)?
+    /// The client's connection stays open after this response.
+    private let keepAlive: Bool
+
+    private var connection: UpstreamConnection?
+    /// Body parts that arrived before the upstream connection was ready.
+    private var pendingBody: [ByteBuffer] = []
+    private var pendingBytes = 0
+    private var bodyEnded = false
+    private var responseTimer: Scheduled<Void>?
+    private var responseStarted = false
+    /// The response body goes to the client chunked.
+    private var chunked = false
+    private var finished = false
+
+    /// Most body bytes held while connecting before the client's reading pauses.
+    private static let maxPendingBytes = 64 * 1024
+
+    init(head: RequestHead, upstream: ProxyConfiguration.Upstream, configuration: ProxyConfiguration,
+         client: ProxyHeaders.Client, keepAlive: Bool, pool: UpstreamPool, writer: ConnectionWriter,
+         loop: any EventLoop, owner: any ProxyExchangeOwner) {
+        self.head = head
+        self.upstream = upstream
+        self.configuration = configuration
+        self.client = client
+        self.keepAlive = keepAlive
+        self.pool = pool
+        self.writer = writer
+        self.loop = loop
+        self.owner = owner
+    }
+
+    /// Connects (or takes a pooled connection) and sends the request head.
+    func start() {
+        let timeout = TimeAmount.nanoseconds(Int64(self.configuration.connectTimeout * 1_000_000_000))
+        self.pool.connection(to: self.upstream, timeout: timeout).hop(to: self.loop).assumeIsolated().whenComplete { result in
+            guard !self.finished else {
+                if case .success(let connection) = result { self.pool.release(connection.value) }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                self.connected(connection.value)
+            case .failure(let error):
+                self.fail(Self.connectError(error))
+            }
+        }
+    }
+
+    private func connected(_ connection: UpstreamConnection) {
+        self.connection = connection
+        connection.responder = self
+        let headers = ProxyHeaders.request(self.head.headers, client: self.client, chunkedBody: self.head.isChunked)
+        var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: self.head.method.description),
+                                   uri: self.head.uri, headers: HTTPHeaders(headers))
+        head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
+        connection.send(head)
+        for part in self.pendingBody { connection.send(part) }
+        if self.pendingBytes > Self.maxPendingBytes { self.owner?.setClientReading(true) }
+        self.pendingBody = []
+        self.pendingBytes = 0
+        if self.bodyEnded || !self.head.hasBody {
+            self.requestSent()
+        }
+    }
+
+    /// The next part of the client's request body.
+    func sendBody(_ part: ByteBuffer) {
+        guard !self.finished else { return }
+        guard let connection = self.connection else {
+            self.pendingBody.append(part)
+            self.pendingBytes += part.readableBytes
+            if self.pendingBytes > Self.maxPendingBytes { self.owner?.setClientReading(false) }
+            return
+        }
+        connection.send(part)
+        if !connection.isWritable { self.owner?.setClientReading(false) }
+    }
+
+    /// The client's request body is complete.
+    func endBody() {
+        guard !self.finished else { return }
+        self.bodyEnded = true
+        if self.connection != nil { self.requestSent() }
+    }
+
+    private func requestSent() {
+        self.connection?.end()
+        let timeout = TimeAmount.nanoseconds(Int64(self.configuration.responseTimeout * 1_000_000_000))
+        self.responseTimer = self.loop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) {
+            guard !self.responseStarted else { return }
+            self.connection?.close()
+            self.fail(GatewayError(.gatewayTimeout, "upstream response timed out"))
+        }
+    }
+
+    /// The client connection can take more response again.
+    func clientWritable() {
+        self.connection?.setReading(true)
+    }
+
+    /// The client connection went away: the upstream connection cannot be reused mid-exchange.
+    func cancel() {
+        guard !self.finished else { return }
+        self.finished = true
+        self.responseTimer?.cancel()
+        self.connection?.responder = nil
+        self.connection?.close()
+    }
+
+    // MARK: - UpstreamResponder
+
+    func upstreamResponseHead(_ response: HTTPResponseHead) {
+        guard !self.finished, !self.responseStarted else { return }
+        self.responseStarted = true
+        self.responseTimer?.cancel()
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(512)
+        buffer.writeString("HTTP/1.1 \(response.status.code) \(response.status.reasonPhrase)\r\n")
+        let upstreamHeaders = response.headers.map { (name: $0.name, value: $0.value) }
+        for (name, value) in ProxyHeaders.response(upstreamHeaders) {
+            buffer.writeString("\(name): \(value)\r\n")
+        }
+        let bodiless = self.head.method == .head || response.status.code == 204 || response.status.code == 304
+            || response.status.code < 200
+        if let length = response.headers.first(name: "content-length"), !response.headers.contains(name: "transfer-encoding") {
+            buffer.writeString("Content-Length: \(length)\r\n")
+        } else if !bodiless {
+            if self.head.minorVersion >= 1 {
+                self.chunked = true
+                buffer.writeString("Transfer-Encoding: chunked\r\n")
+            }
+        }
+        if !self.effectiveKeepAlive(response) { buffer.writeString("Connection: close\r\n") }
+        buffer.writeString("\r\n")
+        self.writer.writeAndFlush(buffer)
+    }
+
+    func upstreamResponseBody(_ part: ByteBuffer) {
+        guard !self.finished, self.responseStarted, part.readableBytes > 0 else { return }
+        if self.chunked {
+            var framed = ByteBuffer()
+            framed.reserveCapacity(part.readableBytes + 16)
+            framed.writeString(String(part.readableBytes, radix: 16))
+            framed.writeStaticString("\r\n")
+            framed.writeImmutableBuffer(part)
+            framed.writeStaticString("\r\n")
+            self.writer.writeAndFlush(framed)
+        } else {
+            self.writer.writeAndFlush(part)
+        }
+        if !self.writer.isWritable { self.connection?.setReading(false) }
+    }
+
+    func upstreamResponseEnd(reusable: Bool) {
+        guard !self.finished else { return }
+        guard self.responseStarted else {
+            self.upstreamFailed()
+            return
+        }
+        self.finished = true
+        if self.chunked { self.writer.writeAndFlush(ByteBuffer(staticString: "0\r\n\r\n")) }
+        if let connection = self.connection {
+            self.connection = nil
+            if reusable && self.bodyEnded { self.pool.release(connection) } else { connection.close() }
+        }
+        self.owner?.proxyFinished(keepAlive: self.keepAlive && (self.chunked || !self.closeDelimited))
+    }
+
+    func upstreamFailed() {
+        guard !self.finished else { return }
+        if self.responseStarted {
+            self.finished = true
+            self.responseTimer?.cancel()
+            self.owner?.proxyAborted()
+        } else {
+            self.fail(GatewayError(.badGateway, "upstream closed the connection"))
+        }
+    }
+
+    func upstreamWritable() {
+        self.owner?.setClientReading(true)
+    }
+
+    // MARK: - Helpers
+
+    /// A response without a length, to an HTTP/1.0 client: it ends with the connection.
+    private var closeDelimited = false
+
+    private func effectiveKeepAlive(_ response: HTTPResponseHead) -> Bool {
+        let bodiless = self.head.method == .head || response.status.code == 204 || response.status.code == 304
+        let hasLength = response.headers.contains(name: "content-length") && !response.headers.contains(name: "transfer-encoding")
+        self.closeDelimited = !bodiless && !hasLength && !self.chunked
+        return self.keepAlive && !self.closeDelimited
+    }
+
+    private func fail(_ error: GatewayError) {
+        guard !self.finished else { return }
+        self.finished = true
+        self.responseTimer?.cancel()
+        if let connection = self.connection {
+            connection.responder = nil
+            connection.close()
+        }
+        self.owner?.proxyFailed(error)
+    }
+
+    private static func connectError(_ error: any Error) -> GatewayError {
+        if let channelError = error as? ChannelError, case .connectTimeout = channelError {
+            return GatewayError(.gatewayTimeout, "upstream connect timed out")
+        }
+        return GatewayError(.badGateway, "upstream unavailable")
+    }
+}
+
+@available(*, unavailable)
+extension ProxyExchange: Sendable {}

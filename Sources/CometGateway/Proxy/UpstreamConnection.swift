@@ -1,0 +1,163 @@
+import CometCore
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// What an upstream connection reports to the proxied request using it. Called on the connection's event loop.
+protocol UpstreamResponder: AnyObject {
+    func upstreamResponseHead(_ head: HTTPResponseHead)
+    func upstreamResponseBody(_ part: ByteBuffer)
+    /// The response is complete; `reusable` when the connection may serve another request.
+    func upstreamResponseEnd(reusable: Bool)
+    /// The connection failed or closed before its response was complete.
+    func upstreamFailed()
+    /// The connection can take more request body again (its socket drained).
+    func upstreamWritable()
+}
+
+/// One keep-alive HTTP/1.1 connection to an upstream application, on one event loop. It serves one request at a time
+/// for whichever ``UpstreamResponder`` holds it, and goes back to its ``UpstreamPool`` when a response ends cleanly.
+final class UpstreamConnection: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    let upstream: ProxyConfiguration.Upstream
+    private(set) var channel: (any Channel)?
+    private var context: ChannelHandlerContext?
+    /// Who gets the current response.
+    weak var responder: (any UpstreamResponder)?
+    /// The current response's head said the connection stays open.
+    private var responseKeepAlive = true
+    /// The current request asked to keep the connection.
+    private var requestKeepAlive = true
+    private(set) var isClosed = false
+
+    init(upstream: ProxyConfiguration.Upstream) {
+        self.upstream = upstream
+    }
+
+    /// Connects, within `timeout`.
+    static func connect(to upstream: ProxyConfiguration.Upstream, on loop: any EventLoop,
+                        timeout: TimeAmount) -> EventLoopFuture<NIOLoopBound<UpstreamConnection>> {
+        ClientBootstrap(group: loop)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(UpstreamConnection(upstream: upstream))
+                }
+            }
+            .connect(host: upstream.host, port: upstream.port)
+            .flatMapThrowing { channel in
+                NIOLoopBound(try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self), eventLoop: loop)
+            }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.channel = context.channel
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    /// Whether the socket takes more request body now.
+    var isWritable: Bool { self.channel?.isWritable ?? false }
+
+    /// Sends a request head (its body, if any, follows with ``send(_:)`` and ``end()``).
+    func send(_ head: HTTPRequestHead) {
+        self.requestKeepAlive = head.isKeepAlive
+        self.responseKeepAlive = true
+        self.context?.writeAndFlush(self.wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    func send(_ part: ByteBuffer) {
+        self.context?.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(part))), promise: nil)
+    }
+
+    func end() {
+        self.context?.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    /// Reading the response pauses while the client cannot take more (back-pressure), and resumes.
+    func setReading(_ reading: Bool) {
+        _ = self.channel?.setOption(.autoRead, value: reading)
+    }
+
+    func close() {
+        guard !self.isClosed else { return }
+        self.isClosed = true
+        self.context?.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            guard head.status.code >= 200 || head.status.code == 101 else { return }  // 1xx interim: not relayed
+            self.responseKeepAlive = head.isKeepAlive
+            self.responder?.upstreamResponseHead(head)
+        case .body(let part):
+            self.responder?.upstreamResponseBody(part)
+        case .end:
+            let responder = self.responder
+            self.responder = nil
+            responder?.upstreamResponseEnd(reusable: self.responseKeepAlive && self.requestKeepAlive && !self.isClosed)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { self.responder?.upstreamWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.isClosed = true
+        let responder = self.responder
+        self.responder = nil
+        responder?.upstreamFailed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.close()
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamConnection: Sendable {}
+
+/// Idle keep-alive connections to the upstreams, per event loop (confined to it).
+final class UpstreamPool {
+    private let loop: any EventLoop
+    private let maxIdle: Int
+    private var idle: [ProxyConfiguration.Upstream: [UpstreamConnection]] = [:]
+
+    init(loop: any EventLoop, maxIdle: Int) {
+        self.loop = loop
+        self.maxIdle = maxIdle
+    }
+
+    /// An idle connection to `upstream`, or a new one (within `timeout`).
+    func connection(to upstream: ProxyConfiguration.Upstream, timeout: TimeAmount) -> EventLoopFuture<NIOLoopBound<UpstreamConnection>> {
+        while let connection = self.idle[upstream]?.popLast() {
+            if !connection.isClosed, connection.channel?.isActive == true {
+                return self.loop.makeSucceededFuture(NIOLoopBound(connection, eventLoop: self.loop))
+            }
+        }
+        return UpstreamConnection.connect(to: upstream, on: self.loop, timeout: timeout)
+    }
+
+    /// A connection whose response ended cleanly: kept for the next request, or closed when enough are idle.
+    func release(_ connection: UpstreamConnection) {
+        connection.responder = nil
+        connection.setReading(true)
+        guard !connection.isClosed, self.idle[connection.upstream, default: []].count < self.maxIdle else {
+            connection.close()
+            return
+        }
+        self.idle[connection.upstream, default: []].append(connection)
+    }
+}
