@@ -11,6 +11,8 @@ public enum Curl {
         public var status: Int
         /// The response body as text.
         public var body: String
+        /// The response body's bytes.
+        public var bytes: [UInt8] = []
         /// The libcurl error text when the transfer failed.
         public var error: String?
     }
@@ -69,7 +71,7 @@ public enum Curl {
         }
         var status = 0
         ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        return Response(status: status, body: sink.text, error: nil)
+        return Response(status: status, body: sink.text, bytes: sink.data, error: nil)
     }
 
     /// `POST url` with a text body.
@@ -87,5 +89,9 @@ private final class ResponseSink: Sendable {
 
     var text: String {
         self.bytes.withLockedValue { String(decoding: $0, as: UTF8.self) }
+    }
+
+    var data: [UInt8] {
+        self.bytes.withLockedValue { $0 }
     }
 }

@@ -119,8 +119,7 @@ final class ProxyExchange: UpstreamResponder {
         let timeout = TimeAmount.nanoseconds(Int64(self.configuration.responseTimeout * 1_000_000_000))
         self.responseTimer = self.loop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) {
             guard !self.responseStarted else { return }
-            self.connection?.close()
-            self.fail(GatewayError(.gatewayTimeout, "upstream response timed out"))
+            self.fail(GatewayError(.gatewayTimeout, "upstream response timed out"))  // closes the upstream connection
         }
     }
 
