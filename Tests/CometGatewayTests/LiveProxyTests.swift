@@ -1,6 +1,8 @@
 import CometCore
 import CometTestSupport
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 
 @testable import CometGateway
@@ -175,5 +177,55 @@ struct LiveProxyTests {
         }
         #expect(upstream.requests.map(\.uri) == ["/app/cart", "/app"])
         await upstream.stop()
+    }
+
+    /// An application that accepts any upgrade with a `101` and then echoes every byte in upper case.
+    private final class UpgradeEcho: ChannelInboundHandler, @unchecked Sendable {  // confined to its channel's loop
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        var upgraded = false
+        var head = ""
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var bytes = self.unwrapInboundIn(data)
+            guard self.upgraded else {
+                self.head += bytes.readString(length: bytes.readableBytes) ?? ""
+                guard let end = self.head.range(of: "\r\n\r\n") else { return }
+                self.upgraded = true
+                let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nX-Seen-Upgrade: "
+                    + (self.head.lowercased().contains("upgrade: echo") ? "yes" : "no") + "\r\n\r\n"
+                context.write(self.wrapOutboundOut(ByteBuffer(string: response)), promise: nil)
+                let rest = String(self.head[end.upperBound...])
+                if !rest.isEmpty { context.write(self.wrapOutboundOut(ByteBuffer(string: rest.uppercased())), promise: nil) }
+                context.flush()
+                return
+            }
+            let text = bytes.readString(length: bytes.readableBytes) ?? ""
+            context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: text.uppercased())), promise: nil)
+        }
+    }
+
+    @Test("An upgrade that is not the gateway's own is tunnelled to the application, bytes both ways")
+    func upgradeTunnel() async throws {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UpgradeEcho()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = server.localAddress!.port!
+        try await LiveGateway.withGateway(configure: { configuration in
+            configuration.proxy.routes = [.init(pathPrefix: "/live", upstream: .init(host: "127.0.0.1", port: port))]
+        }) { live in
+            let client = try await RawHTTPClient.connect(port: live.publicPort)
+            try await client.send("GET /live/socket HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly ")
+            #expect(await client.wait { $0.contains("\r\n\r\nEARLY ") })
+            #expect(client.text.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
+            #expect(client.text.contains("Upgrade: echo\r\n"))
+            #expect(client.text.contains("X-Seen-Upgrade: yes\r\n"), "the upstream got the Upgrade header")
+            try await client.send("hello tunnel")
+            #expect(await client.wait { $0.hasSuffix("HELLO TUNNEL") })
+            await client.close()
+        }
+        try await server.close()
     }
 }

@@ -12,6 +12,9 @@ protocol ProxyExchangeOwner: AnyObject {
     func proxyAborted()
     /// Pause (false) or resume (true) reading the client's request body: back-pressure from the upstream.
     func setClientReading(_ reading: Bool)
+    /// The upstream accepted an upgrade (`101`, written): from now on the connection's bytes go through the tunnel
+    /// (``ProxyExchange/tunnelSend(_:)``). Returns the bytes the client already sent behind its request.
+    func proxyTunnelOpened() -> ByteBuffer?
 }
 
 /// One request passed through to an upstream application: its head (headers rewritten by ``ProxyHeaders``) and
@@ -80,10 +83,11 @@ final class ProxyExchange: UpstreamResponder {
     private func connected(_ connection: UpstreamConnection) {
         self.connection = connection
         connection.responder = self
-        let headers = ProxyHeaders.request(self.head.headers, client: self.client, chunkedBody: self.head.isChunked)
+        let headers = ProxyHeaders.request(self.head.headers, client: self.client, chunkedBody: self.head.isChunked,
+                                           upgrade: self.head.isUpgrade)
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: self.head.method.description),
                                    uri: self.head.uri, headers: HTTPHeaders(headers))
-        head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
+        if !self.head.isUpgrade { head.headers.replaceOrAdd(name: "connection", value: "keep-alive") }
         connection.send(head)
         for part in self.pendingBody { connection.send(part) }
         if self.pendingBytes > Self.maxPendingBytes { self.owner?.setClientReading(true) }
@@ -143,6 +147,10 @@ final class ProxyExchange: UpstreamResponder {
         guard !self.finished, !self.responseStarted else { return }
         self.responseStarted = true
         self.responseTimer?.cancel()
+        if response.status.code == 101 {
+            self.openTunnel(response)
+            return
+        }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(512)
         buffer.writeString("HTTP/1.1 \(response.status.code) \(response.status.reasonPhrase)\r\n")
@@ -209,6 +217,58 @@ final class ProxyExchange: UpstreamResponder {
 
     func upstreamWritable() {
         self.owner?.setClientReading(true)
+    }
+
+    // MARK: - Tunnel (an upgrade that is not the gateway's own)
+
+    private var tunnel = false
+
+    private func openTunnel(_ response: HTTPResponseHead) {
+        guard self.head.isUpgrade else {
+            self.connection?.close()
+            self.owner?.proxyAborted()  // a 101 the client did not ask for
+            return
+        }
+        self.tunnel = true
+        var buffer = ByteBuffer()
+        buffer.writeString("HTTP/1.1 101 \(response.status.reasonPhrase)\r\n")
+        let upstreamHeaders = response.headers.map { (name: $0.name, value: $0.value) }
+        for (name, value) in ProxyHeaders.response(upstreamHeaders, upgrade: true) {
+            buffer.writeString("\(name): \(value)\r\n")
+        }
+        buffer.writeString("\r\n")
+        self.writer.writeAndFlush(buffer)
+        if let pending = self.owner?.proxyTunnelOpened(), pending.readableBytes > 0 {
+            self.tunnelBacklog.append(pending)
+        }
+        // Client bytes wait until the upstream connection's HTTP codec is gone (``upstreamTunnelReady()``).
+    }
+
+    func upstreamTunnelReady() {
+        self.tunnelReady = true
+        let backlog = self.tunnelBacklog
+        self.tunnelBacklog = []
+        for bytes in backlog { self.tunnelSend(bytes) }
+    }
+
+    private var tunnelReady = false
+    private var tunnelBacklog: [ByteBuffer] = []
+
+    /// Client bytes of the tunnel, to the upstream.
+    func tunnelSend(_ bytes: ByteBuffer) {
+        guard self.tunnel, !self.finished, let connection = self.connection else { return }
+        guard self.tunnelReady else {
+            self.tunnelBacklog.append(bytes)
+            return
+        }
+        connection.sendRaw(bytes)
+        if !connection.isWritable { self.owner?.setClientReading(false) }
+    }
+
+    func upstreamTunnelBytes(_ bytes: ByteBuffer) {
+        guard self.tunnel, !self.finished else { return }
+        self.writer.writeAndFlush(bytes)
+        if !self.writer.isWritable { self.connection?.setReading(false) }
     }
 
     // MARK: - Helpers

@@ -13,11 +13,15 @@ protocol UpstreamResponder: AnyObject {
     func upstreamFailed()
     /// The connection can take more request body again (its socket drained).
     func upstreamWritable()
+    /// After a `101`: bytes of the protocol the connection switched to.
+    func upstreamTunnelBytes(_ bytes: ByteBuffer)
+    /// After a `101`: the HTTP codec is gone, raw bytes may be sent.
+    func upstreamTunnelReady()
 }
 
 /// One keep-alive HTTP/1.1 connection to an upstream application, on one event loop. It serves one request at a time
 /// for whichever ``UpstreamResponder`` holds it, and goes back to its ``UpstreamPool`` when a response ends cleanly.
-final class UpstreamConnection: ChannelInboundHandler {
+final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
@@ -45,7 +49,8 @@ final class UpstreamConnection: ChannelInboundHandler {
             .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    // Bytes behind a 101 stay for the tunnel (see `switchToTunnel`).
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection(upstream: upstream))
                 }
             }
@@ -90,7 +95,7 @@ final class UpstreamConnection: ChannelInboundHandler {
     func close() {
         guard !self.isClosed else { return }
         self.isClosed = true
-        self.context?.close(promise: nil)
+        self.channel?.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -98,14 +103,64 @@ final class UpstreamConnection: ChannelInboundHandler {
         case .head(let head):
             guard head.status.code >= 200 || head.status.code == 101 else { return }  // 1xx interim: not relayed
             self.responseKeepAlive = head.isKeepAlive
+            self.tunnelled = head.status.code == 101  // the codec leaves at the response's end
             self.responder?.upstreamResponseHead(head)
         case .body(let part):
             self.responder?.upstreamResponseBody(part)
         case .end:
+            guard !self.tunnelled else {
+                self.switchToTunnel(context: context)
+                return
+            }
             let responder = self.responder
             self.responder = nil
             responder?.upstreamResponseEnd(reusable: self.responseKeepAlive && self.requestKeepAlive && !self.isClosed)
         }
+    }
+
+    /// After a `101 Switching Protocols` the connection carries raw bytes both ways: the HTTP codec (encoder, header
+    /// validator, decoder) leaves the
+    /// pipeline (the decoder hands over the bytes it already read behind the response) and a ``TunnelRelay`` takes
+    /// this handler's place. The connection is never pooled again.
+    private func switchToTunnel(context: ChannelHandlerContext) {
+        let pipeline = context.pipeline.syncOperations
+        do {
+            try pipeline.addHandler(TunnelRelay(connection: self))
+            pipeline.removeHandler(context: context, promise: nil)
+            pipeline.removeHandler(context: try pipeline.context(handlerType: HTTPRequestEncoder.self), promise: nil)
+            pipeline.removeHandler(context: try pipeline.context(handlerType: NIOHTTPRequestHeadersValidator.self), promise: nil)
+            let decoder = try pipeline.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self)
+            let removed = context.eventLoop.makePromise(of: Void.self)
+            pipeline.removeHandler(context: decoder, promise: removed)
+            // The decoder watches writes too (to pair responses with requests): raw bytes go out once it is gone.
+            removed.futureResult.assumeIsolated().whenComplete { result in
+                switch result {
+                case .success: self.responder?.upstreamTunnelReady()
+                case .failure: self.close()
+                }
+            }
+        } catch {
+            self.close()
+        }
+    }
+
+    /// The connection switched protocols (a tunnelled upgrade).
+    private(set) var tunnelled = false
+
+    /// Sends raw bytes of the tunnel.
+    func sendRaw(_ bytes: ByteBuffer) {
+        self.channel?.writeAndFlush(bytes, promise: nil)
+    }
+
+    fileprivate func tunnelRead(_ bytes: ByteBuffer) {
+        self.responder?.upstreamTunnelBytes(bytes)
+    }
+
+    fileprivate func tunnelClosed() {
+        self.isClosed = true
+        let responder = self.responder
+        self.responder = nil
+        responder?.upstreamFailed()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -128,6 +183,37 @@ final class UpstreamConnection: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension UpstreamConnection: Sendable {}
+
+/// The raw side of a tunnelled upgrade: what the upstream sends goes to the ``UpstreamConnection``'s responder.
+private final class TunnelRelay: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private let connection: UpstreamConnection
+
+    init(connection: UpstreamConnection) {
+        self.connection = connection
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.connection.tunnelRead(self.unwrapInboundIn(data))
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { self.connection.responder?.upstreamWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.connection.tunnelClosed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension TunnelRelay: Sendable {}
 
 /// Idle keep-alive connections to the upstreams, per event loop (confined to it).
 final class UpstreamPool {

@@ -173,7 +173,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         case .none:
             break
         case .upgraded(var bytes):
-            if case .webSocket(let session) = self.exchange { session.read(&bytes) }
+            switch self.exchange {
+            case .webSocket(let session): session.read(&bytes)
+            case .proxying(let exchange): exchange.tunnelSend(bytes)
+            case .none, .routed, .waiting, .holding: break
+            }
         case .close:
             self.close(context: context)
         }
@@ -310,6 +314,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     func proxyAborted() {
         guard let context = self.context else { return }
         self.close(context: context)
+    }
+
+    func proxyTunnelOpened() -> ByteBuffer? {
+        self.shard?.timers.clear(self.timerID)
+        return self.machine.upgrade()
     }
 
     func setClientReading(_ reading: Bool) {
