@@ -17,6 +17,8 @@ protocol UpstreamResponder: AnyObject {
     func upstreamTunnelBytes(_ bytes: ByteBuffer)
     /// After a `101`: the HTTP codec is gone, raw bytes may be sent.
     func upstreamTunnelReady()
+    /// A read from the upstream is done: what it produced may go out to the client now.
+    func upstreamReadComplete()
 }
 
 /// One keep-alive HTTP/1.1 connection to an upstream application, on one event loop. It serves one request at a time
@@ -49,8 +51,11 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
             .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Bytes behind a 101 stay for the tunnel (see `switchToTunnel`).
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    // Bytes behind a 101 stay for the tunnel (see `switchToTunnel`). No outbound header validation:
+                    // the headers are the client's, already held to the token and field-value grammar by the
+                    // gateway's request parser (and the gateway's own, which are constants).
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection(upstream: upstream))
                 }
             }
@@ -72,11 +77,16 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// Whether the socket takes more request body now.
     var isWritable: Bool { self.channel?.isWritable ?? false }
 
-    /// Sends a request head (its body, if any, follows with ``send(_:)`` and ``end()``).
-    func send(_ head: HTTPRequestHead) {
+    /// Sends a request head (its body, if any, follows with ``send(_:)`` and ``end()``); `flush`: now (a body
+    /// follows later), or with the end (a request without a body: one write for both).
+    func send(_ head: HTTPRequestHead, flush: Bool) {
         self.requestKeepAlive = head.isKeepAlive
         self.responseKeepAlive = true
-        self.context?.writeAndFlush(self.wrapOutboundOut(.head(head)), promise: nil)
+        if flush {
+            self.context?.writeAndFlush(self.wrapOutboundOut(.head(head)), promise: nil)
+        } else {
+            self.context?.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        }
     }
 
     func send(_ part: ByteBuffer) {
@@ -118,8 +128,8 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// After a `101 Switching Protocols` the connection carries raw bytes both ways: the HTTP codec (encoder, header
-    /// validator, decoder) leaves the
+    /// After a `101 Switching Protocols` the connection carries raw bytes both ways: the HTTP codec (encoder and
+    /// decoder) leaves the
     /// pipeline (the decoder hands over the bytes it already read behind the response) and a ``TunnelRelay`` takes
     /// this handler's place. The connection is never pooled again.
     private func switchToTunnel(context: ChannelHandlerContext) {
@@ -128,7 +138,6 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
             try pipeline.addHandler(TunnelRelay(connection: self))
             pipeline.removeHandler(context: context, promise: nil)
             pipeline.removeHandler(context: try pipeline.context(handlerType: HTTPRequestEncoder.self), promise: nil)
-            pipeline.removeHandler(context: try pipeline.context(handlerType: NIOHTTPRequestHeadersValidator.self), promise: nil)
             let decoder = try pipeline.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self)
             let removed = context.eventLoop.makePromise(of: Void.self)
             pipeline.removeHandler(context: decoder, promise: removed)
@@ -166,6 +175,11 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { self.responder?.upstreamWritable() }
         context.fireChannelWritabilityChanged()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.responder?.upstreamReadComplete()
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -293,7 +293,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
                                          trusted: configuration.trustedProxies.contains(address))
         let exchange = ProxyExchange(head: head, upstream: upstream, configuration: configuration, client: client,
                                      keepAlive: self.machine.keepAlive, pool: self.shard!.upstreams(maxIdle: configuration.maxIdleConnections),
-                                     writer: self.writer!, loop: context.eventLoop, owner: self)
+                                     timers: self.shard!.timers, writer: self.writer!, loop: context.eventLoop, owner: self)
         self.exchange = .proxying(exchange)
         exchange.start()
     }
