@@ -83,7 +83,8 @@ public final class Gateway: Service {
         let publicChannel: any Channel
         let publishChannel: any Channel
         do {
-            publicChannel = try await publicListener.bind(configuration.server.listen, role: .subscriber)
+            publicChannel = try await publicListener.bind(configuration.server.listen, role: .subscriber,
+                                                          tls: try TLSSetup.serverContext(for: configuration))
             publishChannel = try await publishListener.bind(configuration.server.publishListen, role: .publisher)
         } catch {
             self.bound.fail(error)

@@ -29,12 +29,17 @@ public enum Curl {
     ///   - body: The request body, if any (sent as is, with `Content-Length`).
     ///   - headers: Extra headers, as `Name: value` lines.
     ///   - timeout: The most seconds the transfer may take.
+    ///   - caFile: A PEM file of the certificate authorities to trust (an HTTPS test server's own certificate).
+    ///   - keepBodyOnTimeout: A transfer cut by `timeout` (a stream that never ends) returns its status and what
+    ///     arrived, instead of a failure.
     public static func request(
         _ method: String,
         _ url: String,
         body: [UInt8]? = nil,
         headers: [String] = [],
-        timeout: Int = 10
+        timeout: Int = 10,
+        caFile: String? = nil,
+        keepBodyOnTimeout: Bool = false
     ) -> Response {
         precondition(Self.initialized)
         guard let handle = curl_easy_init() else { return Response(status: 0, body: "", error: "curl_easy_init failed") }
@@ -49,6 +54,7 @@ public enum Curl {
         ccurl_setopt_long(handle, CURLOPT_TIMEOUT, timeout)
         ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
         ccurl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList)
+        if let caFile { ccurl_setopt_string(handle, CURLOPT_CAINFO, caFile) }
         let sink = ResponseSink()
         let unmanaged = Unmanaged.passRetained(sink)
         defer { unmanaged.release() }
@@ -66,7 +72,7 @@ public enum Curl {
             }
             return curl_easy_perform(handle)
         }
-        guard result == CURLE_OK else {
+        guard result == CURLE_OK || (keepBodyOnTimeout && result == CURLE_OPERATION_TIMEDOUT) else {
             return Response(status: 0, body: "", error: String(cString: curl_easy_strerror(result)))
         }
         var status = 0

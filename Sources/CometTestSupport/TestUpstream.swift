@@ -111,7 +111,7 @@ public final class TestUpstream: Sendable {
                 while offset < response.body.count {
                     let end = min(response.body.count, offset + size)
                     var part = context.channel.allocator.buffer(capacity: end - offset)
-                    response.body.withUnsafeBytes { part.writeBytes(UnsafeRawBufferPointer(rebasing: $0[offset..<end])) }
+                    response.body.withUnsafeBytes { _ = part.writeBytes(UnsafeRawBufferPointer(rebasing: $0[offset..<end])) }
                     context.write(self.wrapOutboundOut(.body(.byteBuffer(part))), promise: nil)
                     offset = end
                 }

@@ -36,6 +36,8 @@ struct GatewayCommand: AsyncParsableCommand {
         let configuration: GatewayConfiguration
         do {
             configuration = try self.loadConfiguration()
+            // A certificate or key that cannot be used stops the gateway here, before it binds anything.
+            _ = try TLSSetup.serverContext(for: configuration)
         } catch let error as ConfigurationError {
             Self.fail(error.description)
         }

@@ -28,6 +28,8 @@ public enum ConfigFileParser {
             "drain_retry": .int(\.server.drainRetry, 0...3_600_000),
             "direct_writes": .bool(\.server.directWrites),
             "demo": .bool(\.server.demo),
+            "tls_certificate": .optionalString(\.server.tlsCertificate),
+            "tls_private_key": .optionalString(\.server.tlsPrivateKey),
         ],
         "limits": [
             "max_channels_per_subscription": .int(\.limits.maxChannelsPerSubscription, 1...64),

@@ -73,6 +73,11 @@ public struct GatewayConfiguration: Sendable, Hashable {
         /// Whether plain-HTTP connections write straight to their socket (`send`, or `sendmsg` for a burst) while
         /// nothing of theirs waits in the event loop's write queue, which they use when the socket is full.
         public var directWrites = true
+        /// A PEM file with the public listener's certificate (then its chain): with ``tlsPrivateKey``, the public
+        /// listener speaks HTTPS (TLS 1.2 and 1.3). Nil: plain HTTP.
+        public var tlsCertificate: String? = nil
+        /// A PEM file with the private key of ``tlsCertificate``.
+        public var tlsPrivateKey: String? = nil
         /// Creates the defaults.
         public init() {}
     }
@@ -180,6 +185,12 @@ public struct GatewayConfiguration: Sendable, Hashable {
             throw ConfigurationError(
                 key: "server.publish_key",
                 message: "a publish key is required when publish_listen (\(self.server.publishListen)) is not loopback"
+            )
+        }
+        if (self.server.tlsCertificate == nil) != (self.server.tlsPrivateKey == nil) {
+            throw ConfigurationError(
+                key: self.server.tlsCertificate == nil ? "server.tls_certificate" : "server.tls_private_key",
+                message: "HTTPS needs both server.tls_certificate and server.tls_private_key"
             )
         }
         if self.broker.type != "memory" {

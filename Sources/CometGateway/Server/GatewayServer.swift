@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOExtras
 import NIOPosix
+import NIOSSL
 
 /// One listener (public or publisher) with graceful quiescing of its connections.
 package final class GatewayListener: Sendable {
@@ -17,8 +18,8 @@ package final class GatewayListener: Sendable {
         self.quiesce = ServerQuiescingHelper(group: group)
     }
 
-    /// Binds the listener.
-    func bind(_ address: ListenAddress, role: ListenerRole) async throws -> any Channel {
+    /// Binds the listener; with `tls`, its connections speak HTTPS.
+    func bind(_ address: ListenAddress, role: ListenerRole, tls: NIOSSLContext? = nil) async throws -> any Channel {
         let gateway = self.gateway
         let quiesce = self.quiesce
         let routes = RouteTable.forRole(role, gateway: gateway)
@@ -43,7 +44,8 @@ package final class GatewayListener: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try GatewayListener.configure(channel)
-                    try GatewayListener.addConnectionHandlers(to: channel, role: role, routes: routes, gateway: gateway)
+                    try GatewayListener.addConnectionHandlers(to: channel, role: role, routes: routes, tls: tls,
+                                                              gateway: gateway)
                 }
             }
         return try await bootstrap.bind(host: address.host, port: address.port).get()
@@ -63,23 +65,29 @@ package final class GatewayListener: Sendable {
     /// Installs the per-connection pipeline with the listener's routes built for this connection alone (tests and
     /// fixtures that set up channels by hand; a listener builds its table once).
     package static func addConnectionHandlers(to channel: any Channel, role: ListenerRole, gateway: GatewayContext) throws {
-        try Self.addConnectionHandlers(to: channel, role: role, routes: .forRole(role, gateway: gateway), gateway: gateway)
+        try Self.addConnectionHandlers(to: channel, role: role, routes: .forRole(role, gateway: gateway), tls: nil,
+                                       gateway: gateway)
     }
 
     /// Installs the per-connection pipeline: one handler that parses requests from the socket's bytes and serves them,
     /// behind a ``ReadGate`` on publisher connections when the broker can make a response wait (not the embedded one,
     /// whose answers are immediate: there the gate would only cost a pipeline hop on every read).
     ///
-    /// This is the one place that builds a connection's pipeline, so it is also where ``SocketPath`` is decided: a
-    /// handler added here that transforms outbound bytes (TLS, say) makes it ``SocketPath/transformed``, and the
-    /// connection then never writes straight to its socket.
+    /// This is the one place that builds a connection's pipeline, so it is also where ``SocketPath`` is decided: the
+    /// TLS handler added here makes it ``SocketPath/tls``, and the connection then never writes straight to its
+    /// socket (its bytes must go through the encryption).
     static func addConnectionHandlers(to channel: any Channel, role: ListenerRole, routes: RouteTable,
-                                      gateway: GatewayContext) throws {
+                                      tls: NIOSSLContext?, gateway: GatewayContext) throws {
+        var socketPath = SocketPath.bare
+        if let tls {
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+            socketPath = .tls
+        }
         let readGate = role == .publisher && !gateway.broker.answersImmediately ? ReadGate() : nil
         if let readGate {
             try channel.pipeline.syncOperations.addHandler(readGate)  // inbound only: outbound bytes pass untouched
         }
-        let handler = HTTPConnectionHandler(role: role, routes: routes, gateway: gateway, socketPath: .bare,
+        let handler = HTTPConnectionHandler(role: role, routes: routes, gateway: gateway, socketPath: socketPath,
                                             readGate: readGate)
         try channel.pipeline.syncOperations.addHandler(handler)
     }
@@ -98,13 +106,21 @@ enum SocketPath {
     /// Nothing that transforms outbound bytes: the connection may write straight to its socket (``ConnectionWriter``,
     /// with `server.direct_writes` on).
     case bare
-    /// A handler that transforms outbound bytes (TLS): every write goes through the pipeline.
-    case transformed
+    /// TLS: every write goes through the pipeline's encryption.
+    case tls
 
     var allowsDirectWrites: Bool {
         switch self {
         case .bare: return true
-        case .transformed: return false
+        case .tls: return false
+        }
+    }
+
+    /// The scheme clients reached the gateway with (`X-Forwarded-Proto` for the application behind it).
+    var scheme: String {
+        switch self {
+        case .bare: return "http"
+        case .tls: return "https"
         }
     }
 }

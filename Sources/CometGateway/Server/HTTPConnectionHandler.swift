@@ -33,6 +33,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     private let role: ListenerRole
     private let routes: RouteTable
     private let directWrites: Bool
+    private let socketPath: SocketPath
     private let gateway: GatewayContext
     private var machine: HTTPConnectionStateMachine
     private var exchange = Exchange.none
@@ -67,6 +68,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         self.routes = routes
         self.readGate = readGate
         self.gateway = gateway
+        self.socketPath = socketPath
         self.directWrites = socketPath.allowsDirectWrites && gateway.configuration.server.directWrites
         let limits = gateway.configuration.limits
         self.machine = HTTPConnectionStateMachine(
@@ -289,7 +291,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     private func proxy(_ head: RequestHead, to upstream: ProxyConfiguration.Upstream, context: ChannelHandlerContext) {
         let configuration = self.gateway.configuration.proxy
         let address = context.channel.remoteAddress?.ipAddress ?? ""
-        let client = ProxyHeaders.Client(address: address, scheme: "http",
+        let client = ProxyHeaders.Client(address: address, scheme: self.socketPath.scheme,
                                          trusted: configuration.trustedProxies.contains(address))
         let exchange = ProxyExchange(head: head, upstream: upstream, configuration: configuration, client: client,
                                      keepAlive: self.machine.keepAlive, pool: self.shard!.upstreams(maxIdle: configuration.maxIdleConnections),
