@@ -23,6 +23,7 @@ fi
 # selenium 4.52 asks for a newer certifi than the package registry here serves; 4.51 works.
 python3 -c 'import selenium' 2>/dev/null || python3 -m pip install -q 'selenium>=4.40,<4.52'
 python3 -c 'import websockets' 2>/dev/null || python3 -m pip install -q 'websockets>=12'
+python3 -c 'import gripcontrol, pubcontrol' 2>/dev/null || python3 -m pip install -q 'gripcontrol>=4' 'pubcontrol>=3'
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

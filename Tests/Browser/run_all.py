@@ -16,7 +16,8 @@ own demo page, into which harness.js is injected; cross origin: test.html on 127
 comet.js on a fresh channel, publishes a burst of hostile payloads with the curl CLI, cuts every connection,
 publishes more, and checks that everything arrives exactly once, in order, byte for byte, with the publish
 receipts' ids. A page on a non-allowed origin checks comet.js's fallback and the gateway's refusals. Last, it runs
-ws_client_test.py (Python's `websockets` client) against the gateway.
+ws_client_test.py (Python's `websockets` client) and grip_publish_test.py (Pushpin's Python publishing libraries)
+against the gateway.
 
 Prints one line per check and a summary; exits 0 only when every check passed. Every wait is bounded, and the
 whole run is held to a time budget (about a minute when all pass). See README.md next to this file.
@@ -708,6 +709,20 @@ class Suite:
         except subprocess.TimeoutExpired:
             self.report.check(case, "exits 0", False, "timed out after 90 s")
 
+    def grip_publish_case(self):
+        """Tests/Browser/grip_publish_test.py: publishing with Pushpin's Python libraries (gripcontrol, pubcontrol)."""
+        case = "grip_publish_test.py"
+        try:
+            out = subprocess.run(
+                [sys.executable, os.path.join(HERE, "grip_publish_test.py"),
+                 "--public", self.gateway.public_url, "--publish", self.gateway.publish_url],
+                capture_output=True, text=True, timeout=60)
+            for line in (out.stdout + out.stderr).splitlines():
+                self.report.note(f"grip_publish_test: {line}")
+            self.report.check(case, "exits 0", out.returncode == 0, f"status {out.returncode}")
+        except subprocess.TimeoutExpired:
+            self.report.check(case, "exits 0", False, "timed out after 60 s")
+
 
 def http_status(url, origin):
     """(status, Access-Control-Allow-Origin) of a GET with an Origin header; the body is not read."""
@@ -770,6 +785,7 @@ def main():
             suite.foreign_origin_case()
         if not args.skip_ws_client:
             suite.ws_client_case()
+            suite.grip_publish_case()
     except KeyboardInterrupt:
         report.check("run", "interrupted", False)
     except Stopped as stop:

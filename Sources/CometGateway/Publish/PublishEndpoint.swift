@@ -42,13 +42,17 @@ struct PublishEndpoint {
 
     func route(head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
         let isBatch = target.path == PublishRequest.batchPath || target.path == Self.batchPathWithSlash
-        guard isBatch || Self.hasChannelPrefix(target.path) else {
+        let isEPCP = target.path == EPCPPublish.path || target.path == EPCPPublish.path + "/"
+        guard isBatch || isEPCP || Self.hasChannelPrefix(target.path) else {
             return .respond(HTTPResponse(error: .init(.notFound, "not found")))
         }
         if let key = self.gateway.configuration.server.publishKey, !Self.authorized(head, key: key) {
             var response = HTTPResponse(error: GatewayError(.unauthorized, "missing or wrong publish key"))
             response.headers.append(("WWW-Authenticate", "Bearer realm=\"comet-gateway\""))
             return .respond(response)
+        }
+        if isEPCP {
+            return self.publishEPCP(head: head, body: body, eventLoop: eventLoop)
         }
         let limits = self.gateway.configuration.limits
         do {
@@ -98,6 +102,55 @@ struct PublishEndpoint {
             stats.messagesPublished.add(receipts.count, ordering: .relaxed)
             return Self.response(for: receipts, batch: batch)
         })
+    }
+
+    /// `POST /publish/`: Pushpin's publish endpoint (``EPCPPublish``), with Pushpin's answers: `200` `Published` as
+    /// text or `{"message": "Published"}` as JSON (by `Accept`; `406` for anything else), `400` with Pushpin's reason
+    /// for a bad body, `405` for another method.
+    private func publishEPCP(head: RequestHead, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
+        var json = false
+        if let accept = head.first(.accept) {
+            let types = accept.split(separator: ",").map { $0.split(separator: ";")[0].trimmingSpaces.lowercased() }
+            if types.contains(where: { ["text/plain", "text/*", "*/*", "*"].contains($0) }) {
+                json = false
+            } else if types.contains(where: { ["application/json", "application/*"].contains($0) }) {
+                json = true
+            } else {
+                return .respond(Self.plain(406, "Not Acceptable",
+                                           "Not Acceptable. Supported formats are text/plain and application/json.\n"))
+            }
+        }
+        guard head.method == .post else {
+            var response = Self.plain(405, "Method Not Allowed", "Method not allowed: \(head.method).\n")
+            response.headers.append(("Allow", "POST"))
+            return .respond(response)
+        }
+        let limits = self.gateway.configuration.limits
+        let drafts: [MessageDraft]
+        do {
+            drafts = try EPCPPublish.parse(body: body, maxItems: limits.maxBatchMessages,
+                                           maxChannelNameLength: limits.maxChannelNameLength)
+        } catch {
+            return .respond(Self.plain(400, "Bad Request", error.message + "\n"))
+        }
+        let published = json
+            ? HTTPResponse(status: 200, phrase: "OK", headers: [], contentType: "application/json",
+                           body: ByteBuffer(string: "{\"message\": \"Published\"}\n"))
+            : Self.plain(200, "OK", "Published\n")
+        let stats = self.gateway.stats
+        guard !drafts.isEmpty else { return .respond(published) }
+        if let receipts = self.gateway.broker.publishImmediately(drafts) {
+            stats.messagesPublished.add(receipts.count, ordering: .relaxed)
+            return .respond(published)
+        }
+        return .respondLater(self.gateway.broker.publish(drafts, on: eventLoop).map { receipts in
+            stats.messagesPublished.add(receipts.count, ordering: .relaxed)
+            return published
+        })
+    }
+
+    private static func plain(_ status: Int, _ phrase: String, _ text: String) -> HTTPResponse {
+        HTTPResponse(status: status, phrase: phrase, headers: [], contentType: "text/plain", body: ByteBuffer(string: text))
     }
 
     /// Whether `path` starts with `/pub/`, byte for byte.

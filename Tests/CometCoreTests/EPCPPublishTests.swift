@@ -1,0 +1,72 @@
+import CometCore
+import NIOCore
+import Testing
+
+@Suite("EPCP publish (Pushpin's /publish/)")
+struct EPCPPublishTests {
+    private func parse(_ json: String) throws(EPCPPublish.Refusal) -> [MessageDraft] {
+        try EPCPPublish.parse(body: ByteBuffer(string: json), maxItems: 10, maxChannelNameLength: 64)
+    }
+
+    private func refusal(_ json: String) -> String? {
+        do {
+            _ = try self.parse(json)
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
+    @Test("Each item becomes a message: http-stream content first, then ws-message, then the http-response body")
+    func mapping() throws {
+        let drafts = try self.parse("""
+            {"items": [
+              {"channel": "a", "id": "1", "prev-id": "0", "formats": {"http-stream": {"content": "s"},
+                "ws-message": {"content": "w"}, "http-response": {"body": "r"}}},
+              {"channel": "b", "formats": {"ws-message": {"content": "w"}, "http-response": {"body": "r"}}},
+              {"channel": "c", "formats": {"http-response": {"body": "r", "headers": {"Content-Type": "text/html"}}}},
+              {"channel": "d", "http-stream": {"content-bin": "aMOp"}},
+              {"channel": "e", "formats": {"http-response": {"code": 204}}}
+            ]}
+            """)
+        #expect(drafts.map(\.channel.rawValue) == ["a", "b", "c", "d", "e"])
+        #expect(drafts.map { String(buffer: $0.data) } == ["s", "w", "r", "hé", ""])
+        #expect(drafts[2].contentType == "text/html")
+        #expect(drafts[0].contentType == nil)
+    }
+
+    @Test("Bad bodies get Pushpin's texts")
+    func refusals() {
+        #expect(self.refusal("nope") == "Body is not valid JSON.")
+        #expect(self.refusal("[1]") == "Invalid format.")
+        #expect(self.refusal("{}") == "Invalid format: object does not contain 'items'")
+        #expect(self.refusal(#"{"items": {}}"#) == "Invalid format: object contains 'items' with wrong type")
+        #expect(self.refusal(#"{"items": [3]}"#) == "Invalid format: publish item object is not an object")
+        #expect(self.refusal(#"{"items": [{"http-stream": {"content": "x"}}]}"#)
+            == "Invalid format: publish item object does not contain 'channel'")
+        #expect(self.refusal(#"{"items": [{"channel": 5, "http-stream": {"content": "x"}}]}"#)
+            == "Invalid format: publish item object contains 'channel' with wrong type")
+        #expect(self.refusal(#"{"items": [{"channel": "c", "id": 5, "http-stream": {"content": "x"}}]}"#)
+            == "Invalid format: publish item object contains 'id' with wrong type")
+        #expect(self.refusal(#"{"items": [{"channel": "c"}]}"#) == "Invalid format: no formats specified")
+        #expect(self.refusal(#"{"items": [{"channel": "c", "formats": {"http-stream": {}}}]}"#)
+            == "Invalid format: 'http-stream' does not contain 'content' or 'content-bin'")
+        #expect(self.refusal(#"{"items": [{"channel": "c", "formats": {"http-stream": {"content": 1}}}]}"#)
+            == "Invalid format: 'http-stream' contains 'content' with wrong type")
+        #expect(self.refusal(#"{"items": [{"channel": "c", "formats": {"http-stream": {"action": "close"}}}]}"#)
+            == "Invalid format: 'http-stream' action 'close' is not supported by this gateway (only send)")
+        #expect(self.refusal(#"{"items": [{"channel": "bad name", "formats": {"ws-message": {"content": "x"}}}]}"#)?
+            .hasPrefix("Invalid format: publish item object contains 'channel' with an invalid name") == true)
+        #expect(self.refusal(#"{"items": [{"channel": "c", "formats": {"ws-message": {"content-bin": "/w=="}}}]}"#)
+            == "Invalid format: publish item object content is not UTF-8 (the gateway's messages are text)")
+        let many = "{\"items\": [" + Array(repeating: #"{"channel": "c", "ws-message": {"content": "x"}}"#, count: 11)
+            .joined(separator: ",") + "]}"
+        #expect(self.refusal(many) == "Invalid format: more than 10 items (limits.max_batch_messages)")
+    }
+
+    @Test("One bad item refuses the whole body")
+    func allOrNothing() {
+        #expect(self.refusal(#"{"items": [{"channel": "ok", "ws-message": {"content": "x"}}, {"channel": "c"}]}"#)
+            == "Invalid format: no formats specified")
+    }
+}
