@@ -697,31 +697,24 @@ class Suite:
 
     def ws_client_case(self):
         """Tests/Browser/ws_client_test.py: the WebSocket transport from Python's websockets package."""
-        case = "ws_client_test.py"
-        try:
-            out = subprocess.run(
-                [sys.executable, os.path.join(HERE, "ws_client_test.py"),
-                 "--public", self.gateway.public_url, "--publish", self.gateway.publish_url],
-                capture_output=True, text=True, timeout=90)
-            for line in (out.stdout + out.stderr).splitlines():
-                self.report.note(f"ws_client_test: {line}")
-            self.report.check(case, "exits 0", out.returncode == 0, f"status {out.returncode}")
-        except subprocess.TimeoutExpired:
-            self.report.check(case, "exits 0", False, "timed out after 90 s")
+        self.python_client_case("ws_client_test.py", timeout=90)
 
     def grip_publish_case(self):
         """Tests/Browser/grip_publish_test.py: publishing with Pushpin's Python libraries (gripcontrol, pubcontrol)."""
-        case = "grip_publish_test.py"
+        self.python_client_case("grip_publish_test.py", timeout=60)
+
+    def python_client_case(self, script, timeout):
+        """Runs a Python client script of this folder against the gateway; it must exit 0 within `timeout` s."""
         try:
             out = subprocess.run(
-                [sys.executable, os.path.join(HERE, "grip_publish_test.py"),
+                [sys.executable, os.path.join(HERE, script),
                  "--public", self.gateway.public_url, "--publish", self.gateway.publish_url],
-                capture_output=True, text=True, timeout=60)
+                capture_output=True, text=True, timeout=timeout)
             for line in (out.stdout + out.stderr).splitlines():
-                self.report.note(f"grip_publish_test: {line}")
-            self.report.check(case, "exits 0", out.returncode == 0, f"status {out.returncode}")
+                self.report.note(f"{script.removesuffix('.py')}: {line}")
+            self.report.check(script, "exits 0", out.returncode == 0, f"status {out.returncode}")
         except subprocess.TimeoutExpired:
-            self.report.check(case, "exits 0", False, "timed out after 60 s")
+            self.report.check(script, "exits 0", False, f"timed out after {timeout} s")
 
 
 def http_status(url, origin):
