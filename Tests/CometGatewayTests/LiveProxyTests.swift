@@ -1,5 +1,6 @@
 import CometCore
 import CometTestSupport
+import Crypto
 import Foundation
 import NIOCore
 import NIOPosix
@@ -227,5 +228,37 @@ struct LiveProxyTests {
             await client.close()
         }
         try await server.close()
+    }
+
+    /// Base64url (no padding) decoded.
+    private static func base64URL(_ text: Substring) -> Data? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64)
+    }
+
+    @Test("With proxy.grip_signature_key, the app gets a Grip-Sig JWT (HS256) it can verify, even when the client sent one")
+    func gripSignature() async throws {
+        let upstream = try await TestUpstream.start { _ in .init(text: "ok") }
+        let before = Date().timeIntervalSince1970
+        try await self.withProxy(to: upstream, configure: { $0.proxy.gripSignatureKey = "s3cret" }) { live in
+            let client = try await RawHTTPClient.get(port: live.publicPort, "/", headers: ["Grip-Sig: forged.by.client"])
+            #expect(await client.wait(until: Self.complete))
+            await client.close()
+        }
+        let tokens = try #require(upstream.requests.first).values("grip-sig")
+        #expect(tokens.count == 1, "only the gateway's")
+        let parts = try #require(tokens.first).split(separator: ".")
+        try #require(parts.count == 3)
+        let header = try JSONSerialization.jsonObject(with: try #require(Self.base64URL(parts[0]))) as? [String: Any]
+        let claims = try JSONSerialization.jsonObject(with: try #require(Self.base64URL(parts[1]))) as? [String: Any]
+        #expect(header?["alg"] as? String == "HS256")
+        #expect(claims?["iss"] as? String == "comet-gateway")
+        let exp = try #require(claims?["exp"] as? Double)
+        #expect(exp > before + 3000 && exp < before + 3700, "valid for an hour")
+        let expected = HMAC<SHA256>.authenticationCode(for: Data((parts[0] + "." + parts[1]).utf8),
+                                                        using: SymmetricKey(data: Data("s3cret".utf8)))
+        #expect(Self.base64URL(parts[2]) == Data(expected), "signed with the configured key")
+        await upstream.stop()
     }
 }

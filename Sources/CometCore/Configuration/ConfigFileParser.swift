@@ -66,6 +66,8 @@ public enum ConfigFileParser {
             "response_timeout": .double(\.proxy.responseTimeout, 0.01...86400),
             "trusted_proxies": .stringList(\.proxy.trustedProxies),
             "max_idle_connections": .int(\.proxy.maxIdleConnections, 0...100_000),
+            "grip_signature_key": .optionalString(\.proxy.gripSignatureKey),
+            "grip_signature_issuer": .string(\.proxy.gripSignatureIssuer),
             "route": .proxyRoutes,
         ],
         "broker": [

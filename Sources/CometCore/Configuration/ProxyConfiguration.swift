@@ -103,6 +103,10 @@ public struct ProxyConfiguration: Sendable, Hashable {
     public var trustedProxies: [String] = []
     /// Idle keep-alive connections kept per upstream and event loop.
     public var maxIdleConnections = 64
+    /// The key of the `Grip-Sig` JWT (HS256) on every proxied request; nil: no signature.
+    public var gripSignatureKey: String? = nil
+    /// The JWT's `iss` claim.
+    public var gripSignatureIssuer = "comet-gateway"
 
     public init() {}
 

@@ -28,6 +28,8 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
     private let upstream: ProxyConfiguration.Upstream
     private let configuration: ProxyConfiguration
     private let client: ProxyHeaders.Client
+    /// Signs the request for the application (`Grip-Sig`), when configured.
+    private let signature: GripSignature?
     private let pool: UpstreamPool
     /// The loop's deadlines: the response timeout is one (a NIO scheduled task per request cost a search of the
     /// loop's task heap at each cancellation: a quarter of the CPU of a proxied request in a profile).
@@ -59,6 +61,9 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
         self.upstream = upstream
         self.configuration = configuration
         self.client = client
+        self.signature = configuration.gripSignatureKey.map {
+            GripSignature(key: $0, issuer: configuration.gripSignatureIssuer)
+        }
         self.keepAlive = keepAlive
         self.pool = pool
         self.timers = timers
@@ -93,6 +98,7 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: self.head.method.description),
                                    uri: self.head.uri, headers: HTTPHeaders(headers))
         if !self.head.isUpgrade { head.headers.replaceOrAdd(name: "connection", value: "keep-alive") }
+        if let signature = self.signature { head.headers.add(name: "Grip-Sig", value: signature.token()) }
         connection.send(head, flush: self.head.hasBody && !self.bodyEnded)
         for part in self.pendingBody { connection.send(part) }
         if self.pendingBytes > Self.maxPendingBytes { self.owner?.setClientReading(true) }
