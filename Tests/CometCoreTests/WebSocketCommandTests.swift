@@ -11,24 +11,24 @@ struct WebSocketCommandTests {
 
     @Test("subscribe without a cursor subscribes live")
     func subscribeLive() throws {
-        #expect(try Self.parse(#"{"type":"subscribe","channel":"news"}"#) == .subscribe(try channel("news"), nil))
+        #expect(try Self.parse(#"{"type":"subscribe","channel":"news"}"#) == .subscribe(try channel("news"), nil, token: nil))
         // Whitespace, key order and unknown keys do not matter.
-        #expect(try Self.parse(#" { "channel" : "news" , "extra": [1, {"x": null}], "type" : "subscribe" } "#) == .subscribe(try channel("news"), nil))
+        #expect(try Self.parse(#" { "channel" : "news" , "extra": [1, {"x": null}], "type" : "subscribe" } "#) == .subscribe(try channel("news"), nil, token: nil))
     }
 
     @Test("subscribe with last_event_id resumes from that position")
     func subscribeWithCursor() throws {
         #expect(try Self.parse(#"{"type":"subscribe","channel":"news","last_event_id":"1795578601163386"}"#)
-            == .subscribe(try channel("news"), Cursor(positions: [1_795_578_601_163_386])))
-        #expect(try Self.parse(#"{"type":"subscribe","channel":"a:b","last_event_id":"0"}"#) == .subscribe(try channel("a:b"), Cursor(positions: [0])))
+            == .subscribe(try channel("news"), Cursor(positions: [1_795_578_601_163_386]), token: nil))
+        #expect(try Self.parse(#"{"type":"subscribe","channel":"a:b","last_event_id":"0"}"#) == .subscribe(try channel("a:b"), Cursor(positions: [0]), token: nil))
         #expect(try Self.parse(#"{"type":"subscribe","channel":"x","last_event_id":"18446744073709551615"}"#)
-            == .subscribe(try channel("x"), Cursor(positions: [UInt64.max])))
+            == .subscribe(try channel("x"), Cursor(positions: [UInt64.max]), token: nil))
     }
 
     @Test("an empty or null last_event_id means live")
     func emptyCursor() throws {
-        #expect(try Self.parse(#"{"type":"subscribe","channel":"news","last_event_id":""}"#) == .subscribe(try channel("news"), nil))
-        #expect(try Self.parse(#"{"type":"subscribe","channel":"news","last_event_id":null}"#) == .subscribe(try channel("news"), nil))
+        #expect(try Self.parse(#"{"type":"subscribe","channel":"news","last_event_id":""}"#) == .subscribe(try channel("news"), nil, token: nil))
+        #expect(try Self.parse(#"{"type":"subscribe","channel":"news","last_event_id":null}"#) == .subscribe(try channel("news"), nil, token: nil))
     }
 
     @Test("unsubscribe")
@@ -39,7 +39,7 @@ struct WebSocketCommandTests {
 
     @Test("JSON escapes in the strings are decoded before validation")
     func escapedStrings() throws {
-        #expect(try Self.parse(#"{"type":"sub\u0073cribe","channel":"n\u0065ws"}"#) == .subscribe(try channel("news"), nil))
+        #expect(try Self.parse(#"{"type":"sub\u0073cribe","channel":"n\u0065ws"}"#) == .subscribe(try channel("news"), nil, token: nil))
     }
 
     @Test(
@@ -87,7 +87,7 @@ struct WebSocketCommandTests {
 
     @Test("the channel-name length limit applies")
     func channelNameLength() throws {
-        #expect(try Self.parse(#"{"type":"subscribe","channel":"abcde"}"#, maxChannelNameLength: 5) == .subscribe(try channel("abcde"), nil))
+        #expect(try Self.parse(#"{"type":"subscribe","channel":"abcde"}"#, maxChannelNameLength: 5) == .subscribe(try channel("abcde"), nil, token: nil))
         expectGatewayError(.badRequest) { _ = try Self.parse(#"{"type":"subscribe","channel":"abcdef"}"#, maxChannelNameLength: 5) }
     }
 
@@ -108,5 +108,11 @@ struct WebSocketCommandTests {
         let error = expectGatewayError(.badRequest) { _ = try Self.parse(text) }
         #expect(error?.reason.contains("<script>") == false)
         #expect(error?.reason.contains("alert") == false)
+    }
+
+    @Test("A subscribe message may carry its channel token")
+    func subscribeWithToken() throws {
+        #expect(try Self.parse(#"{"type":"subscribe","channel":"news","token":"1.ab"}"#)
+            == .subscribe(try channel("news"), nil, token: "1.ab"))
     }
 }

@@ -806,4 +806,22 @@ struct LiveWebSocketTests {
             await connection.close()
         }
     }
+
+    @Test("With channel tokens, the handshake needs one for its channels and each subscribe message carries its own")
+    func channelTokens() async throws {
+        try await LiveGateway.withGateway(configure: { $0.auth.channelTokenKey = LiveChannelTokenTests.key }) { live in
+            let refused = try await WebSocketClient.connect(live, "/sub/news")
+            #expect(try await refused.head().hasPrefix("HTTP/1.1 403"))
+            await refused.close()
+
+            let client = try await WebSocketClient.open(live, "/sub/news?token=\(LiveChannelTokenTests.token(["news"]))")
+            try await client.sendText(#"{"type":"subscribe","channel":"sports"}"#)
+            let error = try await client.control("error")
+            #expect(error["status"] as? Int == 403)
+            try await client.sendText(#"{"type":"subscribe","channel":"sports","token":"\#(LiveChannelTokenTests.token(["sports"]))"}"#)
+            let subscribed = try await client.control("subscribed", count: 2)
+            #expect(subscribed["channel"] as? String == "sports")
+            await client.close()
+        }
+    }
 }

@@ -70,6 +70,9 @@ public enum ConfigFileParser {
             "grip_signature_issuer": .string(\.proxy.gripSignatureIssuer),
             "route": .proxyRoutes,
         ],
+        "auth": [
+            "channel_token_key": .optionalString(\.auth.channelTokenKey)
+        ],
         "broker": [
             "type": .string(\.broker.type)
         ],

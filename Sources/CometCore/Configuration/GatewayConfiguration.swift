@@ -163,6 +163,17 @@ public struct GatewayConfiguration: Sendable, Hashable {
     public var broker = Broker()
     /// `[proxy]` and its `[[proxy.route]]` tables.
     public var proxy = ProxyConfiguration()
+    /// `[auth]`.
+    public var auth = Auth()
+
+    /// Who may subscribe (`[auth]`).
+    public struct Auth: Sendable, Hashable {
+        /// The key of signed channel tokens: when set, every subscription needs a token for its channels
+        /// (`?token=` or `X-Comet-Token`, and `"token"` in a WebSocket subscribe message). Nil: no tokens.
+        public var channelTokenKey: String? = nil
+        /// Creates the defaults.
+        public init() {}
+    }
     /// `[log] level`: trace, debug, info, notice, warning, error or critical.
     public var logLevel = "info"
 

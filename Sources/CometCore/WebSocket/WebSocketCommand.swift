@@ -2,11 +2,12 @@ import FoundationEssentials
 
 /// A control message a WebSocket subscriber sends as a text frame: a JSON object with a `type`.
 ///
-///     {"type":"subscribe","channel":"news","last_event_id":"1795578601163386"}   (last_event_id optional)
+///     {"type":"subscribe","channel":"news","last_event_id":"1795578601163386","token":"…"}
+///     (last_event_id optional; token: the channel token, when the gateway requires them)
 ///     {"type":"unsubscribe","channel":"news"}
 public enum WebSocketCommand: Sendable, Equatable {
-    /// Subscribe to one more channel, from a cursor (that channel's position) or live.
-    case subscribe(ChannelName, Cursor?)
+    /// Subscribe to one more channel, from a cursor (that channel's position) or live, with its channel token.
+    case subscribe(ChannelName, Cursor?, token: String?)
     /// Stop receiving a channel.
     case unsubscribe(ChannelName)
 
@@ -14,6 +15,7 @@ public enum WebSocketCommand: Sendable, Equatable {
         var type: String
         var channel: String?
         var last_event_id: String?
+        var token: String?
     }
 
     /// Parses a control message.
@@ -33,7 +35,7 @@ public enum WebSocketCommand: Sendable, Equatable {
             if let cursor, cursor.positions.count != 1 {
                 throw GatewayError(.badRequest, "last_event_id of one channel is one position")
             }
-            self = .subscribe(channel, cursor)
+            self = .subscribe(channel, cursor, token: wire.token)
         case "unsubscribe":
             self = .unsubscribe(channel)
         default:

@@ -13,6 +13,8 @@ package final class GatewayContext: Sendable {
     let logger: Logger
     /// Set when a graceful shutdown begins.
     let draining = Atomic<Bool>(false)
+    /// The channel-token checker, when `auth.channel_token_key` is set.
+    let channelTokens: ChannelTokens?
 
     package init(configuration: GatewayConfiguration, hub: Hub, broker: any Broker, stats: GatewayStats, maxConnections: Int,
          logger: Logger) {
@@ -22,5 +24,6 @@ package final class GatewayContext: Sendable {
         self.stats = stats
         self.maxConnections = maxConnections
         self.logger = logger
+        self.channelTokens = configuration.auth.channelTokenKey.map { ChannelTokens(key: $0) }
     }
 }

@@ -133,6 +133,16 @@ struct HealthRoute: Route {
 struct SubscribeRoute: Route {
     let gateway: GatewayContext
 
+    /// With `auth.channel_token_key`, a subscription needs a valid token for its channels (``ChannelTokens``):
+    /// `?token=` or the `X-Comet-Token` header. Otherwise `403` with the reason.
+    private func authorize(_ request: SubscribeRequest, head: RequestHead, target: RequestTarget) throws {
+        guard let tokens = self.gateway.channelTokens else { return }
+        let token = target.queryValue("token") ?? head.first(name: "x-comet-token")
+        if let refusal = tokens.refusal(token, channels: request.channels) {
+            throw GatewayError(.forbidden, refusal)
+        }
+    }
+
     func matches(_ head: RequestHead, target: RequestTarget) -> Bool {
         target.path.hasPrefix(SubscribeRequest.pathPrefix)
     }
@@ -159,6 +169,7 @@ struct SubscribeRoute: Route {
                 if request.transport == .iframe, let target = request.origin, !policy.allowsPostMessage(to: target) {
                     throw GatewayError(.forbidden, "origin is not allowed (transports.allowed_origins)")
                 }
+                try self.authorize(request, head: head, target: target)
                 return .subscribe(request, corsHeaders: cors)
             } catch let error as GatewayError {
                 var response = HTTPResponse(error: error)
@@ -194,6 +205,7 @@ struct SubscribeRoute: Route {
             let key = try WebSocketHandshake.key(of: head)
             let request = try SubscribeRequest(target: target, accept: nil, lastEventID: head.first(.lastEventID),
                                                limits: self.gateway.configuration.subscribeLimits, webSocket: true)
+            try self.authorize(request, head: head, target: target)
             let digest = Insecure.SHA1.hash(data: Array((key + WebSocketHandshake.guid).utf8))
             return .webSocket(request, accept: Base64.encode(Array(digest)))
         } catch let error as GatewayError {

@@ -152,7 +152,11 @@ final class WebSocketSession: SubscriptionOwner, HeartbeatReceiver {
             return
         }
         switch command {
-        case .subscribe(let channel, let cursor):
+        case .subscribe(let channel, let cursor, let token):
+            if let tokens = self.gateway.channelTokens, let refusal = tokens.refusal(token, channels: [channel]) {
+                self.sendError(GatewayError(.forbidden, refusal), channel: channel)
+                return
+            }
             self.subscribe(channel, cursor: cursor)
         case .unsubscribe(let channel):
             guard let subscription = self.subscriptions.removeValue(forKey: channel) else {
