@@ -824,4 +824,31 @@ struct LiveWebSocketTests {
             await client.close()
         }
     }
+
+    @Test("With auth.authorize_url, the handshake and each subscribe message are authorized by the application")
+    func authorizedByTheApplication() async throws {
+        let app = try await TestUpstream.start { request in
+            guard request.values("cookie").first == "session=good" else { return .init(status: 401, text: "no") }
+            return request.uri.hasSuffix("=secret") ? .init(status: 403, text: "no") : .init(text: "ok")
+        }
+        try await LiveGateway.withGateway(configure: {
+            $0.auth.authorizeURL = "http://127.0.0.1:\(app.port)/authorize"
+        }) { live in
+            let refused = try await WebSocketClient.connect(live, "/sub/news")
+            #expect(try await refused.head().hasPrefix("HTTP/1.1 401"))
+            await refused.close()
+
+            let client = try await WebSocketClient.connect(live, "/sub/news", extra: ["Cookie: session=good"])
+            #expect(try await client.head().hasPrefix("HTTP/1.1 101"))
+            _ = try await client.control("subscribed")
+            try await client.sendText(#"{"type":"subscribe","channel":"secret"}"#)
+            let error = try await client.control("error")
+            #expect(error["status"] as? Int == 403)
+            try await client.sendText(#"{"type":"subscribe","channel":"sports"}"#)
+            let subscribed = try await client.control("subscribed", count: 2)
+            #expect(subscribed["channel"] as? String == "sports")
+            await client.close()
+        }
+        await app.stop()
+    }
 }

@@ -71,7 +71,10 @@ public enum ConfigFileParser {
             "route": .proxyRoutes,
         ],
         "auth": [
-            "channel_token_key": .optionalString(\.auth.channelTokenKey)
+            "channel_token_key": .optionalString(\.auth.channelTokenKey),
+            "authorize_url": .optionalString(\.auth.authorizeURL),
+            "authorize_timeout": .double(\.auth.authorizeTimeout, 0.01...3600),
+            "authorize_cache": .double(\.auth.authorizeCache, 0...86400),
         ],
         "broker": [
             "type": .string(\.broker.type)

@@ -171,6 +171,13 @@ public struct GatewayConfiguration: Sendable, Hashable {
         /// The key of signed channel tokens: when set, every subscription needs a token for its channels
         /// (`?token=` or `X-Comet-Token`, and `"token"` in a WebSocket subscribe message). Nil: no tokens.
         public var channelTokenKey: String? = nil
+        /// The application's authorization endpoint (`http://HOST:PORT/PATH`): when set, every subscription is
+        /// admitted only when `GET PATH?channels=…` (with the subscriber's `Cookie` and `Authorization`) answers 2xx.
+        public var authorizeURL: String? = nil
+        /// Seconds to wait for the authorization endpoint before refusing (`503`).
+        public var authorizeTimeout = 5.0
+        /// Seconds a positive answer is reused for the same cookies, `Authorization` and channels (0: never).
+        public var authorizeCache = 10.0
         /// Creates the defaults.
         public init() {}
     }
@@ -210,6 +217,14 @@ public struct GatewayConfiguration: Sendable, Hashable {
         if self.transports.allowedOrigins.contains(where: { $0 != "*" && !Self.isOrigin($0) }) {
             throw ConfigurationError(key: "transports.allowed_origins",
                                      message: "each entry is \"*\" or an origin such as \"https://app.example.com\"")
+        }
+        if let url = self.auth.authorizeURL {
+            do {
+                _ = try AuthorizeEndpoint(parsing: url)
+            } catch var error {
+                error.key = "auth.authorize_url"
+                throw error
+            }
         }
         if let bad = self.proxy.trustedProxies.first(where: { !Self.isIPAddress($0) }) {
             throw ConfigurationError(key: "proxy.trusted_proxies",

@@ -87,8 +87,11 @@ public struct ProxyConfiguration: Sendable, Hashable {
             self.port = port
         }
 
-        public var description: String {
-            self.host.contains(":") ? "http://[\(self.host)]:\(self.port)" : "http://\(self.host):\(self.port)"
+        public var description: String { "http://" + self.authority }
+
+        /// `HOST:PORT` (`[IPV6]:PORT`), as a `Host` header names it.
+        public var authority: String {
+            self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
         }
     }
 
@@ -113,5 +116,26 @@ public struct ProxyConfiguration: Sendable, Hashable {
     /// The route for a request, or nil.
     public func route(host: String?, path: String) -> Route? {
         self.routes.first { $0.matches(host: host, path: path) }
+    }
+}
+
+/// The application's authorization endpoint (`auth.authorize_url`): `http://HOST[:PORT]/PATH`.
+public struct AuthorizeEndpoint: Sendable, Hashable {
+    public var upstream: ProxyConfiguration.Upstream
+    /// The path, `/` at least, without a query.
+    public var path: String
+
+    public init(parsing text: String) throws(ConfigurationError) {
+        guard text.hasPrefix("http://") else {
+            throw ConfigurationError(key: nil, message: "must be http://HOST:PORT/PATH (https is not supported)")
+        }
+        let rest = text.dropFirst("http://".count)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        self.upstream = try ProxyConfiguration.Upstream(parsing: "http://" + rest[..<slash])
+        let path = slash == rest.endIndex ? "/" : String(rest[slash...])
+        guard !path.contains("?"), !path.contains("#"), !path.contains(" ") else {
+            throw ConfigurationError(key: nil, message: "the path takes no query or fragment (the gateway adds ?channels=)")
+        }
+        self.path = path
     }
 }

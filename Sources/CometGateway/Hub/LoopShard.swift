@@ -40,6 +40,21 @@ final class LoopShard {
     /// The idle, request and poll deadlines of this loop's connections.
     let timers: ConnectionTimers
     private var upstreamPool: UpstreamPool?
+    private var authorizerInstance: Authorizer?
+
+    /// The application's authorization endpoint (`auth.authorize_url`) as seen from this loop, or nil when none is
+    /// configured; made on first use.
+    func authorizer(_ configuration: GatewayConfiguration) -> Authorizer? {
+        if let authorizer = self.authorizerInstance { return authorizer }
+        guard let url = configuration.auth.authorizeURL, let endpoint = try? AuthorizeEndpoint(parsing: url) else {
+            return nil
+        }
+        let authorizer = Authorizer(loop: self.loop, endpoint: endpoint, configuration: configuration.auth,
+                                    pool: self.upstreams(maxIdle: configuration.proxy.maxIdleConnections),
+                                    timers: self.timers)
+        self.authorizerInstance = authorizer
+        return authorizer
+    }
 
     /// Idle keep-alive connections to the application behind the gateway (`[[proxy.route]]`), at most `maxIdle` per
     /// upstream (`proxy.max_idle_connections`); made on first use.

@@ -282,9 +282,23 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         case .subscribe(let request, let corsHeaders):
             self.subscribe(request, corsHeaders: corsHeaders, context: context)
         case .webSocket(let request, let accept):
-            self.openWebSocket(request, accept: accept, context: context)
+            self.openWebSocket(request, accept: accept, credentials: .init(head), context: context)
         case .proxy(let upstream):
             self.proxy(head, to: upstream, context: context)
+        case .deferred(let future):
+            self.exchange = .waiting
+            self.readGate?.hold()
+            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+                guard case .waiting = self.exchange else { return }
+                self.exchange = .none
+                switch result {
+                case .success(let action):
+                    self.carryOut(action, head: head, context: context)
+                case .failure:
+                    let error = GatewayError(.serviceUnavailable, "authorization unavailable")
+                    self.finish(self.respond(HTTPResponse(error: error), head: head), context: context)
+                }
+            }
         }
     }
 
@@ -348,13 +362,15 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     }
 
     /// Completes a WebSocket handshake (already validated by the route) and hands the connection to a session.
-    private func openWebSocket(_ request: SubscribeRequest, accept: String, context: ChannelHandlerContext) {
+    private func openWebSocket(_ request: SubscribeRequest, accept: String, credentials: Authorizer.Credentials,
+                               context: ChannelHandlerContext) {
         let pending = self.machine.upgrade()
         self.shard?.timers.clear(self.timerID)
         self.readGate?.release()
         self.writer!.writeAndFlush(WebSocketSession.switchingProtocols(accept: accept))
         let session = WebSocketSession(gateway: self.gateway, shard: self.shard!, outbound: self.outbound!,
                                        eventLoop: context.eventLoop, owner: self)
+        session.credentials = credentials
         self.exchange = .webSocket(session)
         session.start(channels: request.channels, cursor: request.cursor)
         // Frames the client sent right behind its handshake.

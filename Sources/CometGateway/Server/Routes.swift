@@ -18,6 +18,8 @@ enum RouteAction {
     case webSocket(SubscribeRequest, accept: String)
     /// Pass the request through to this upstream (its body streams up as it arrives).
     case proxy(ProxyConfiguration.Upstream)
+    /// Decide when the future completes (a subscription waiting for the application's authorization).
+    case deferred(EventLoopFuture<RouteAction>)
 }
 
 /// One of a listener's routes, chosen from a request's head before its body is read: it says how that body is read
@@ -133,6 +135,27 @@ struct HealthRoute: Route {
 struct SubscribeRoute: Route {
     let gateway: GatewayContext
 
+    /// With `auth.authorize_url`, `admitted` once the application said yes (``Authorizer``), else its refusal;
+    /// without, `admitted` now.
+    private func askingTheApplication(_ request: SubscribeRequest, head: RequestHead, eventLoop: any EventLoop,
+                                      cors: [(String, String)], close: Bool = false,
+                                      admitted: @escaping @Sendable () -> RouteAction) -> RouteAction {
+        guard let authorizer = self.gateway.hub.shard(for: eventLoop).authorizer(self.gateway.configuration) else {
+            return admitted()
+        }
+        let verdict = authorizer.authorize(request.channels, credentials: .init(head))
+        return .deferred(verdict.map { verdict in
+            switch verdict {
+            case .admit:
+                return admitted()
+            case .refuse(let error):
+                var response = HTTPResponse(error: error, close: close)
+                response.headers += cors
+                return .respond(response)
+            }
+        })
+    }
+
     /// With `auth.channel_token_key`, a subscription needs a valid token for its channels (``ChannelTokens``):
     /// `?token=` or the `X-Comet-Token` header. Otherwise `403` with the reason.
     private func authorize(_ request: SubscribeRequest, head: RequestHead, target: RequestTarget) throws {
@@ -155,7 +178,7 @@ struct SubscribeRoute: Route {
         let cors = policy.corsHeaders(origin: origin)
         // Only a WebSocket upgrade is taken; any other (h2c, say) is ignored and the request served as HTTP/1.1.
         if head.isUpgrade, WebSocketHandshake.upgradesToWebSocket(head) {
-            return self.routeWebSocket(head: head, target: target, policy: policy, origin: origin)
+            return self.routeWebSocket(head: head, target: target, policy: policy, eventLoop: eventLoop, origin: origin)
         }
         switch head.method {
         case .get:
@@ -170,7 +193,9 @@ struct SubscribeRoute: Route {
                     throw GatewayError(.forbidden, "origin is not allowed (transports.allowed_origins)")
                 }
                 try self.authorize(request, head: head, target: target)
-                return .subscribe(request, corsHeaders: cors)
+                return self.askingTheApplication(request, head: head, eventLoop: eventLoop, cors: cors) {
+                    .subscribe(request, corsHeaders: cors)
+                }
             } catch let error as GatewayError {
                 var response = HTTPResponse(error: error)
                 response.headers += cors
@@ -196,7 +221,7 @@ struct SubscribeRoute: Route {
 
     /// `GET /sub/{channels}` with `Upgrade: websocket`: the origin check, the handshake and the subscription's
     /// channels and cursor. A refusal closes the connection.
-    private func routeWebSocket(head: RequestHead, target: RequestTarget, policy: OriginPolicy,
+    private func routeWebSocket(head: RequestHead, target: RequestTarget, policy: OriginPolicy, eventLoop: any EventLoop,
                                 origin: String?) -> RouteAction {
         do {
             guard policy.allowsWebSocket(origin: origin, host: head.first(name: "host")) else {
@@ -207,7 +232,10 @@ struct SubscribeRoute: Route {
                                                limits: self.gateway.configuration.subscribeLimits, webSocket: true)
             try self.authorize(request, head: head, target: target)
             let digest = Insecure.SHA1.hash(data: Array((key + WebSocketHandshake.guid).utf8))
-            return .webSocket(request, accept: Base64.encode(Array(digest)))
+            let accept = Base64.encode(Array(digest))
+            return self.askingTheApplication(request, head: head, eventLoop: eventLoop, cors: [], close: true) {
+                .webSocket(request, accept: accept)
+            }
         } catch let error as GatewayError {
             var response = HTTPResponse(error: error, close: true)
             if error.code == .upgradeRequired { response.headers.append(("Sec-WebSocket-Version", "13")) }

@@ -24,6 +24,8 @@ final class WebSocketSession: SubscriptionOwner, HeartbeatReceiver {
     private let outbound: ConnectionOutbound
     private let eventLoop: any EventLoop
     private unowned let owner: any WebSocketSessionOwner
+    /// The handshake's cookies and `Authorization`, for the application's authorization of later subscribes.
+    var credentials = Authorizer.Credentials.none
     private var parser: WebSocketFrameParser
     /// Bytes read but not parsed yet (at most one incomplete frame).
     private var inbound: ByteBuffer?
@@ -157,7 +159,18 @@ final class WebSocketSession: SubscriptionOwner, HeartbeatReceiver {
                 self.sendError(GatewayError(.forbidden, refusal), channel: channel)
                 return
             }
-            self.subscribe(channel, cursor: cursor)
+            guard let authorizer = self.shard.authorizer(self.gateway.configuration) else {
+                self.subscribe(channel, cursor: cursor)
+                return
+            }
+            authorizer.authorize([channel], credentials: self.credentials).hop(to: self.eventLoop).assumeIsolated()
+                .whenSuccess { verdict in
+                    guard !self.closed else { return }
+                    switch verdict {
+                    case .admit: self.subscribe(channel, cursor: cursor)
+                    case .refuse(let error): self.sendError(error, channel: channel)
+                    }
+                }
         case .unsubscribe(let channel):
             guard let subscription = self.subscriptions.removeValue(forKey: channel) else {
                 self.sendError(GatewayError(.notFound, "not subscribed"), channel: channel)
