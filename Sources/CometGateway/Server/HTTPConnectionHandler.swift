@@ -264,21 +264,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
             self.writer!.writeAndFlush(PublishEndpoint.response(for: receipt, keepAlive: keepAlive, shard: self.shard!))
             self.finish(keepAlive, context: context)
         case .respondLater(let future):
-            self.exchange = .waiting
-            self.readGate?.hold()
-            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
-                guard case .waiting = self.exchange else { return }
-                self.exchange = .none
-                let response: HTTPResponse
-                switch result {
-                case .success(let value):
-                    response = value
-                case .failure(let error):
-                    self.gateway.logger.error("publish failed", metadata: ["error": "\(error)"])
-                    response = HTTPResponse(error: GatewayError(.serviceUnavailable, "broker unavailable"))
-                }
-                self.finish(self.respond(response, head: head), context: context)
+            let logger = self.gateway.logger
+            let action = future.map { RouteAction.respond($0) }.recover { error in
+                logger.error("publish failed", metadata: ["error": "\(error)"])
+                return .respond(HTTPResponse(error: GatewayError(.serviceUnavailable, "broker unavailable")))
             }
+            self.carryOut(.deferred(action), head: head, context: context)
         case .subscribe(let request, let corsHeaders):
             self.subscribe(request, corsHeaders: corsHeaders, context: context)
         case .webSocket(let request, let accept):
