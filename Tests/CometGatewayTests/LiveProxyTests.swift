@@ -123,6 +123,24 @@ struct LiveProxyTests {
         await upstream.stop()
     }
 
+    @Test("An HTTP/1.0 client gets a length-less answer that ends with the connection; Connection: close is honoured")
+    func closingClients() async throws {
+        let upstream = try await TestUpstream.start { _ in .init(body: Array("streamed without a length".utf8), chunkSize: 5) }
+        try await self.withProxy(to: upstream) { live in
+            let old = try await RawHTTPClient.connect(port: live.publicPort)
+            try await old.send("GET /a HTTP/1.0\r\nHost: a\r\n\r\n")
+            #expect(await old.waitForClose(timeout: .seconds(5)))
+            #expect(old.text.hasSuffix("\r\n\r\nstreamed without a length"))
+            #expect(!old.text.lowercased().contains("transfer-encoding"))
+            let closing = try await RawHTTPClient.connect(port: live.publicPort)
+            try await closing.send("GET /b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            #expect(await closing.waitForClose(timeout: .seconds(5)))
+            #expect(closing.text.contains("Connection: close\r\n"))
+            #expect(closing.text.hasSuffix("0\r\n\r\n"))
+        }
+        await upstream.stop()
+    }
+
     @Test("Keep-alive: pipelined requests on one client connection are answered in order")
     func keepAlive() async throws {
         let upstream = try await TestUpstream.start { request in .init(text: "answer \(request.uri)") }

@@ -308,7 +308,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     func proxyFinished(keepAlive: Bool) {
         guard let context = self.context, case .proxying = self.exchange else { return }
         self.exchange = .none
-        self.finish(keepAlive && self.machine.keepAlive, context: context)
+        let keep = keepAlive && self.machine.keepAlive
+        if !keep { self.writer?.closeWhenWritten() }  // the exchange wrote the response itself
+        self.finish(keep, context: context)
     }
 
     func proxyFailed(_ error: GatewayError) {
