@@ -73,6 +73,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libFuzzer targets for the parsers that read the network; built and run by scripts/fuzz.sh.
+        .executableTarget(
+            name: "comet-fuzz",
+            dependencies: [
+                "CometCore",
+                "CometGateway",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // libcurl, as legacy backends use to send webhooks (Debian: libcurl4-openssl-dev).
         .systemLibrary(
             name: "CCurl",

@@ -1,0 +1,99 @@
+import CometCore
+@testable import CometGateway
+import NIOCore
+
+/// The libFuzzer targets of the parsers that read the network, in one binary; `COMET_FUZZ_TARGET` picks one.
+/// Built and run by `scripts/fuzz.sh` (with `-sanitize=fuzzer,address -D FUZZING`); in a normal build this is a small
+/// executable that says so. Every target must return without crashing, trapping or hanging on any input.
+enum FuzzTargets {
+    static let names = ["http", "epcp", "proxy-headers", "websocket", "request-target", "config", "channel-token"]
+
+    /// Runs one input through the target `name`.
+    static func run(_ name: String, _ bytes: UnsafeBufferPointer<UInt8>) {
+        switch name {
+        case "http": Self.http(bytes)
+        case "epcp": Self.epcp(bytes)
+        case "proxy-headers": Self.proxyHeaders(bytes)
+        case "websocket": Self.webSocket(bytes)
+        case "request-target": Self.requestTarget(bytes)
+        case "config": Self.config(bytes)
+        case "channel-token": Self.channelToken(bytes)
+        default: fatalError("unknown COMET_FUZZ_TARGET \(name) (known: \(names.joined(separator: ", ")))")
+        }
+    }
+
+    /// The HTTP/1 request parser behind the connection state machine, fed in two reads split where the first byte
+    /// says; every head it returns must be routable and its headers readable.
+    static func http(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let first = bytes.first else { return }
+        let split = min(Int(first), bytes.count - 1)
+        var machine = HTTPConnectionStateMachine(limits: .init(maxURIBytes: 1024, maxHeaderBytes: 4096))
+        var steps = 0
+        for part in [bytes[1..<(1 + split)], bytes[(1 + split)...]] {
+            guard case .parse = machine.read(ByteBuffer(bytes: part)) else { continue }
+            var action = machine.next()
+            while steps < 10_000 {
+                steps += 1
+                switch action {
+                case .wait, .fail:
+                    action = .wait
+                case .route(let head):
+                    _ = head.headers
+                    _ = try? RequestTarget(parsing: head.uri)
+                    action = machine.routed(part.count % 2 == 0 ? .buffer(limit: 64) : .stream)
+                    continue
+                case .request, .bodyEnd:
+                    _ = machine.responseFinished(now: 0, idleTimeout: 1)
+                case .bodyPart:
+                    break
+                }
+                if case .wait = action { break }
+                action = machine.next()
+            }
+        }
+    }
+
+    static func epcp(_ bytes: UnsafeBufferPointer<UInt8>) {
+        _ = try? EPCPPublish.parse(body: ByteBuffer(bytes: bytes), maxItems: 100, maxChannelNameLength: 128)
+    }
+
+    /// Header pairs made from `name: value` lines of the input, rewritten both ways.
+    static func proxyHeaders(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let headers = text.split(separator: "\n").map { line -> (name: String, value: String) in
+            let parts = line.split(separator: ":", maxSplits: 1)
+            return (String(parts.first ?? ""), parts.count > 1 ? String(parts[1]) : "")
+        }
+        let client = ProxyHeaders.Client(address: text.count % 2 == 0 ? "::1" : "127.0.0.1", scheme: "http",
+                                         trusted: text.count % 3 == 0)
+        _ = ProxyHeaders.request(headers, client: client, chunkedBody: text.count % 5 == 0, upgrade: text.count % 7 == 0)
+        _ = ProxyHeaders.response(headers, upgrade: text.count % 11 == 0)
+    }
+
+    static func webSocket(_ bytes: UnsafeBufferPointer<UInt8>) {
+        var parser = WebSocketFrameParser(limits: .init(maxFrameBytes: 1024, maxMessageBytes: 4096, maxFragments: 4))
+        var buffer = ByteBuffer(bytes: bytes)
+        for _ in 0..<1000 {
+            guard let event = try? parser.next(&buffer) else { return }
+            _ = event
+        }
+    }
+
+    static func requestTarget(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let target = try? RequestTarget(parsing: text) else { return }
+        _ = try? SubscribeRequest(target: target, accept: "text/event-stream", lastEventID: nil, limits: SubscribeLimits())
+        _ = try? SubscribeRequest(target: target, accept: nil, lastEventID: text, limits: SubscribeLimits(), webSocket: true)
+        _ = try? WebSocketCommand(parsing: text, maxChannelNameLength: 128)
+    }
+
+    static func config(_ bytes: UnsafeBufferPointer<UInt8>) {
+        _ = try? ConfigFileParser.parse(String(decoding: bytes, as: UTF8.self), file: "fuzz.conf")
+    }
+
+    static func channelToken(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let channels = text.split(separator: "|").prefix(4).compactMap { try? ChannelName(validating: $0) }
+        _ = ChannelTokens(key: "fuzz").refusal(text, channels: channels)
+    }
+}
