@@ -91,6 +91,9 @@ public enum ConfigFileParser {
     ///   - file: The file name to report in errors.
     /// - Throws: ``ConfigurationError`` with the file, line and key at fault.
     public static func parse(_ text: String, file: String) throws -> GatewayConfiguration {
+        if let (line, message) = Self.abortingConstruct(text) {
+            throw ConfigurationError(file: file, line: line, key: nil, message: "TOML syntax error: \(message)")
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -190,6 +193,77 @@ public enum ConfigFileParser {
             throw error
         }
         return configuration
+    }
+
+    /// The line and reason of the first construct the TOML library aborts on instead of reporting an error (found by
+    /// scripts/fuzz.sh: a table header that does not start with a name, `[#` or `[é`), or nil. Also refuses any
+    /// non-ASCII character outside a string or a comment, which TOML allows only there. Strings, comments and
+    /// arrays spanning lines are followed, so valid documents pass.
+    static func abortingConstruct(_ text: String) -> (line: Int, message: String)? {
+        enum Context { case plain, basic, literal, multiBasic, multiLiteral, comment }
+        var context = Context.plain
+        var line = 1
+        let bytes = Array(text.utf8)
+        var index = 0
+        /// Open `[` and `{` of the value being read (an array may span lines), and whether the line has had only
+        /// blanks so far (a `[` there, outside a value, starts a table header).
+        var depth = 0
+        var lineStart = true
+        func isNameStart(_ byte: UInt8) -> Bool {
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "_")
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'")
+        }
+        func starts(_ marker: StaticString) -> Bool {
+            let count = marker.utf8CodeUnitCount
+            guard index + count <= bytes.count else { return false }
+            return (0..<count).allSatisfy { bytes[index + $0] == marker.utf8Start[$0] }
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\n") {
+                line += 1
+                lineStart = true
+                if context == .comment || context == .basic || context == .literal { context = .plain }
+                index += 1
+                continue
+            }
+            let startsLine = lineStart && byte != UInt8(ascii: " ") && byte != UInt8(ascii: "\t") && byte != UInt8(ascii: "\r")
+            if startsLine { lineStart = false }
+            switch context {
+            case .plain:
+                if byte >= 0x80 { return (line, "a non-ASCII character outside a string or comment") }
+                if startsLine, depth == 0, byte == UInt8(ascii: "[") {
+                    var next = index + 1
+                    if next < bytes.count, bytes[next] == UInt8(ascii: "[") { next += 1 }
+                    while next < bytes.count, bytes[next] == UInt8(ascii: " ") || bytes[next] == UInt8(ascii: "\t") { next += 1 }
+                    guard next < bytes.count, isNameStart(bytes[next]) else { return (line, "a table header needs a name") }
+                    index = next
+                    continue
+                }
+                if byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") { depth += 1 }
+                if byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") { depth = max(0, depth - 1) }
+                if starts("\"\"\"") { context = .multiBasic; index += 3; continue }
+                if starts("'''") { context = .multiLiteral; index += 3; continue }
+                if byte == UInt8(ascii: "\"") { context = .basic }
+                if byte == UInt8(ascii: "'") { context = .literal }
+                if byte == UInt8(ascii: "#") { context = .comment }
+            case .basic:
+                if byte == UInt8(ascii: "\\") { index += 2; continue }
+                if byte == UInt8(ascii: "\"") { context = .plain }
+            case .literal:
+                if byte == UInt8(ascii: "'") { context = .plain }
+            case .multiBasic:
+                if byte == UInt8(ascii: "\\") { index += 2; continue }
+                if starts("\"\"\"") { context = .plain; index += 3; continue }
+            case .multiLiteral:
+                if starts("'''") { context = .plain; index += 3; continue }
+            case .comment:
+                break
+            }
+            index += 1
+        }
+        return nil
     }
 
     /// One `[[proxy.route]]`: `upstream` (required), `path_prefix` (default `/`), `host` (default: any).
