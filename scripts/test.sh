@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the Swift toolchain.
-# Installs what the tests need (libcurl for the webhook publisher, pkg-config, prlimit, curl; headless Chromium
-# and its driver, Python's selenium and websockets for the browser and client tests), builds everything with our
+# Installs what the tests need (libcurl for the webhook publisher, pkg-config, prlimit, curl, openssl for the HTTPS
+# tests' certificate; headless Chromium and its driver, Python's selenium, websockets, gripcontrol and pubcontrol for
+# the browser and client tests), builds everything with our
 # own code held to zero warnings, runs `swift test`, then the browser and client tests of Tests/Browser/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || need+=(libcurl4-openssl-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v prlimit >/dev/null 2>&1 || need+=(util-linux)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if ((${#need[@]})); then
