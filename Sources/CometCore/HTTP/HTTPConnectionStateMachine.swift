@@ -127,12 +127,6 @@ public struct HTTPConnectionStateMachine: Sendable {
         self.parser = HTTPRequestParser(limits: limits)
     }
 
-    /// Whether the connection is between requests with nothing in progress.
-    public var isIdle: Bool {
-        if case .idle = self.state { return true }
-        return false
-    }
-
     /// Whether the connection was closed (or refused) and takes nothing more.
     public var isClosed: Bool {
         if case .closed = self.state { return true }

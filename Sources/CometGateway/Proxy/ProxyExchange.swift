@@ -179,9 +179,11 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
             if self.head.minorVersion >= 1 {
                 self.chunked = true
                 buffer.writeString("Transfer-Encoding: chunked\r\n")
+            } else {
+                self.closeDelimited = true  // an HTTP/1.0 client: the body ends with the connection
             }
         }
-        if !self.effectiveKeepAlive(response) { buffer.writeString("Connection: close\r\n") }
+        if !self.keepAlive || self.closeDelimited { buffer.writeString("Connection: close\r\n") }
         buffer.writeString("\r\n")
         self.writer.gather(buffer)  // out with the body that came in the same read (upstreamReadComplete)
     }
@@ -220,7 +222,7 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
             self.connection = nil
             if reusable && self.bodyEnded { self.pool.release(connection) } else { connection.close() }
         }
-        self.owner?.proxyFinished(keepAlive: self.keepAlive && (self.chunked || !self.closeDelimited))
+        self.owner?.proxyFinished(keepAlive: self.keepAlive && !self.closeDelimited)
     }
 
     func upstreamFailed() {
@@ -294,13 +296,6 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
 
     /// A response without a length, to an HTTP/1.0 client: it ends with the connection.
     private var closeDelimited = false
-
-    private func effectiveKeepAlive(_ response: HTTPResponseHead) -> Bool {
-        let bodiless = self.head.method == .head || response.status.code == 204 || response.status.code == 304
-        let hasLength = response.headers.contains(name: "content-length") && !response.headers.contains(name: "transfer-encoding")
-        self.closeDelimited = !bodiless && !hasLength && !self.chunked
-        return self.keepAlive && !self.closeDelimited
-    }
 
     private func fail(_ error: GatewayError) {
         guard !self.finished else { return }

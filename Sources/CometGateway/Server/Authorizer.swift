@@ -1,4 +1,5 @@
 import CometCore
+import Crypto
 import NIOCore
 import NIOHTTP1
 
@@ -42,8 +43,9 @@ final class Authorizer {
     private let cacheLifetime: Int64
     private let pool: UpstreamPool
     private let timers: ConnectionTimers
-    /// Positive answers: credentials and channels → when the answer expires (uptime nanoseconds).
-    private var cache: [String: Int64] = [:]
+    /// Positive answers: the SHA-256 of credentials and channels → when the answer expires (uptime nanoseconds).
+    /// Hashed, so that an entry is 32 bytes whatever the size of the cookies it stands for.
+    private var cache: [SHA256.Digest: Int64] = [:]
     /// The most answers kept; past it, expired ones are dropped, then all.
     private static let maxCached = 10_000
 
@@ -60,7 +62,7 @@ final class Authorizer {
     /// The application's verdict on `credentials` having `channels`.
     func authorize(_ channels: [ChannelName], credentials: Credentials) -> EventLoopFuture<Verdict> {
         let names = channels.map(\.rawValue).joined(separator: ",")
-        let key = "\(credentials.cookie ?? "")\n\(credentials.authorization ?? "")\n\(names)"
+        let key = SHA256.hash(data: Array("\(credentials.cookie ?? "")\n\(credentials.authorization ?? "")\n\(names)".utf8))
         let now = Int64(self.loop.now.uptimeNanoseconds)
         if let expiry = self.cache[key], expiry > now {
             return self.loop.makeSucceededFuture(.admit)
@@ -81,7 +83,7 @@ final class Authorizer {
         }.nonisolated()
     }
 
-    private func remember(_ key: String, now: Int64) {
+    private func remember(_ key: SHA256.Digest, now: Int64) {
         if self.cache.count >= Self.maxCached {
             self.cache = self.cache.filter { $0.value > now }
             if self.cache.count >= Self.maxCached { self.cache.removeAll() }

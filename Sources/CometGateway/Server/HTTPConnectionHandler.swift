@@ -10,12 +10,15 @@ import Synchronization
 ///
 /// Requests are parsed straight from the socket's bytes and answered in order. Routes come from the listener's
 /// ``RouteTable``; each says how its body is read before it is read.
-final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, WebSocketSessionOwner, DeadlineOwner,
-    ProxyExchangeOwner {
+///
+/// Split by concern: what answers a request is in `HTTPConnectionHandler+Subscriptions.swift` (subscriptions,
+/// WebSocket) and `HTTPConnectionHandler+Proxy.swift` (the application behind the gateway); its single deadline in
+/// `HTTPConnectionHandler+Timer.swift`. Members those files use are internal, not private.
+final class HTTPConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     /// What answers the current request.
-    private enum Exchange {
+    enum Exchange {
         /// Nothing: between requests, or a response written at once.
         case none
         /// A route chosen from the head, waiting for its body.
@@ -30,32 +33,32 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         case proxying(ProxyExchange)
     }
 
-    private let role: ListenerRole
-    private let routes: RouteTable
-    private let directWrites: Bool
-    private let socketPath: SocketPath
-    private let gateway: GatewayContext
-    private var machine: HTTPConnectionStateMachine
-    private var exchange = Exchange.none
-    private var closed = false
+    let role: ListenerRole
+    let routes: RouteTable
+    let directWrites: Bool
+    let socketPath: SocketPath
+    let gateway: GatewayContext
+    var machine: HTTPConnectionStateMachine
+    var exchange = Exchange.none
+    var closed = false
     /// The loop over the machine's actions is running (a response finished inside it must not start another).
-    private var driving = false
+    var driving = false
     /// This connection's deadline on the loop's ``ConnectionTimers`` (0 until the handler is added).
-    private var timerID: UInt64 = 0
-    private var overLimit = false
+    var timerID: UInt64 = 0
+    var overLimit = false
     /// Pauses socket reads while a publish is answered (publisher connections only).
-    private let readGate: ReadGate?
-    private var context: ChannelHandlerContext?
+    let readGate: ReadGate?
+    var context: ChannelHandlerContext?
     /// Writes this connection's responses and messages (straight to the socket when it can).
-    private var writer: ConnectionWriter?
+    var writer: ConnectionWriter?
     /// The subscriptions' side of the writer: the slow-consumer bound and writability.
-    private var outbound: ConnectionOutbound?
+    var outbound: ConnectionOutbound?
     /// The last poll answered on this keep-alive connection, still registered for the next one (see
     /// ``Subscription/canResume(_:transport:)``).
-    private var parkedPoll: Subscription?
+    var parkedPoll: Subscription?
     /// The hub shard and `Date` header cache of this connection's event loop.
-    private var shard: LoopShard?
-    private var dateCache: HTTPDateCache?
+    var shard: LoopShard?
+    var dateCache: HTTPDateCache?
 
     /// - Parameters:
     ///   - role: The listener the connection came from.
@@ -76,7 +79,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         )
     }
 
-    private var limits: GatewayConfiguration.Limits { self.gateway.configuration.limits }
+    var limits: GatewayConfiguration.Limits { self.gateway.configuration.limits }
 
     // MARK: - Connection lifecycle
 
@@ -194,7 +197,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     }
 
     /// Carries out the machine's actions until it waits for more bytes or for the response in progress.
-    private func drive(context: ChannelHandlerContext) {
+    func drive(context: ChannelHandlerContext) {
         guard !self.driving else { return }
         self.driving = true
         defer { self.driving = false }
@@ -225,7 +228,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     }
 
     /// Admits a head and chooses its route; nil when it was refused (and answered).
-    private func route(_ head: RequestHead, context: ChannelHandlerContext) -> HTTPConnectionStateMachine.BodyPolicy? {
+    func route(_ head: RequestHead, context: ChannelHandlerContext) -> HTTPConnectionStateMachine.BodyPolicy? {
         let admission = RequestAdmission(overLimit: self.overLimit, stats: self.gateway.stats).admit(head)
         if case .refuse(let refusal) = admission {
             self.refuse(refusal, context: context)
@@ -255,7 +258,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     // MARK: - Answering
 
     /// Does what the route said.
-    private func carryOut(_ action: RouteAction, head: RequestHead, context: ChannelHandlerContext) {
+    func carryOut(_ action: RouteAction, head: RequestHead, context: ChannelHandlerContext) {
         switch action {
         case .respond(let response):
             self.finish(self.respond(response, head: head), context: context)
@@ -293,119 +296,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         }
     }
 
-    private func proxy(_ head: RequestHead, to upstream: ProxyConfiguration.Upstream, context: ChannelHandlerContext) {
-        let configuration = self.gateway.configuration.proxy
-        let address = context.channel.remoteAddress?.ipAddress ?? ""
-        let client = ProxyHeaders.Client(address: address, scheme: self.socketPath.scheme,
-                                         trusted: configuration.trustedProxies.contains(address))
-        let exchange = ProxyExchange(head: head, upstream: upstream, configuration: configuration, client: client,
-                                     keepAlive: self.machine.keepAlive, pool: self.shard!.upstreams(maxIdle: configuration.maxIdleConnections),
-                                     timers: self.shard!.timers, writer: self.writer!, loop: context.eventLoop, owner: self)
-        self.exchange = .proxying(exchange)
-        exchange.start()
-    }
-
-    func proxyFinished(keepAlive: Bool) {
-        guard let context = self.context, case .proxying = self.exchange else { return }
-        self.exchange = .none
-        let keep = keepAlive && self.machine.keepAlive
-        if !keep { self.writer?.closeWhenWritten() }  // the exchange wrote the response itself
-        self.finish(keep, context: context)
-    }
-
-    func proxyFailed(_ error: GatewayError) {
-        guard let context = self.context, case .proxying = self.exchange else { return }
-        self.exchange = .none
-        self.setClientReading(true)
-        self.finish(self.respond(HTTPResponse(error: error), head: nil), context: context)
-    }
-
-    func proxyAborted() {
-        guard let context = self.context else { return }
-        self.close(context: context)
-    }
-
-    func proxyTunnelOpened() -> ByteBuffer? {
-        self.shard?.timers.clear(self.timerID)
-        return self.machine.upgrade()
-    }
-
-    func setClientReading(_ reading: Bool) {
-        _ = self.context?.channel.setOption(.autoRead, value: reading)
-    }
-
-    private func subscribe(_ request: SubscribeRequest, corsHeaders: [(String, String)], context: ChannelHandlerContext) {
-        let keepAlive = self.machine.keepAlive
-        let transport = SubscriberTransport(for: request, configuration: self.gateway.configuration)
-        if let parked = self.parkedPoll {
-            self.parkedPoll = nil
-            if parked.canResume(request, transport: transport) {
-                self.exchange = .holding(parked)
-                parked.resume(pollTimeout: request.pollTimeout, keepAlive: keepAlive, extraHeaders: corsHeaders)
-                return
-            }
-            parked.connectionClosed()
-        }
-        let subscription = Subscription(request: request, transport: transport, keepAlive: keepAlive,
-                                        extraHeaders: corsHeaders, shard: self.shard!, outbound: self.outbound!,
-                                        owner: self, gateway: self.gateway)
-        self.exchange = .holding(subscription)
-        if subscription.isStream { self.machine.holdStream() }  // nothing a client sends on a stream means anything
-        subscription.start(gateway: self.gateway, request: request, eventLoop: context.eventLoop)
-    }
-
-    /// Completes a WebSocket handshake (already validated by the route) and hands the connection to a session.
-    private func openWebSocket(_ request: SubscribeRequest, accept: String, credentials: Authorizer.Credentials,
-                               context: ChannelHandlerContext) {
-        let pending = self.machine.upgrade()
-        self.shard?.timers.clear(self.timerID)
-        self.readGate?.release()
-        self.writer!.writeAndFlush(WebSocketSession.switchingProtocols(accept: accept))
-        let session = WebSocketSession(gateway: self.gateway, shard: self.shard!, outbound: self.outbound!,
-                                       eventLoop: context.eventLoop, owner: self)
-        session.credentials = credentials
-        self.exchange = .webSocket(session)
-        session.start(channels: request.channels, cursor: request.cursor)
-        // Frames the client sent right behind its handshake.
-        if var pending, case .webSocket = self.exchange {
-            session.read(&pending)
-        }
-    }
-
-    func webSocketClosed() {
-        self.exchange = .none
-        self.closed = true
-        self.machine.closed()
-    }
-
-    func streamEnded(_ subscription: Subscription, final: ByteBuffer) {
-        self.outbound?.end(with: final)
-    }
-
-    func subscriptionFailed(_ subscription: Subscription, error: GatewayError) {
-        guard let context = self.context else { return }
-        var response = HTTPResponse(error: error, close: true)
-        response.headers.append(("Retry-After", "1"))
-        _ = self.respond(response, head: nil)
-        self.finish(false, context: context)
-    }
-
-    func subscriptionFinishedResponse(keepAlive: Bool) {
-        guard let context = self.context else { return }
-        let keepAlive = keepAlive && self.machine.keepAlive
-        if case .holding(let subscription) = self.exchange, subscription.isParked {
-            if keepAlive {
-                self.parkedPoll = subscription
-            } else {
-                subscription.connectionClosed()
-            }
-        }
-        self.exchange = .none
-        self.finish(keepAlive, context: context)
-    }
-
-    /// The response to the current request is written (or queued in full): serve the next one, or close.
-    private func finish(_ keepAlive: Bool, context: ChannelHandlerContext) {
+    func finish(_ keepAlive: Bool, context: ChannelHandlerContext) {
         guard keepAlive else {
             _ = self.machine.closeAfterResponse()
             self.enterClosed()  // the response's write closes the connection
@@ -427,7 +318,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     // MARK: - Writing
 
     /// Writes `response` (only its head for a `HEAD` request); returns whether the connection stays open after it.
-    private func respond(_ response: HTTPResponse, head: RequestHead?) -> Bool {
+    func respond(_ response: HTTPResponse, head: RequestHead?) -> Bool {
         let keepAlive = self.machine.keepAlive && !response.close
         var bytes = response.serialize(keepAlive: keepAlive, date: self.dateCache!.current)
         if head?.method == .head, let body = response.body {
@@ -442,7 +333,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     }
 
     /// Answers a head that cannot be served (and whose body is not read) and closes.
-    private func refuse(_ response: HTTPResponse, context: ChannelHandlerContext) {
+    func refuse(_ response: HTTPResponse, context: ChannelHandlerContext) {
         self.machine.refused()
         var response = response
         response.close = true
@@ -450,18 +341,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
     }
 
     /// Answers a malformed or refused request (the machine already stopped reading) and closes.
-    private func fail(_ error: GatewayError, context: ChannelHandlerContext) {
+    func fail(_ error: GatewayError, context: ChannelHandlerContext) {
         _ = self.respond(HTTPResponse(error: error, close: true), head: nil)
     }
 
-    private func close(context: ChannelHandlerContext) {
+    func close(context: ChannelHandlerContext) {
         if self.closed { return }
         self.enterClosed()
         context.close(promise: nil)
     }
 
     /// Ends what answers the current request (every path that closes must unregister a held subscription).
-    private func enterClosed() {
+    func enterClosed() {
         switch self.exchange {
         case .holding(let subscription):
             subscription.connectionClosed()
@@ -479,43 +370,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, SubscriptionOwner, Web
         self.machine.closed()
     }
 
-    // MARK: - Timer
-
-    /// Holds a poll until `seconds` from now (called by the poll subscription once it waits for live messages).
-    func holdPoll(for seconds: Double) {
-        guard let context = self.context else { return }
-        self.arm(self.machine.holdPoll(until: self.now(context) + self.nanoseconds(seconds)))
-    }
-
-    func deadlineReached() {
-        guard let context = self.context else { return }
-        switch self.machine.timerFired(now: self.now(context)) {
-        case .none:
-            break
-        case .rearm(let at):
-            self.shard?.timers.set(self.timerID, at: at, owner: self)
-        case .closeIdle:
-            self.close(context: context)
-        case .requestTimedOut:
-            self.fail(GatewayError(.requestTimeout, "request not received in time"), context: context)
-        case .pollExpired:
-            if case .holding(let subscription) = self.exchange { subscription.pollTimedOut() }
-        }
-    }
-
-    private func arm(_ action: LazyDeadline<HTTPConnectionStateMachine.Timeout>.TimerAction) {
-        if case .arm(let at) = action {
-            self.shard?.timers.set(self.timerID, at: at, owner: self)
-        }
-    }
-
-    private func now(_ context: ChannelHandlerContext) -> Int64 {
-        Int64(context.eventLoop.now.uptimeNanoseconds)
-    }
-
-    private func nanoseconds(_ seconds: Double) -> Int64 {
-        Int64(seconds * 1_000_000_000)
-    }
 }
 
 @available(*, unavailable)
