@@ -116,6 +116,11 @@ public final class RawHTTPClient: Sendable {
         }
     }
 
+    /// Forgets what was received so far (the next response on a kept-alive connection is then the whole text).
+    public func clearReceived() {
+        self.state.withLockedValue { $0.received.removeAll() }
+    }
+
     /// Closes the connection with a reset (RST), as a crashed or killed client does.
     public func reset() async {
         if let provider = self.channel as? any SocketOptionProvider {

@@ -93,6 +93,10 @@ struct ReadGateTests {
         func delete(_ channel: ChannelName, on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
             self.memory.delete(channel, on: eventLoop)
         }
+
+        func closeStreams(_ channel: ChannelName, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+            self.memory.closeStreams(channel, on: eventLoop)
+        }
     }
 
     /// A gateway on `channel`'s loop whose broker is a ``DeferredBroker``.

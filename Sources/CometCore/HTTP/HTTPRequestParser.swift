@@ -522,7 +522,8 @@ public struct HTTPRequestParser: Sendable {
         newline > 0 && bytes[newline - 1] == UInt8(ascii: "\r") ? newline - 1 : newline
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
+    /// The value of a hexadecimal digit.
+    static func hexValue(_ byte: UInt8) -> UInt8? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10

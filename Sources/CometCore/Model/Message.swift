@@ -20,6 +20,8 @@ public final class Message: Sendable {
     public let data: ByteBuffer
     /// Publish time, microseconds since the Unix epoch (wall clock); history ages messages by it.
     public let publishedAt: UInt64
+    /// What GRIP holds get of it (a message published through Pushpin's endpoint), if anything beyond the payload.
+    public let grip: GripContent?
     /// The SSE encoding (a retained ``SSEParts``), 0 until rendered.
     private let sseParts = Atomic<UInt>(0)
     /// The JSON encoding (a retained ``JSONParts``), 0 until rendered.
@@ -28,6 +30,8 @@ public final class Message: Sendable {
     private let iframeChunk = Atomic<UInt>(0)
     /// The WebSocket text frame (a retained ``SharedFrame``), 0 until rendered.
     private let webSocketText = Atomic<UInt>(0)
+    /// The GRIP stream chunk (a retained ``SharedFrame``), 0 until rendered.
+    private let gripChunk = Atomic<UInt>(0)
 
     /// Creates a message. `data` is copied into storage of its own.
     public init(
@@ -36,8 +40,10 @@ public final class Message: Sendable {
         event: String?,
         contentType: String?,
         data: ByteBuffer,
-        publishedAt: UInt64
+        publishedAt: UInt64,
+        grip: GripContent? = nil
     ) {
+        self.grip = grip
         self.channel = channel
         self.id = id
         self.event = event
@@ -54,7 +60,8 @@ public final class Message: Sendable {
         if sse != 0 { Unmanaged<SSEParts>.fromOpaque(UnsafeRawPointer(bitPattern: sse)!).release() }
         let json = self.jsonParts.load(ordering: .acquiring)
         if json != 0 { Unmanaged<JSONParts>.fromOpaque(UnsafeRawPointer(bitPattern: json)!).release() }
-        for slot in [self.iframeChunk.load(ordering: .acquiring), self.webSocketText.load(ordering: .acquiring)] where slot != 0 {
+        for slot in [self.iframeChunk.load(ordering: .acquiring), self.webSocketText.load(ordering: .acquiring),
+                     self.gripChunk.load(ordering: .acquiring)] where slot != 0 {
             Unmanaged<SharedFrame>.fromOpaque(UnsafeRawPointer(bitPattern: slot)!).release()
         }
     }
@@ -68,7 +75,16 @@ public final class Message: Sendable {
         case .ndjsonLine: self.json.line
         case .iframeChunk: self.shared(self.iframeChunk) { IframeEncoding.messageChunk(object: $0.json.object) }
         case .webSocketText: self.shared(self.webSocketText) { WebSocketEncoding.frame(.text, payload: $0.json.object) }
+        case .gripStreamChunk: self.shared(self.gripChunk) { $0.gripStreamContent.map(GripEncoding.chunk) ?? ByteBuffer() }
+        case .gripStreamRaw: self.gripStreamContent ?? ByteBuffer()
         }
+    }
+
+    /// What a GRIP stream hold appends: the `http-stream` content, or the payload of a message published without
+    /// GRIP formats; nil when the message has GRIP formats but no `http-stream` (stream holds skip it).
+    public var gripStreamContent: ByteBuffer? {
+        guard let grip = self.grip else { return self.data }
+        return grip.streamContent
     }
 
     @inline(__always)

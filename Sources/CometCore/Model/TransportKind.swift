@@ -41,4 +41,9 @@ public enum WireFormat: Sendable, Hashable, CaseIterable {
     case iframeChunk
     /// One unmasked WebSocket text frame holding the message object.
     case webSocketText
+    /// One HTTP chunk holding what a GRIP stream hold appends (``Message/gripStreamContent``); empty when the message
+    /// is not for stream holds.
+    case gripStreamChunk
+    /// What a GRIP stream hold appends, unframed (an HTTP/1.0 client's stream, which ends with the connection).
+    case gripStreamRaw
 }

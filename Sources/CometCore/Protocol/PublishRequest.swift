@@ -11,13 +11,17 @@ public struct MessageDraft: Sendable {
     public var contentType: String?
     /// The payload (valid UTF-8).
     public var data: ByteBuffer
+    /// What GRIP holds get of it, when it was published through Pushpin's endpoint.
+    public var grip: GripContent?
 
     /// Creates a draft from validated parts.
-    public init(channel: ChannelName, event: String? = nil, contentType: String? = nil, data: ByteBuffer) {
+    public init(channel: ChannelName, event: String? = nil, contentType: String? = nil, data: ByteBuffer,
+                grip: GripContent? = nil) {
         self.channel = channel
         self.event = event
         self.contentType = contentType
         self.data = data
+        self.grip = grip
     }
 }
 

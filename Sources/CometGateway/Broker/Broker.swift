@@ -27,6 +27,9 @@ public protocol MessageSink: Sendable {
     func dispatch(_ message: Message) -> Int
     /// Closes this node's subscribers of a deleted channel (after the messages already dispatched to them).
     func channelDeleted(_ channel: ChannelName) -> Int
+    /// Ends this node's GRIP stream holds of a channel (after the messages already dispatched to them); returns how
+    /// many subscribers it was dispatched to.
+    func streamsClosed(_ channel: ChannelName) -> Int
     /// This node's subscriber connections of a channel.
     func subscriberCount(_ channel: ChannelName) -> Int
 }
@@ -49,6 +52,9 @@ public protocol Broker: Sendable {
     func info(_ channel: ChannelName, on eventLoop: any EventLoop) -> EventLoopFuture<ChannelInfo?>
     /// Drops a channel's history and closes its subscribers; `false` when the channel was unknown.
     func delete(_ channel: ChannelName, on eventLoop: any EventLoop) -> EventLoopFuture<Bool>
+    /// Ends the GRIP stream holds of a channel on every node, in order with the channel's messages (EPCP's
+    /// `http-stream` `action: "close"`); the history stays.
+    func closeStreams(_ channel: ChannelName, on eventLoop: any EventLoop) -> EventLoopFuture<Void>
 
     /// Publishes at once when the broker needs no I/O for it (an in-process broker), saving the future; `nil`
     /// means "use ``publish(_:on:)``". The default is `nil`.

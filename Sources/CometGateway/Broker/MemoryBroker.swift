@@ -73,7 +73,8 @@ public final class MemoryBroker: Broker {
             event: draft.event,
             contentType: draft.contentType,
             data: draft.data,
-            publishedAt: now  // the clock is wall-clock microseconds, never behind
+            publishedAt: now,  // the clock is wall-clock microseconds, never behind
+            grip: draft.grip
         )
         state.history.append(message, limits: limits, now: message.publishedAt)
         state.deleted = false
@@ -158,6 +159,12 @@ public final class MemoryBroker: Broker {
             return known || closed > 0
         }
         return eventLoop.makeSucceededFuture(existed)
+    }
+
+    public func closeStreams(_ channel: ChannelName, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        // Inside the channel's lock: after every message of the channel published before it, before any after it.
+        self.stripe(for: channel).withLockedValue { _ in _ = self.sink.streamsClosed(channel) }
+        return eventLoop.makeSucceededVoidFuture()
     }
 
     /// Evicts expired messages of every channel (run periodically, so idle channels release memory).

@@ -90,6 +90,10 @@ public final class Hub: MessageSink, Sendable {
         self.post(.deleted(channel), channel: channel)
     }
 
+    public func streamsClosed(_ channel: ChannelName) -> Int {
+        self.post(.streamsClosed(channel), channel: channel)
+    }
+
     private func post(_ event: ShardEvent, channel: ChannelName) -> Int {
         // Copying the route out retains its array; it does not allocate.
         guard let route = self.routes.withLockedValue({ $0[channel] }) else { return 0 }
@@ -127,6 +131,8 @@ public final class Hub: MessageSink, Sendable {
 enum ShardEvent: Sendable {
     case message(Message)
     case deleted(ChannelName)
+    /// EPCP's `http-stream` `action: "close"`.
+    case streamsClosed(ChannelName)
 }
 
 /// The cross-thread entrance of a ``LoopShard``: events posted here are delivered on the shard's loop in order, in

@@ -15,6 +15,8 @@ protocol HubSubscriber: AnyObject {
     func flush()
     /// The channel was deleted by a publisher.
     func channelDeleted(_ channel: ChannelName)
+    /// A publisher ended the channel's GRIP stream holds (EPCP's `http-stream` `action: "close"`).
+    func streamsClosed(_ channel: ChannelName)
 }
 
 /// Something the shard ticks every `transports.heartbeat_interval`: a stream that writes a heartbeat when idle, a

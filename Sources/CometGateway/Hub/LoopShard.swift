@@ -174,6 +174,11 @@ final class LoopShard {
                 for entry in list.entries {
                     entry.subscriber.channelDeleted(channel)
                 }
+            case .streamsClosed(let channel):
+                guard let list = self.channels[channel] else { continue }
+                for entry in list.entries {
+                    entry.subscriber.streamsClosed(channel)
+                }
             }
         }
         for subscriber in self.flushList {

@@ -10,6 +10,8 @@ protocol ProxyExchangeOwner: AnyObject {
     func proxyFailed(_ error: GatewayError)
     /// The upstream failed after its response started: the client's response cannot be completed; close.
     func proxyAborted()
+    /// The upstream answered with a GRIP instruction (read in full; nothing was written to the client): carry it out.
+    func proxyInstructed(_ instruction: GripInstruction, request: RequestHead)
     /// Pause (false) or resume (true) reading the client's request body: back-pressure from the upstream.
     func setClientReading(_ reading: Bool)
     /// The upstream accepted an upgrade (`101`, written): from now on the connection's bytes go through the tunnel
@@ -19,6 +21,9 @@ protocol ProxyExchangeOwner: AnyObject {
 
 /// One request passed through to an upstream application: its head (headers rewritten by ``ProxyHeaders``) and
 /// body go up as they arrive, the response comes back as it arrives, both ways with back-pressure.
+///
+/// A response carrying a GRIP instruction (``GripInstruction/isInstruction(_:)``) is not passed through: it is read in
+/// full (at most ``GripInstruction/maxBodyBytes``) and handed to the owner, which holds the client's request.
 ///
 /// The client's response is framed by the gateway: the upstream's `Content-Length` when it sent one, otherwise
 /// chunked (or, for an HTTP/1.0 client, the end of the connection). Failures before the response starts are `502`
@@ -40,6 +45,8 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
     private weak var owner: (any ProxyExchangeOwner)?
     /// The client's connection stays open after this response.
     private let keepAlive: Bool
+    /// Bounds of a GRIP hold's channels.
+    private let limits: (maxChannels: Int, maxChannelNameLength: Int)
 
     private var connection: UpstreamConnection?
     /// Body parts that arrived before the upstream connection was ready.
@@ -50,14 +57,18 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
     /// The response body goes to the client chunked.
     private var chunked = false
     private var finished = false
+    /// A GRIP instruction being read: the response's status, reason, headers and the body so far.
+    private var instruction: (status: Int, reason: String, headers: [(name: String, value: String)], body: [UInt8])?
 
     /// Most body bytes held while connecting before the client's reading pauses.
     private static let maxPendingBytes = 64 * 1024
 
     init(head: RequestHead, upstream: ProxyConfiguration.Upstream, configuration: ProxyConfiguration,
-         client: ProxyHeaders.Client, keepAlive: Bool, pool: UpstreamPool, timers: ConnectionTimers,
-         writer: ConnectionWriter, loop: any EventLoop, owner: any ProxyExchangeOwner) {
+         client: ProxyHeaders.Client, keepAlive: Bool, limits: (maxChannels: Int, maxChannelNameLength: Int),
+         pool: UpstreamPool, timers: ConnectionTimers, writer: ConnectionWriter, loop: any EventLoop,
+         owner: any ProxyExchangeOwner) {
         self.head = head
+        self.limits = limits
         self.upstream = upstream
         self.configuration = configuration
         self.client = client
@@ -164,10 +175,14 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
             self.openTunnel(response)
             return
         }
+        let upstreamHeaders = response.headers.map { (name: $0.name, value: $0.value) }
+        if GripInstruction.isInstruction(upstreamHeaders) {
+            self.instruction = (Int(response.status.code), response.status.reasonPhrase, upstreamHeaders, [])
+            return
+        }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(512)
         buffer.writeString("HTTP/1.1 \(response.status.code) \(response.status.reasonPhrase)\r\n")
-        let upstreamHeaders = response.headers.map { (name: $0.name, value: $0.value) }
         for (name, value) in ProxyHeaders.response(upstreamHeaders) {
             buffer.writeString("\(name): \(value)\r\n")
         }
@@ -190,6 +205,14 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
 
     func upstreamResponseBody(_ part: ByteBuffer) {
         guard !self.finished, self.responseStarted, part.readableBytes > 0 else { return }
+        if self.instruction != nil {
+            guard self.instruction!.body.count + part.readableBytes <= GripInstruction.maxBodyBytes else {
+                self.fail(GatewayError(.badGateway, "GRIP response body too large"))
+                return
+            }
+            self.instruction!.body.append(contentsOf: part.readableBytesView)
+            return
+        }
         if self.chunked {
             var framed = ByteBuffer()
             framed.reserveCapacity(part.readableBytes + 16)
@@ -204,7 +227,7 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
     }
 
     func upstreamReadComplete() {
-        guard self.responseStarted, !self.finished, !self.tunnel else { return }
+        guard self.responseStarted, !self.finished, !self.tunnel, self.instruction == nil else { return }
         self.writer.flush()
         if !self.writer.isWritable { self.connection?.setReading(false) }
     }
@@ -216,18 +239,34 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
             return
         }
         self.finished = true
-        if self.chunked { self.writer.gather(ByteBuffer(staticString: "0\r\n\r\n")) }
-        self.writer.flush()
         if let connection = self.connection {
             self.connection = nil
             if reusable && self.bodyEnded { self.pool.release(connection) } else { connection.close() }
         }
+        if let read = self.instruction {
+            self.instructed(read)
+            return
+        }
+        if self.chunked { self.writer.gather(ByteBuffer(staticString: "0\r\n\r\n")) }
+        self.writer.flush()
         self.owner?.proxyFinished(keepAlive: self.keepAlive && !self.closeDelimited)
+    }
+
+    /// The GRIP instruction is read: hand it over, or answer `502` with what is wrong with it.
+    private func instructed(_ read: (status: Int, reason: String, headers: [(name: String, value: String)], body: [UInt8])) {
+        do {
+            let instruction = try GripInstruction.parse(
+                status: read.status, reason: read.reason, headers: read.headers, body: read.body,
+                maxChannels: self.limits.maxChannels, maxChannelNameLength: self.limits.maxChannelNameLength)
+            self.owner?.proxyInstructed(instruction, request: self.head)
+        } catch {
+            self.owner?.proxyFailed(GatewayError(.badGateway, "invalid GRIP instruction: \(error.message)"))
+        }
     }
 
     func upstreamFailed() {
         guard !self.finished else { return }
-        if self.responseStarted {
+        if self.responseStarted && self.instruction == nil {
             self.finished = true
             self.timers.clear(self.timerID)
             self.owner?.proxyAborted()

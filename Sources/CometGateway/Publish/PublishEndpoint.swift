@@ -126,10 +126,10 @@ struct PublishEndpoint {
             return .respond(response)
         }
         let limits = self.gateway.configuration.limits
-        let drafts: [MessageDraft]
+        let items: [EPCPPublish.Item]
         do {
-            drafts = try EPCPPublish.parse(body: body, maxItems: limits.maxBatchMessages,
-                                           maxChannelNameLength: limits.maxChannelNameLength)
+            items = try EPCPPublish.parse(body: body, maxItems: limits.maxBatchMessages,
+                                          maxChannelNameLength: limits.maxChannelNameLength)
         } catch {
             return .respond(Self.plain(400, "Bad Request", error.message + "\n"))
         }
@@ -138,15 +138,32 @@ struct PublishEndpoint {
                            body: ByteBuffer(string: "{\"message\": \"Published\"}\n"))
             : Self.plain(200, "OK", "Published\n")
         let stats = self.gateway.stats
-        guard !drafts.isEmpty else { return .respond(published) }
-        if let receipts = self.gateway.broker.publishImmediately(drafts) {
-            stats.messagesPublished.add(receipts.count, ordering: .relaxed)
-            return .respond(published)
+        let broker = self.gateway.broker
+        guard !items.isEmpty else { return .respond(published) }
+        if !items.contains(where: \.closesStreams) {
+            let drafts = items.compactMap(\.draft)
+            if let receipts = broker.publishImmediately(drafts) {
+                stats.messagesPublished.add(receipts.count, ordering: .relaxed)
+                return .respond(published)
+            }
+            return .respondLater(broker.publish(drafts, on: eventLoop).map { receipts in
+                stats.messagesPublished.add(receipts.count, ordering: .relaxed)
+                return published
+            })
         }
-        return .respondLater(self.gateway.broker.publish(drafts, on: eventLoop).map { receipts in
-            stats.messagesPublished.add(receipts.count, ordering: .relaxed)
-            return published
-        })
+        // Items that close streams: each item in order, a close after its own message.
+        var done = eventLoop.makeSucceededVoidFuture()
+        for item in items {
+            if let draft = item.draft {
+                done = done.flatMap { broker.publish([draft], on: eventLoop) }.map { receipts in
+                    stats.messagesPublished.add(receipts.count, ordering: .relaxed)
+                }
+            }
+            if item.closesStreams {
+                done = done.flatMap { broker.closeStreams(item.channel, on: eventLoop) }
+            }
+        }
+        return .respondLater(done.map { published })
     }
 
     private static func plain(_ status: Int, _ phrase: String, _ text: String) -> HTTPResponse {

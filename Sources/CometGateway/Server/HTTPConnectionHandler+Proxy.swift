@@ -9,7 +9,9 @@ extension HTTPConnectionHandler: ProxyExchangeOwner {
         let client = ProxyHeaders.Client(address: address, scheme: self.socketPath.scheme,
                                          trusted: configuration.trustedProxies.contains(address))
         let exchange = ProxyExchange(head: head, upstream: upstream, configuration: configuration, client: client,
-                                     keepAlive: self.machine.keepAlive, pool: self.shard!.upstreams(maxIdle: configuration.maxIdleConnections),
+                                     keepAlive: self.machine.keepAlive,
+                                     limits: (self.limits.maxChannelsPerSubscription, self.limits.maxChannelNameLength),
+                                     pool: self.shard!.upstreams(maxIdle: configuration.maxIdleConnections),
                                      timers: self.shard!.timers, writer: self.writer!, loop: context.eventLoop, owner: self)
         self.exchange = .proxying(exchange)
         exchange.start()

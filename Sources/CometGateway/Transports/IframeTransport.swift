@@ -45,6 +45,10 @@ struct IframeTransport: StreamTransport {
 
     var recycleBytes: Int? { self.maxBytes }
 
+    var heartbeatPace: HeartbeatPace { .everyIdleTick }
+
+    func closedByPublisher() -> ByteBuffer? { nil }  // only GRIP streams end on a publisher's close
+
     /// A last script, then the end of the document and of the chunked body.
     private func ending(_ json: String) -> ByteBuffer {
         var buffer = IframeEncoding.scriptChunk(json: json)

@@ -35,5 +35,9 @@ struct NDJSONTransport: StreamTransport {
 
     var recycleBytes: Int? { nil }
 
+    var heartbeatPace: HeartbeatPace { .everyIdleTick }
+
+    func closedByPublisher() -> ByteBuffer? { nil }  // only GRIP streams end on a publisher's close
+
     private static let emptyLine = ByteBuffer(string: "\n")
 }

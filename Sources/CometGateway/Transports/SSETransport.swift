@@ -43,4 +43,8 @@ struct SSETransport: StreamTransport {
     }
 
     var recycleBytes: Int? { nil }
+
+    var heartbeatPace: HeartbeatPace { .everyIdleTick }
+
+    func closedByPublisher() -> ByteBuffer? { nil }  // only GRIP streams end on a publisher's close
 }

@@ -25,6 +25,22 @@ protocol StreamTransport {
     func reconnect(cursor: String, retry: Int) -> ByteBuffer
     /// After this many bytes of messages the stream ends with ``reconnect(cursor:retry:)``; nil: never.
     var recycleBytes: Int? { get }
+    /// When ``heartbeat`` is written.
+    var heartbeatPace: HeartbeatPace { get }
+    /// The last bytes when a publisher ends the channel's streams (EPCP `http-stream` `action: "close"`); nil: the
+    /// transport ignores it (only GRIP streams end).
+    func closedByPublisher() -> ByteBuffer?
+}
+
+/// When a stream's heartbeat is written, in ticks of the shard's heartbeat timer (`transports.heartbeat_interval`).
+struct HeartbeatPace {
+    /// Ticks between heartbeats.
+    var ticks: Int
+    /// Whether a tick counts only when nothing else was written since the last one (idle), or always (interval).
+    var onlyWhenIdle: Bool
+
+    /// A heartbeat at each tick that follows a tick interval with nothing written.
+    static let everyIdleTick = HeartbeatPace(ticks: 1, onlyWhenIdle: true)
 }
 
 /// What a stream's start depends on.

@@ -6,6 +6,8 @@ enum SubscriberTransport {
     case stream(any StreamTransport)
     /// One response per poll.
     case poll(any PollTransport)
+    /// A GRIP response hold: one response, from the first message meant for it or on timeout.
+    case gripResponse(GripResponseTransport)
 
     /// The transport of each `?transport=` name: the one registration a transport needs (the compiler checks that
     /// every name has one).

@@ -47,7 +47,15 @@ extension Subscription {
     }
 
     func respondToPoll(_ messages: [(message: Message, channelIndex: Int)], gapChannels: [ChannelName]) {
-        guard !self.isFinished, case .poll(let poll) = self.transport else { return }
+        let poll: any PollTransport
+        switch self.transport {
+        case .poll(let transport): poll = transport
+        case .gripResponse(let hold):
+            _ = self.answerHold(messages, hold)  // none meant for a response hold: it keeps waiting
+            return
+        case .stream: return
+        }
+        guard !self.isFinished else { return }
         if self.keepAlive && self.registered {
             // Stay registered for the connection's next poll (see ``canResume(_:transport:)``).
             self.isParked = true
@@ -156,6 +164,10 @@ extension Subscription {
 
     /// The poll's hold time passed without a message: answer with an empty batch and the cursor.
     func pollTimedOut() {
+        if case .gripResponse(let hold) = self.transport {
+            self.answerHoldWithHeld(hold, keepAlive: self.keepAlive)
+            return
+        }
         self.respondToPoll([], gapChannels: [])
     }
 

@@ -48,6 +48,8 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
     private(set) var registered = false
     private var flushScheduled = false
     private var wroteSinceHeartbeat = false
+    /// Heartbeat ticks counted towards the transport's ``HeartbeatPace``.
+    private var quietTicks = 0
     var pollBatch: [(message: Message, channelIndex: Int)] = []
     /// Payload bytes (JSON) held in `pollBatch` while parked.
     var parkedBytes = 0
@@ -88,7 +90,7 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
             self.isStream = true
             self.format = stream.format
             self.recycleBytes = stream.recycleBytes ?? .max
-        case .poll:
+        case .poll, .gripResponse:
             self.isStream = false
             self.format = .ndjsonLine
             self.recycleBytes = .max
@@ -135,6 +137,10 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
                 self.respondToPoll(catchUp.messages, gapChannels: catchUp.gapChannels)
             } else {
                 self.owner.holdPoll(for: pollTimeout)
+            }
+        case .gripResponse(let hold):
+            if !self.answerHold(catchUp.messages, hold) {
+                self.owner.holdPoll(for: Double(hold.timeout))
             }
         }
     }
@@ -199,7 +205,6 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
     /// - Returns: Whether a flush is needed (bytes gathered or waiting in NIO).
     @inline(__always)
     private func writeStreamMessage(_ message: Message, positions: [UInt64]) -> Bool {
-        self.wroteSinceHeartbeat = true
         let frame: ByteBuffer
         if self.singleChannel {
             frame = message.frame(self.format)
@@ -207,6 +212,8 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
             guard case .stream(let stream) = self.transport else { return false }
             frame = stream.frame(message, cursor: Cursor(positions: positions).description)
         }
+        guard frame.readableBytes > 0 else { return false }  // not for this transport (a GRIP format it lacks)
+        self.wroteSinceHeartbeat = true
         let flush = self.send(frame)
         self.streamedBytes &+= frame.readableBytes
         if self.streamedBytes >= self.recycleBytes {
@@ -243,13 +250,21 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
         }
     }
 
-    /// Shard heartbeat tick: a heartbeat when nothing was written since the last tick.
+    /// Shard heartbeat tick: a heartbeat when the transport's pace says so (usually: nothing was written since the
+    /// last tick).
     func heartbeatTick() {
         guard !self.isFinished, case .stream(let stream) = self.transport, let heartbeat = stream.heartbeat else { return }
-        if !self.wroteSinceHeartbeat, self.send(heartbeat) {
-            self.outbound.flush()
+        let pace = stream.heartbeatPace
+        if self.wroteSinceHeartbeat && pace.onlyWhenIdle {
+            self.quietTicks = 0
+        } else {
+            self.quietTicks += 1
         }
         self.wroteSinceHeartbeat = false
+        if self.quietTicks >= pace.ticks {
+            self.quietTicks = 0
+            if self.send(heartbeat) { self.outbound.flush() }
+        }
     }
 
     // MARK: - Endings
@@ -262,7 +277,18 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
             self.endStream { $0.closed(channel) }
         case .poll(let poll):
             self.pollChannelDeleted(channel, poll)
+        case .gripResponse(let hold):
+            self.answerHoldWithHeld(hold, keepAlive: self.keepAlive)
         }
+    }
+
+    /// A publisher ended the channel's GRIP streams: a GRIP stream ends; other subscriptions ignore it.
+    func streamsClosed(_ channel: ChannelName) {
+        guard !self.isFinished, case .stream(let stream) = self.transport, let final = stream.closedByPublisher() else {
+            return
+        }
+        self.finish()
+        self.owner.streamEnded(self, final: final)
     }
 
     /// Graceful shutdown: answer a poll with its cursor, tell a stream to reconnect, then end.
@@ -273,6 +299,8 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
             self.endStream { $0.reconnect(cursor: self.machine.currentCursor.description, retry: drainRetry) }
         case .poll:
             self.pollQuiesced()
+        case .gripResponse(let hold):
+            self.answerHoldWithHeld(hold, keepAlive: false)
         }
     }
 

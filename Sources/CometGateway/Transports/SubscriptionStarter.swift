@@ -31,7 +31,7 @@ extension Subscription {
     /// A poll whose cursor is behind, on a connection that is not kept alive, is answered from history at once without
     /// registering (a registration it would undo right away).
     func start(broker: any Broker, pollTimeout: Double, eventLoop: any EventLoop, logger: Logger) {
-        if !self.isStream, !self.keepAlive, let positions = self.requestedPositions,
+        if case .poll = self.transport, !self.keepAlive, let positions = self.requestedPositions,
            let replays = broker.replayImmediately(channels: self.channels, positions: positions),
            replays.contains(where: { $0.gap || !$0.messages.isEmpty }) {
             self.replayed(replays, pollTimeout: pollTimeout)

@@ -34,4 +34,8 @@ struct WebSocketChannelTransport: StreamTransport {
     }
 
     var recycleBytes: Int? { nil }
+
+    var heartbeatPace: HeartbeatPace { .everyIdleTick }
+
+    func closedByPublisher() -> ByteBuffer? { nil }  // only GRIP streams end on a publisher's close
 }

@@ -1,0 +1,418 @@
+import FoundationEssentials
+import NIOCore
+
+/// What an application behind the gateway tells it in a GRIP response (the Generic Realtime Intermediary Protocol,
+/// as Pushpin implements it): hold the client's request open on channels, and what to send meanwhile.
+///
+/// Read from a response that carries `Grip-Hold` or is `Content-Type: application/grip-instruct`:
+/// - headers: `Grip-Hold: response|stream`, `Grip-Channel: name; prev-id=ID` (several channels as a list or as
+///   several headers), `Grip-Timeout: SECONDS`, `Grip-Keep-Alive: DATA; format=raw|cstring|base64; timeout=SECONDS;
+///   mode=idle|interval`, `Grip-Status: CODE [REASON]`, `Grip-Link: <URI>; rel=next; timeout=SECONDS`. The response's
+///   other headers and its body are what the client receives first (a stream) or on timeout (a response hold).
+/// - an instruct body: `{"hold": {"mode", "channels": [{"name", "prev-id"}], "timeout", "keep-alive": {"content" |
+///   "content-bin", "timeout"}}, "response": {"code", "reason", "headers": {…} | [[name, value], …], "body" |
+///   "body-bin"}}`; the response's status must then be `200`.
+///
+/// Anything malformed is a ``Refusal`` with a short reason (the gateway answers the client `502`).
+public struct GripInstruction: Sendable {
+    /// How the client's request is held.
+    public enum Mode: Sendable, Equatable {
+        /// Until one message completes it (its `http-response`), or the timeout sends ``GripInstruction/response``.
+        case response
+        /// As a stream: ``GripInstruction/response`` is its start, each message's `http-stream` content is appended.
+        case stream
+    }
+
+    /// A channel to hold on.
+    public struct Channel: Sendable, Equatable {
+        /// The channel.
+        public var name: ChannelName
+        /// The id of the last message the application's response reflects: messages after it still in history are
+        /// sent at once.
+        public var prevID: String?
+    }
+
+    /// What a stream writes when idle (or at every interval).
+    public struct KeepAlive: Sendable, Equatable {
+        /// The bytes written.
+        public var content: [UInt8]
+        /// Seconds of idleness (or the interval) before it is written.
+        public var timeout: Int
+        /// Written every `timeout` seconds whatever else was written (`mode=interval`), not only when idle.
+        public var interval: Bool
+
+        public init(content: [UInt8], timeout: Int, interval: Bool) {
+            self.content = content
+            self.timeout = timeout
+            self.interval = interval
+        }
+    }
+
+    /// A response: the start of a stream, or what a response hold answers when it times out.
+    public struct Response: Sendable {
+        public var status: Int
+        public var reason: String
+        /// Headers as the application gave them, without `Grip-*` (hop-by-hop headers are removed when written).
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
+
+        public init(status: Int, reason: String, headers: [(name: String, value: String)], body: [UInt8]) {
+            self.status = status
+            self.reason = reason
+            self.headers = headers
+            self.body = body
+        }
+    }
+
+    /// Where a stream continues (`Grip-Link: <URI>; rel=next`).
+    public struct NextLink: Sendable, Equatable {
+        /// The link as given (a path, or an absolute URL).
+        public var uri: String
+        /// Seconds after which the gateway requests it.
+        public var timeout: Int
+
+        public init(uri: String, timeout: Int) {
+            self.uri = uri
+            self.timeout = timeout
+        }
+    }
+
+    /// A refusal, with a short reason.
+    public struct Refusal: Error, Sendable, Equatable {
+        public var message: String
+        public init(_ message: String) { self.message = message }
+    }
+
+    /// How the request is held; nil: not held (an instruct body without `hold`): the client gets ``response``.
+    public var mode: Mode?
+    /// The channels, sorted by name without repeats (the order of the subscription's cursor).
+    public var channels: [Channel]
+    /// Seconds a response hold waits for a message.
+    public var timeout: Int
+    public var keepAlive: KeepAlive?
+    public var response: Response
+    public var nextLink: NextLink?
+
+    /// `Grip-Timeout` when absent, as Pushpin.
+    public static let defaultTimeout = 55
+    /// `Grip-Keep-Alive`'s timeout when absent, as Pushpin.
+    public static let defaultKeepAliveTimeout = 55
+    /// `Grip-Link`'s timeout when absent, as Pushpin.
+    public static let defaultNextLinkTimeout = 120
+    /// The largest GRIP response body (instruct document, or the start of a hold) the gateway reads.
+    public static let maxBodyBytes = 1 << 20
+
+    /// Whether an application's response is a GRIP instruction (rather than a response to pass through).
+    public static func isInstruction(_ headers: [(name: String, value: String)]) -> Bool {
+        headers.contains { header in
+            let name = header.name.lowercased()
+            if name == "grip-hold" { return true }
+            return name == "content-type"
+                && header.value.split(separator: ";").first.map { $0.trimmingSpaces.lowercased() } == "application/grip-instruct"
+        }
+    }
+
+    /// Reads an instruction from an application's response.
+    /// - Parameters:
+    ///   - maxChannels: The most channels a hold may name (`limits.max_channels_per_subscription`).
+    ///   - maxChannelNameLength: The longest channel name.
+    public static func parse(status: Int, reason: String, headers: [(name: String, value: String)], body: [UInt8],
+                             maxChannels: Int, maxChannelNameLength: Int) throws(Refusal) -> GripInstruction {
+        func values(_ name: String) -> [String] { headers.filter { $0.name.lowercased() == name }.map(\.value) }
+
+        var instruction = GripInstruction(
+            mode: nil, channels: [], timeout: Self.defaultTimeout, keepAlive: nil,
+            response: Response(status: status, reason: reason,
+                               headers: headers.filter { !$0.name.lowercased().hasPrefix("grip-") }, body: body),
+            nextLink: nil)
+        if let hold = values("grip-hold").first {
+            switch hold.trimmingSpaces {
+            case "response": instruction.mode = .response
+            case "stream": instruction.mode = .stream
+            default: throw Refusal("Grip-Hold must be 'response' or 'stream'")
+            }
+        }
+        var channels: [(name: String, prevID: String?)] = []
+        for element in HeaderElement.parseList(values("grip-channel")) {
+            channels.append((element.value, element.parameter("prev-id")))
+        }
+        if let timeout = values("grip-timeout").first {
+            instruction.timeout = try Self.seconds(String(timeout.trimmingSpaces), "Grip-Timeout")
+        }
+        if let line = values("grip-keep-alive").first {
+            instruction.keepAlive = try Self.keepAlive(line)
+        }
+        if let line = values("grip-status").first {
+            let text = line.trimmingSpaces
+            let code = text.prefix { $0 != " " }
+            guard code.count == 3, let value = Int(code), value >= 100 else {
+                throw Refusal("Grip-Status has an invalid status code")
+            }
+            instruction.response.status = value
+            let rest = text.dropFirst(code.count).trimmingSpaces
+            instruction.response.reason = rest.isEmpty ? HTTPStatusPhrase.phrase(for: value) : String(rest)
+        }
+        for element in HeaderElement.parseList(values("grip-link")) where element.parameter("rel") == "next" {
+            let link = element.value
+            guard link.count > 2, link.hasPrefix("<"), link.hasSuffix(">") else {
+                throw Refusal("Grip-Link is not <URI>")
+            }
+            let timeout = try element.parameter("timeout").map { v throws(Refusal) in try Self.seconds(v, "Grip-Link timeout") }
+            instruction.nextLink = NextLink(uri: String(link.dropFirst().dropLast()),
+                                            timeout: max(1, timeout ?? Self.defaultNextLinkTimeout))
+        }
+        if Self.isInstruct(headers) {
+            guard status == 200 else { throw Refusal("application/grip-instruct needs status 200") }
+            try Self.readInstruct(body, into: &instruction, channels: &channels)
+        }
+        instruction.timeout = max(1, instruction.timeout)
+        instruction.channels = try Self.channels(channels, held: instruction.mode != nil, maxChannels: maxChannels,
+                                                 maxChannelNameLength: maxChannelNameLength)
+        return instruction
+    }
+
+    private static func isInstruct(_ headers: [(name: String, value: String)]) -> Bool {
+        headers.contains {
+            $0.name.lowercased() == "content-type"
+                && $0.value.split(separator: ";").first.map { $0.trimmingSpaces.lowercased() } == "application/grip-instruct"
+        }
+    }
+
+    private static func channels(_ given: [(name: String, prevID: String?)], held: Bool, maxChannels: Int,
+                                 maxChannelNameLength: Int) throws(Refusal) -> [Channel] {
+        guard held else { return [] }
+        guard !given.isEmpty else { throw Refusal("GRIP hold names no channel") }
+        var byName: [ChannelName: String] = [:]
+        var names: Set<ChannelName> = []
+        for (text, prevID) in given {
+            let name: ChannelName
+            do {
+                name = try ChannelName(validating: text, maxLength: maxChannelNameLength)
+            } catch {
+                throw Refusal("GRIP channel name is not valid for this gateway")
+            }
+            names.insert(name)
+            if let prevID { byName[name] = prevID }
+        }
+        guard names.count <= maxChannels else { throw Refusal("GRIP hold names more than \(maxChannels) channels") }
+        return names.sorted().map { Channel(name: $0, prevID: byName[$0]) }
+    }
+
+    private static func seconds(_ text: String, _ what: String) throws(Refusal) -> Int {
+        guard let value = Int(text), value >= 0 else { throw Refusal("\(what) is not a number of seconds") }
+        return min(value, 86_400 * 365)
+    }
+
+    private static func keepAlive(_ line: String) throws(Refusal) -> KeepAlive {
+        guard let element = HeaderElement.parseSingle(line), !element.value.isEmpty else {
+            throw Refusal("Grip-Keep-Alive cannot be empty")
+        }
+        let content: [UInt8]
+        switch element.parameter("format") ?? "raw" {
+        case "raw", "":
+            content = Array(element.value.utf8)
+        case "cstring":
+            guard let unescaped = Self.unescapeCString(element.value) else {
+                throw Refusal("Grip-Keep-Alive cstring format is malformed")
+            }
+            content = unescaped
+        case "base64":
+            guard let data = Data(base64Encoded: element.value) else {
+                throw Refusal("Grip-Keep-Alive base64 format is malformed")
+            }
+            content = Array(data)
+        default:
+            throw Refusal("Grip-Keep-Alive has an unknown format")
+        }
+        let interval: Bool
+        switch element.parameter("mode") ?? "idle" {
+        case "idle", "": interval = false
+        case "interval": interval = true
+        default: throw Refusal("Grip-Keep-Alive has an unknown mode")
+        }
+        let timeout = try element.parameter("timeout").map { v throws(Refusal) in try Self.seconds(v, "Grip-Keep-Alive timeout") }
+        return KeepAlive(content: content, timeout: max(1, timeout ?? Self.defaultKeepAliveTimeout), interval: interval)
+    }
+
+    /// `\\`, `\r`, `\n` and `\xHH` escapes; nil when malformed.
+    static func unescapeCString(_ text: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        var bytes = Array(text.utf8)[...]
+        while let byte = bytes.popFirst() {
+            guard byte == UInt8(ascii: "\\") else {
+                out.append(byte)
+                continue
+            }
+            switch bytes.popFirst() {
+            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "x"):
+                guard bytes.count >= 2, let high = HTTPRequestParser.hexValue(bytes.popFirst()!), let low = HTTPRequestParser.hexValue(bytes.popFirst()!)
+                else { return nil }
+                out.append(high << 4 | low)
+            default:
+                return nil
+            }
+        }
+        return out
+    }
+
+    // MARK: - The instruct document
+
+    private static func readInstruct(_ body: [UInt8], into instruction: inout GripInstruction,
+                                     channels: inout [(name: String, prevID: String?)]) throws(Refusal) {
+        let document: JSONValue
+        do {
+            document = try JSONDecoder().decode(JSONValue.self, from: Data(body))
+        } catch {
+            throw Refusal("application/grip-instruct body is not valid JSON")
+        }
+        guard case .object(let root) = document else { throw Refusal("instruct must be an object") }
+        if let holdValue = root["hold"] {
+            guard case .object(let hold) = holdValue else { throw Refusal("instruct 'hold' has the wrong type") }
+            switch hold["mode"] {
+            case nil, .string("response")?: instruction.mode = .response
+            case .string("stream")?: instruction.mode = .stream
+            default: throw Refusal("hold 'mode' must be 'response' or 'stream'")
+            }
+            guard case .array(let list)? = hold["channels"] else { throw Refusal("hold 'channels' missing or not a list") }
+            channels = []
+            for entry in list {
+                guard case .object(let channel) = entry, case .string(let name)? = channel["name"] else {
+                    throw Refusal("hold channel without a 'name' string")
+                }
+                switch channel["prev-id"] {
+                case nil, .null?: channels.append((name, nil))
+                case .string(let prevID)?: channels.append((name, prevID))
+                default: throw Refusal("hold channel 'prev-id' has the wrong type")
+                }
+            }
+            if let timeout = hold["timeout"] {
+                instruction.timeout = try Self.integer(timeout, "hold 'timeout'", range: 0...(86_400 * 365))
+            }
+            if let value = hold["keep-alive"] {
+                guard case .object(let keepAlive) = value else { throw Refusal("hold 'keep-alive' has the wrong type") }
+                let content = try Self.bytes(keepAlive, key: "content") ?? []
+                let timeout = try keepAlive["timeout"].map { v throws(Refusal) in
+                    try Self.integer(v, "keep-alive 'timeout'", range: 0...(86_400 * 365))
+                }
+                instruction.keepAlive = content.isEmpty ? nil : KeepAlive(
+                    content: content, timeout: max(1, timeout ?? Self.defaultKeepAliveTimeout), interval: false)
+            }
+        }
+        instruction.response.headers = []
+        instruction.response.body = []
+        guard let responseValue = root["response"] else { return }
+        guard case .object(let response) = responseValue else { throw Refusal("instruct 'response' has the wrong type") }
+        if let code = response["code"] {
+            instruction.response.status = try Self.integer(code, "response 'code'", range: 100...999)
+            instruction.response.reason = HTTPStatusPhrase.phrase(for: instruction.response.status)
+        }
+        switch response["reason"] {
+        case nil: break
+        case .string(let reason)?:
+            guard !reason.utf8.contains(where: { $0 < 0x20 && $0 != 0x09 }) else {
+                throw Refusal("response 'reason' holds control characters")
+            }
+            if !reason.isEmpty { instruction.response.reason = reason }
+        default: throw Refusal("response 'reason' has the wrong type")
+        }
+        instruction.response.headers = try Self.headers(response["headers"])
+        instruction.response.body = try Self.bytes(response, key: "body") ?? []
+    }
+
+    /// `headers` as an object or a list of `[name, value]` pairs.
+    static func headers(_ value: JSONValue?) throws(Refusal) -> [(name: String, value: String)] {
+        switch value {
+        case nil:
+            return []
+        case .object(let object)?:
+            var headers: [(name: String, value: String)] = []
+            for key in object.keys.sorted() {
+                guard case .string(let text)? = object[key] else { throw Refusal("headers '\(key)' has the wrong type") }
+                headers.append((key, text))
+            }
+            return try Self.checked(headers)
+        case .array(let pairs)?:
+            var headers: [(name: String, value: String)] = []
+            for pair in pairs {
+                guard case .array(let parts) = pair, parts.count == 2, case .string(let name) = parts[0],
+                      case .string(let text) = parts[1]
+                else { throw Refusal("headers must hold [name, value] string pairs") }
+                headers.append((name, text))
+            }
+            return try Self.checked(headers)
+        default:
+            throw Refusal("'headers' has the wrong type")
+        }
+    }
+
+    /// Header names must be tokens, values free of CR, LF and NUL: nothing an application sends can split a response.
+    private static func checked(_ headers: [(name: String, value: String)]) throws(Refusal) -> [(name: String, value: String)] {
+        for (name, value) in headers {
+            guard !name.isEmpty, name.utf8.allSatisfy(HTTPRequestParser.isTokenByte) else {
+                throw Refusal("header name is not a token")
+            }
+            guard !value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }) else {
+                throw Refusal("header value holds CR, LF or NUL")
+            }
+        }
+        return headers
+    }
+
+    /// The bytes of `key` (a string) or `key-bin` (base64); nil when neither is present.
+    static func bytes(_ object: [String: JSONValue], key: String) throws(Refusal) -> [UInt8]? {
+        if let binary = object["\(key)-bin"] {
+            guard case .string(let base64) = binary, let data = Data(base64Encoded: base64) else {
+                throw Refusal("'\(key)-bin' is not base64")
+            }
+            return Array(data)
+        }
+        guard let value = object[key] else { return nil }
+        guard case .string(let text) = value else { throw Refusal("'\(key)' has the wrong type") }
+        return Array(text.utf8)
+    }
+
+    private static func integer(_ value: JSONValue, _ what: String, range: ClosedRange<Int>) throws(Refusal) -> Int {
+        guard case .number(let number) = value, number == number.rounded(), number >= Double(range.lowerBound),
+              number <= Double(range.upperBound)
+        else { throw Refusal("\(what) is not a valid integer") }
+        return Int(number)
+    }
+}
+
+/// Standard reason phrases.
+public enum HTTPStatusPhrase {
+    public static func phrase(for status: Int) -> String {
+        switch status {
+        case 100: "Continue"
+        case 200: "OK"
+        case 201: "Created"
+        case 202: "Accepted"
+        case 204: "No Content"
+        case 206: "Partial Content"
+        case 301: "Moved Permanently"
+        case 302: "Found"
+        case 303: "See Other"
+        case 304: "Not Modified"
+        case 307: "Temporary Redirect"
+        case 308: "Permanent Redirect"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 408: "Request Timeout"
+        case 409: "Conflict"
+        case 410: "Gone"
+        case 413: "Content Too Large"
+        case 429: "Too Many Requests"
+        case 500: "Internal Server Error"
+        case 502: "Bad Gateway"
+        case 503: "Service Unavailable"
+        case 504: "Gateway Timeout"
+        default: "Status"
+        }
+    }
+}
