@@ -16,7 +16,8 @@ own demo page, into which harness.js is injected; cross origin: test.html on 127
 comet.js on a fresh channel, publishes a burst of hostile payloads with the curl CLI, cuts every connection,
 publishes more, and checks that everything arrives exactly once, in order, byte for byte, with the publish
 receipts' ids. A page on a non-allowed origin checks comet.js's fallback and the gateway's refusals. Last, it runs
-ws_client_test.py (Python's `websockets` client) and grip_publish_test.py (Pushpin's Python publishing libraries)
+ws_client_test.py (Python's `websockets` client), grip_publish_test.py (Pushpin's Python publishing libraries) and
+grip_hold_test.py (an application built with gripcontrol, behind a gateway of its own)
 against the gateway.
 
 Prints one line per check and a summary; exits 0 only when every check passed. Every wait is bounded, and the
@@ -703,6 +704,18 @@ class Suite:
         """Tests/Browser/grip_publish_test.py: publishing with Pushpin's Python libraries (gripcontrol, pubcontrol)."""
         self.python_client_case("grip_publish_test.py", timeout=60)
 
+    def grip_hold_case(self):
+        """Tests/Browser/grip_hold_test.py: an application built with gripcontrol behind its own gateway."""
+        script = "grip_hold_test.py"
+        try:
+            out = subprocess.run([sys.executable, os.path.join(HERE, script), "--gateway", self.gateway.binary],
+                                 capture_output=True, text=True, timeout=90)
+            for line in (out.stdout + out.stderr).splitlines():
+                self.report.note(f"grip_hold_test: {line}")
+            self.report.check(script, "exits 0", out.returncode == 0, f"status {out.returncode}")
+        except subprocess.TimeoutExpired:
+            self.report.check(script, "exits 0", False, "timed out after 90 s")
+
     def python_client_case(self, script, timeout):
         """Runs a Python client script of this folder against the gateway; it must exit 0 within `timeout` s."""
         try:
@@ -779,6 +792,7 @@ def main():
         if not args.skip_ws_client:
             suite.ws_client_case()
             suite.grip_publish_case()
+            suite.grip_hold_case()
     except KeyboardInterrupt:
         report.check("run", "interrupted", False)
     except Stopped as stop:
