@@ -6,7 +6,7 @@ import NIOCore
 /// Built and run by `scripts/fuzz.sh` (with `-sanitize=fuzzer,address -D FUZZING`); in a normal build this is a small
 /// executable that says so. Every target must return without crashing, trapping or hanging on any input.
 enum FuzzTargets {
-    static let names = ["http", "epcp", "proxy-headers", "websocket", "request-target", "config", "channel-token"]
+    static let names = ["http", "epcp", "proxy-headers", "websocket", "request-target", "config", "channel-token", "grip"]
 
     /// Runs one input through the target `name`.
     static func run(_ name: String, _ bytes: UnsafeBufferPointer<UInt8>) {
@@ -18,6 +18,7 @@ enum FuzzTargets {
         case "request-target": Self.requestTarget(bytes)
         case "config": Self.config(bytes)
         case "channel-token": Self.channelToken(bytes)
+        case "grip": Self.grip(bytes)
         default: fatalError("unknown COMET_FUZZ_TARGET \(name) (known: \(names.joined(separator: ", ")))")
         }
     }
@@ -95,5 +96,25 @@ enum FuzzTargets {
         let text = String(decoding: bytes, as: UTF8.self)
         let channels = text.split(separator: "|").prefix(4).compactMap { try? ChannelName(validating: $0) }
         _ = ChannelTokens(key: "fuzz").refusal(text, channels: channels)
+    }
+
+    /// An application's GRIP response: `name: value` header lines, a blank line, the body (an instruct document when
+    /// a `content-type: application/grip-instruct` line is among them); what parses is rendered as the gateway
+    /// would write it.
+    static func grip(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let parts = text.split(separator: "\n\n", maxSplits: 1, omittingEmptySubsequences: false)
+        let headers = (parts.first ?? "").split(separator: "\n").map { line -> (name: String, value: String) in
+            let pieces = line.split(separator: ":", maxSplits: 1)
+            return (String(pieces.first ?? ""), pieces.count > 1 ? String(pieces[1].trimmingSpaces) : "")
+        }
+        let body = parts.count > 1 ? Array(parts[1].utf8) : []
+        let status = [200, 200, 404, 500][text.utf8.count % 4]
+        guard GripInstruction.isInstruction(headers),
+              let instruction = try? GripInstruction.parse(status: status, reason: "OK", headers: headers, body: body,
+                                                           maxChannels: 16, maxChannelNameLength: 128)
+        else { return }
+        _ = GripResponses.render(instruction.response, keepAlive: true, date: "now", headOnly: false)
+        _ = GripStreamTransport(instruction: instruction, chunked: text.count % 2 == 0, date: "now", heartbeatInterval: 15)
     }
 }

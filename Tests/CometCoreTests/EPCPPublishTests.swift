@@ -122,4 +122,18 @@ struct EPCPPublishTests {
         #expect(self.refusal(#"{"items": [{"channel": "c", "formats": {"http-response": {"code": 20}}}]}"#)
             == "Invalid format: 'http-response' contains 'code' with wrong type")
     }
+
+    @Test("ws-message content is the data WebSocket subscribers get; every other transport gets the http-stream content")
+    func webSocketData() throws {
+        let draft = try #require(try self.parse("""
+            {"items": [{"channel": "a", "formats": {"http-stream": {"content": "for streams"}, "ws-message": {"content": "for sockets"}}}]}
+            """).first)
+        let message = Message(channel: draft.channel, id: 5, event: nil, contentType: nil, data: draft.data,
+                              publishedAt: 1, grip: draft.grip)
+        let frame = message.frame(.webSocketText)
+        #expect(String(decoding: frame.readableBytesView.dropFirst(2), as: UTF8.self)
+            == #"{"id":"5","channel":"a","data":"for sockets"}"#)
+        #expect(String(buffer: message.frame(.ndjsonLine)) == #"{"id":"5","channel":"a","data":"for streams"}"# + "\n")
+        #expect(String(buffer: message.frame(.gripStreamChunk)) == "b\r\nfor streams\r\n")
+    }
 }

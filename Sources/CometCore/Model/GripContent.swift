@@ -13,10 +13,14 @@ public final class GripContent: Sendable {
     public let response: GripInstruction.Response?
     /// The `http-stream` content: what is appended to stream holds.
     public let streamContent: ByteBuffer?
+    /// The `ws-message` content (UTF-8): the `data` of the message object the gateway's WebSocket subscribers get.
+    public let webSocketContent: ByteBuffer?
 
-    public init(id: String?, response: GripInstruction.Response?, streamContent: ByteBuffer?) {
+    public init(id: String?, response: GripInstruction.Response?, streamContent: ByteBuffer?,
+                webSocketContent: ByteBuffer? = nil) {
         self.id = id
         self.response = response
         self.streamContent = streamContent
+        self.webSocketContent = webSocketContent
     }
 }

@@ -74,7 +74,10 @@ public final class Message: Sendable {
         case .sse: self.sse.event
         case .ndjsonLine: self.json.line
         case .iframeChunk: self.shared(self.iframeChunk) { IframeEncoding.messageChunk(object: $0.json.object) }
-        case .webSocketText: self.shared(self.webSocketText) { WebSocketEncoding.frame(.text, payload: $0.json.object) }
+        case .webSocketText: self.shared(self.webSocketText) { message in
+            let object = message.grip?.webSocketContent.map { JSONParts(message, data: $0).object } ?? message.json.object
+            return WebSocketEncoding.frame(.text, payload: object)
+        }
         case .gripStreamChunk: self.shared(self.gripChunk) { $0.gripStreamContent.map(GripEncoding.chunk) ?? ByteBuffer() }
         case .gripStreamRaw: self.gripStreamContent ?? ByteBuffer()
         }
@@ -208,7 +211,12 @@ final class JSONParts: Sendable {
     let object: ByteBuffer
     let afterID: ByteBuffer
 
-    init(_ message: Message) {
+    convenience init(_ message: Message) {
+        self.init(message, data: message.data)
+    }
+
+    /// The message object with `data` as its `data` (a WebSocket subscriber's, from an EPCP `ws-message`).
+    init(_ message: Message, data: ByteBuffer) {
         // Assembled in one pass over raw memory sized exactly up front: one allocation, one buffer call.
         var channelText = message.channel.rawValue
         var eventText = message.event ?? ""
@@ -218,7 +226,7 @@ final class JSONParts: Sendable {
         let id = message.id
         var buffer = ByteBuffer()
         var marks = (afterID: 0, objectEnd: 0)
-        message.data.withUnsafeReadableBytes { payload in
+        data.withUnsafeReadableBytes { payload in
             channelText.withUTF8 { channelBytes in
                 eventText.withUTF8 { eventBytes in
                     typeText.withUTF8 { typeBytes in

@@ -8,7 +8,8 @@ import NIOCore
 ///
 /// Each item becomes one message on its channel, unless it only closes streams. Its `data` (what the gateway's own
 /// subscribers get) is the item's `http-stream` content, or else its `ws-message` content, or else its `http-response`
-/// body (`content-bin` / `body-bin`: base64), which must be UTF-8; its `content_type` is the `http-response` format's
+/// body (`content-bin` / `body-bin`: base64), which must be UTF-8, except for WebSocket subscribers, whose `data` is
+/// the `ws-message` content when there is one; its `content_type` is the `http-response` format's
 /// `Content-Type` header when there is one. GRIP holds get the formats themselves (``GripContent``): the
 /// `http-response` (`code`, default 200; `reason`; `headers` as an object or `[name, value]` pairs; `body` or
 /// `body-bin`) completes response holds, the `http-stream` content is appended to stream holds, and
@@ -132,8 +133,16 @@ public enum EPCPPublish {
         }
         var id: String?
         if case .string(let given)? = fields["id"] { id = given }
+        var webSocketContent: ByteBuffer?
+        if let bytes = payloads["ws-message"], bytes != Array(text.utf8) {
+            guard let webSocketText = String(validating: bytes, as: UTF8.self) else {
+                throw Refusal(message: "\(Self.item) content is not UTF-8 (the gateway's messages are text)")
+            }
+            webSocketContent = ByteBuffer(string: webSocketText)
+        }
         let grip = GripContent(id: id, response: response,
-                               streamContent: payloads["http-stream"].map { ByteBuffer(bytes: $0) })
+                               streamContent: payloads["http-stream"].map { ByteBuffer(bytes: $0) },
+                               webSocketContent: webSocketContent)
         let validType = try? contentType.map(PublishRequest.validateContentType)
         let draft = MessageDraft(channel: channel, contentType: validType ?? nil, data: ByteBuffer(string: text),
                                  grip: grip)
