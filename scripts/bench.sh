@@ -3,7 +3,7 @@
 # (scripts/bench/floor.c: a minimal C epoll SSE server, one write() per delivery).
 #
 #   bash scripts/bench.sh [--quick] [--servers gateway,nchan,pushpin,floor]
-#                         [--scenarios 1,2,3,4,5,6,7,8,9,10] [--no-install] [--no-build]
+#                         [--scenarios 1,2,3,4,5,6,7,8,9,10,11] [--no-install] [--no-build]
 #                         [--md-out FILE] [--wait-idle SECONDS] [--repeat N]
 #                         [--storm-subs N] [--storm-rate CONNECTS_PER_S] [--base-bin PATH]
 #
@@ -28,9 +28,11 @@
 #                   (--storm-subs, --storm-rate; --quick: 2k) (not pushpin)
 #   9 iframe        gateway only: 1 channel x 1k forever-iframe subscribers at 100 msg/s
 #  10 jsonp         gateway only: 1k JSONP long-poll subscribers at 50 msg/s (compared with 2 and 4)
+#  11 grip          gateway and pushpin: scenario 2 through GRIP stream holds (a GRIP origin on CPU 1 answers
+#                   Grip-Hold: stream; publishes are EPCP http-stream items to /publish/), compared with 2
 # The floor runs 1, 2, 3, 5, 6 and 8 (it speaks SSE only); skipped scenarios leave {"skipped":...}.
 #
-# --repeat N runs scenarios 2-10 N times, all servers in each round (so they are
+# --repeat N runs scenarios 2-11 N times, all servers in each round (so they are
 # interleaved in time); the tables show the median of the rounds for every
 # metric, and the maximum for loss, duplicates, reordering and errors.
 #
@@ -47,7 +49,7 @@ RESULTS_DIR="$ROOT/bench-results" # git-ignored
 QUICK=0
 SERVERS="gateway,nchan,pushpin,floor"
 BASE_BIN=""
-SCENARIOS="1,2,3,4,5,6,7,8,9,10"
+SCENARIOS="1,2,3,4,5,6,7,8,9,10,11"
 DO_INSTALL=1
 DO_BUILD=1
 MD_OUT=""
@@ -255,11 +257,21 @@ start_gateway-base() {
 }
 
 start_gateway() {
-    local dir=$1
+    local dir=$1 config=()
+    if [ "${GATEWAY_GRIP:-0}" = 1 ]; then
+        # Scenario 11: /grip/… goes to the GRIP origin (on CPU 1, not counted, as Pushpin's), which answers
+        # Grip-Hold: stream.
+        printf '[[proxy.route]]\npath_prefix = "/grip"\nupstream = "http://127.0.0.1:%s"\n' "$ORIGIN_PORT" >"$dir/gateway.conf"
+        config=(--config "$dir/gateway.conf")
+        (exec taskset -c 1 python3 "$BENCH/pushpin_origin.py" --port "$ORIGIN_PORT" --publish-port "$PUB_PORT") \
+            >"$dir/origin.log" 2>&1 &
+        ORIGIN_PID=$!
+        wait_http "$ORIGIN_PORT" /healthz 10 || return 1
+    fi
     (
         ulimit -n 20000
-        exec taskset -c 0 "$GATEWAY_BIN" --listen "127.0.0.1:$SUB_PORT" --publish-listen "127.0.0.1:$PUB_PORT" \
-            --threads 1 --log-level warning
+        exec taskset -c 0 "$GATEWAY_BIN" "${config[@]}" --listen "127.0.0.1:$SUB_PORT" \
+            --publish-listen "127.0.0.1:$PUB_PORT" --threads 1 --log-level warning
     ) >"$dir/gateway.log" 2>&1 &
     SERVER_PID=$!
     wait_http "$SUB_PORT" /healthz 30 && wait_http "$PUB_PORT" /healthz 10 || return 1
@@ -535,6 +547,22 @@ scenario_jsonp() {
     stop_server
 }
 
+# Scenario 11: SSE through GRIP stream holds, run like scenario 2: Pushpin's own way (every subscribe proxied to the
+# GRIP origin, which answers Grip-Hold: stream; publishes to /publish/ as http-stream items), and the gateway's
+# (subscribers GET /grip/CH, proxied to the same origin; publishes to its /publish/, Pushpin's format).
+scenario_grip() {
+    local name=$1
+    case "$name" in
+    gateway | gateway-base) GATEWAY_GRIP=1 start_server "$name" grip || return 0 ;;
+    pushpin) start_server "$name" grip || return 0 ;;
+    *) skip "$name" 11 "GRIP holds are Pushpin's and the gateway's"; return 0 ;;
+    esac
+    lg "$name" "$RES/$name-s11.json" --mode fanout --kind sse --grip --subs "$FAN_SUBS" --rates "$FAN_RATES" \
+        --duration "$FAN_DUR" --drain "$DRAIN" --pub-conns "$PUB_CONNS" --pipeline "$PIPELINE" \
+        --stop-after-fail 2 --deadline 300 --label grip
+    stop_server
+}
+
 # ----------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------
@@ -590,6 +618,7 @@ for ((round = 1; round <= REPEAT; round++)); do
         has "$SCENARIOS" 8 && { log "scenario 8: connect storm $STORM_SUBS SSE at $STORM_RATE/s, then reconnect storm"; scenario_connect "$name"; }
         has "$SCENARIOS" 9 && { log "scenario 9: iframe fan-out 1x$FAN_SUBS at $IFRAME_RATE msg/s"; scenario_iframe "$name"; }
         has "$SCENARIOS" 10 && { log "scenario 10: JSONP long-poll $LP_SUBS at $LP_RATE msg/s"; scenario_jsonp "$name"; }
+        has "$SCENARIOS" 11 && { log "scenario 11: GRIP stream-hold fan-out 1x$FAN_SUBS at $FAN_RATES msg/s"; scenario_grip "$name"; }
     done
 done
 log "load phases done in $(($(date +%s) - START)) s"

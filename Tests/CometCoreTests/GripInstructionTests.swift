@@ -121,4 +121,17 @@ struct GripInstructionTests {
         #expect(elements[0].parameter("prev-id") == "x,y;z")
         #expect(elements[1].parameter("k") == "")
     }
+
+    @Test("A next link's target: a path as it is, an absolute URL's path and query, a relative link against the request")
+    func nextLinkTarget() throws {
+        let link = { (uri: String) in GripInstruction.NextLink(uri: uri, timeout: 1) }
+        #expect(link("/next?x=1").target(relativeTo: "/a/b?q") == "/next?x=1")
+        #expect(link("http://app.example:8080/n/m?p=2").target(relativeTo: "/") == "/n/m?p=2")
+        #expect(link("HTTPS://app.example").target(relativeTo: "/") == "/")
+        #expect(link("https://app.example?p=1").target(relativeTo: "/") == "/?p=1")
+        #expect(link("more?page=2").target(relativeTo: "/feed/live?x=1") == "/feed/more?page=2")
+        #expect(link("more").target(relativeTo: "/") == "/more")
+        #expect(self.refusal([("Grip-Hold", "stream"), ("Grip-Channel", "a"), ("Grip-Link", "</a b>; rel=next")])
+            == "Grip-Link contains an invalid link")
+    }
 }

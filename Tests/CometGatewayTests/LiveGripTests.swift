@@ -220,4 +220,38 @@ struct LiveGripTests {
         }
         await upstream.stop()
     }
+
+    @Test("Grip-Link rel=next: after its timeout the app is asked for the link (Grip-Last), and its answer continues or ends the stream")
+    func nextLink() async throws {
+        let upstream = try await TestUpstream.start { request in
+            switch request.uri {
+            case "/live":
+                .init(headers: [("Grip-Hold", "stream"), ("Grip-Channel", "one"),
+                                ("Grip-Link", "<next?page=2>; rel=next; timeout=1")], text: "page 1\n")
+            case "/next?page=2":
+                .init(headers: [("Grip-Hold", "stream"), ("Grip-Channel", "one, two"),
+                                ("Grip-Link", "<http://elsewhere.example/next?page=3>; rel=next; timeout=1")],
+                      text: "page 2\n")
+            default:
+                .init(headers: [("Content-Type", "text/plain")], text: "the end\n")
+            }
+        }
+        try await self.withGrip(upstream) { live in
+            let client = try await RawHTTPClient.get(port: live.publicPort, "/live")
+            #expect(await client.wait { $0.contains("page 1\n") })
+            let id = try publish(live, "one", "before the link\n")
+            #expect(await client.wait { $0.contains("before the link\n") })
+            #expect(await client.wait { $0.contains("page 2\n") }, "the link's body, after a second")
+            try publish(live, "two", "on the new channel\n")
+            #expect(await client.wait { $0.contains("on the new channel\n") })
+            #expect(await client.wait { $0.hasSuffix("8\r\nthe end\n\r\n0\r\n\r\n") }, "a plain answer ends it")
+            #expect(await client.waitForClose())
+            await client.close()
+            let requests = upstream.requests
+            #expect(requests.map(\.uri) == ["/live", "/next?page=2", "/next?page=3"])
+            #expect(requests[1].values("grip-last").contains("one; last-id=\(id)"))
+            #expect(requests[1].method == "GET")
+        }
+        await upstream.stop()
+    }
 }

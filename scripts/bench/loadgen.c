@@ -192,6 +192,7 @@ static struct {
     double duration;
     int size;
     int pub_conns, pipeline;
+    int grip; /* --grip: SSE through GRIP stream holds (the gateway: /grip/CH proxied to the origin, EPCP publishes) */
     int connect_conc;
     int src_ips;
     double hold;
@@ -426,7 +427,7 @@ static void build_sub_request(conn_t *c) {
     case K_SSE:
         accept = "text/event-stream";
         snprintf(path, sizeof path, "/sub/%s", ch);
-        if (cfg.server == SRV_GATEWAY) snprintf(path, sizeof path, "/sub/%s?transport=sse", ch);
+        if (cfg.server == SRV_GATEWAY) snprintf(path, sizeof path, cfg.grip ? "/grip/%s" : "/sub/%s?transport=sse", ch);
         if (c->cursor[0]) {
             /* connect mode's reconnect storm: resume after the last event id seen (the gateway and Nchan read
              * ?last_event_id=; the floor server ignores it) */
@@ -523,8 +524,8 @@ static void build_pub_request(conn_t *c, int ch, uint64_t seq) {
     const char *ctype = "application/json";
     int blen;
     int port = cfg.pub_port;
-    if (cfg.server == SRV_PUSHPIN && cfg.kind != K_LONGPOLL) {
-        /* Pushpin HTTP publish endpoint: wrap the payload in a GRIP item. */
+    if ((cfg.server == SRV_PUSHPIN || cfg.grip) && cfg.kind != K_LONGPOLL) {
+        /* Pushpin's HTTP publish endpoint (or the gateway's, --grip): wrap the payload in a GRIP item. */
         char esc[140000];
         snprintf(path, sizeof path, "/publish/");
         /* WebSocket subscribers get ws-message items, streams http-stream ones */
@@ -1740,6 +1741,9 @@ static void usage(void) {
             "  --pub-order channel|any      channel: a channel always uses the same publisher\n"
             "                               connection (default); any: round-robin\n"
             "  --label S                    free-form label copied to the output\n"
+            "  --grip                       sse: through GRIP stream holds; the gateway's subscribers GET /grip/CH\n"
+            "                               (proxied to the GRIP origin) and publishes go to its /publish/ as EPCP\n"
+            "                               http-stream items, as Pushpin's always do\n"
             "  connect mode (SSE): --subs N subscribers connect at --connect-rate R/s (default 5000), then\n"
             "  --prime-msgs M messages (default 3) give each a last event id, then all disconnect and reconnect\n"
             "  at once with ?last_event_id= (--reconnect-batch B opens between event-loop passes, default 64);\n"
@@ -1782,7 +1786,8 @@ static void parse_args(int argc, char **argv) {
         {"deadline", 1, 0, 'Z'},     {"pids", 1, 0, 'Q'},         {"ready-file", 1, 0, 'R'},
         {"stop-after-fail", 1, 0, 'F'}, {"p99-limit-ms", 1, 0, 'X'}, {"label", 1, 0, 'l'},
         {"max-fds", 1, 0, 'M'},      {"pub-order", 1, 0, 'o'},    {"aux-pids", 1, 0, 'A'},
-        {"connect-rate", 1, 0, 'y'}, {"prime-msgs", 1, 0, 'u'},   {"reconnect-batch", 1, 0, 'b'}, {0, 0, 0, 0}};
+        {"connect-rate", 1, 0, 'y'}, {"prime-msgs", 1, 0, 'u'},   {"reconnect-batch", 1, 0, 'b'},
+        {"grip", 0, 0, 'g'},         {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -1828,6 +1833,7 @@ static void parse_args(int argc, char **argv) {
         case 's': cfg.size = atoi(optarg); break;
         case 'K': cfg.pub_conns = atoi(optarg); break;
         case 'L': cfg.pipeline = atoi(optarg); break;
+        case 'g': cfg.grip = 1; break;
         case 'C': cfg.connect_conc = atoi(optarg); break;
         case 'I': cfg.src_ips = atoi(optarg); break;
         case 'H': cfg.hold = atof(optarg); break;

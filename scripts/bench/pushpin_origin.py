@@ -4,6 +4,7 @@
 Pushpin proxies every client request here; we answer with GRIP instructions:
 
   GET /sub/<ch>       SSE:        Grip-Hold: stream, Content-Type: text/event-stream
+  GET /grip/<ch>      the same, for the gateway's GRIP scenario (bench.sh scenario 11)
   GET /stream/<ch>    raw stream: Grip-Hold: stream, Content-Type: text/plain
   GET /poll/<ch>?last_event_id=N
                       long-poll with a cursor. Messages newer than N are
@@ -108,7 +109,7 @@ class Handler(BaseHTTPRequestHandler):
         if len(parts) < 3 or not parts[2]:
             return self._send(404, "not found\n")
         kind, ch = parts[1], parts[2]
-        if kind == "sub":
+        if kind in ("sub", "grip"):  # /grip/CH: the gateway's GRIP scenario (its own /sub/ is never proxied)
             return self._send(200, b"", [("Content-Type", "text/event-stream"),
                                          ("Grip-Hold", "stream"), ("Grip-Channel", ch)])
         if kind == "stream":

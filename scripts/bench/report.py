@@ -426,6 +426,32 @@ def main():
             "p99_ratio": _ratio((cur.get("latency_ms") or {}).get("p99"), ((base or {}).get("latency_ms") or {}).get("p99"))}
         tables.append(t)
 
+    # 11. GRIP stream-hold fan-out: the gateway and Pushpin through GRIP, against the gateway's own SSE ----------
+    if get("gateway", "s11") or get("pushpin", "s11"):
+        t = Table(f"11. GRIP stream-hold fan-out: 1 channel x {params.get('fan_subs')} subscribers held by a GRIP "
+                  f"origin's Grip-Hold: stream, EPCP http-stream publishes, rising rates",
+                  "'gateway GRIP' and 'pushpin GRIP' are the two GRIP proxies in front of the same origin (on CPU 1, "
+                  "not counted); 'gateway SSE' is scenario 2 at the same rate (the gateway's own transport). "
+                  "grip/sse is the target's ratio (within 10 %).",
+                  columns=[("grip", "gateway GRIP"), ("pushpin", "pushpin GRIP"), ("sse", "gateway SSE")],
+                  ratios=[("grip", "sse", "grip/sse"), ("grip", "pushpin", "gw/pushpin")])
+        rates = [float(x) for x in str(params.get("fan_rates", "")).split(",") if x]
+        vs = {}
+        for r in rates:
+            steps = {"grip": first_step("gateway", "s11", r), "pushpin": first_step("pushpin", "s11", r),
+                     "sse": first_step("gateway", "s2", r)}
+            if not any(steps.values()):
+                continue
+            val = lambda f: {k: (f(v) if v else None) for k, v in steps.items()}
+            t.add(f"{r:g}/s: deliveries", HIGHER, val(lambda d: d.get("deliveries")))
+            t.add(f"{r:g}/s: lost", LOWER, val(lambda d: d.get("lost")))
+            t.add(f"{r:g}/s: p99 latency (ms)", LOWER, val(lambda d: (d.get("latency_ms") or {}).get("p99")))
+            t.add(f"{r:g}/s: server CPU per delivery (us)", LOWER, val(lambda d: d.get("cpu_us_per_delivery")))
+            vs[f"{r:g}"] = {"cpu_us_per_delivery_ratio": _ratio((steps["grip"] or {}).get("cpu_us_per_delivery"),
+                                                                (steps["sse"] or {}).get("cpu_us_per_delivery"))}
+        summary.setdefault("gateway", {})["s11_vs_s2"] = vs
+        tables.append(t)
+
     # The gateway against the floor: fan-out p99 and CPU per delivery -----------------------------------
     if "gateway" in servers and "floor" in servers:
         t = Table("Gateway vs the floor (floor.c: one write() per subscriber per message, no queueing, "

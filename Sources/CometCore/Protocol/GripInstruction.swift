@@ -75,6 +75,23 @@ public struct GripInstruction: Sendable {
             self.uri = uri
             self.timeout = timeout
         }
+
+        /// The request target to ask the application for, relative to the request that made the hold (`requestURI`):
+        /// an absolute URL's path and query (the request goes to the same upstream), a path as it is, or a relative
+        /// reference resolved against the request's path.
+        public func target(relativeTo requestURI: String) -> String {
+            var link = Substring(self.uri)
+            for scheme in ["http://", "https://"] where link.lowercased().hasPrefix(scheme) {
+                let rest = link.dropFirst(scheme.count)
+                link = rest.firstIndex(where: { $0 == "/" || $0 == "?" }).map { rest[$0...] } ?? "/"
+                if link.hasPrefix("?") { link = "/" + link }
+                return String(link)
+            }
+            if link.hasPrefix("/") { return String(link) }
+            let path = requestURI.prefix { $0 != "?" }
+            let directory = path.lastIndex(of: "/").map { path[...$0] } ?? "/"
+            return String(directory) + link
+        }
     }
 
     /// A refusal, with a short reason.
@@ -158,8 +175,9 @@ public struct GripInstruction: Sendable {
                 throw Refusal("Grip-Link is not <URI>")
             }
             let timeout = try element.parameter("timeout").map { v throws(Refusal) in try Self.seconds(v, "Grip-Link timeout") }
-            instruction.nextLink = NextLink(uri: String(link.dropFirst().dropLast()),
-                                            timeout: max(1, timeout ?? Self.defaultNextLinkTimeout))
+            let uri = String(link.dropFirst().dropLast())
+            guard uri.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw Refusal("Grip-Link contains an invalid link") }
+            instruction.nextLink = NextLink(uri: uri, timeout: max(1, timeout ?? Self.defaultNextLinkTimeout))
         }
         if Self.isInstruct(headers) {
             guard status == 200 else { throw Refusal("application/grip-instruct needs status 200") }

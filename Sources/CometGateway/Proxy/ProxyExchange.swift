@@ -11,7 +11,9 @@ protocol ProxyExchangeOwner: AnyObject {
     /// The upstream failed after its response started: the client's response cannot be completed; close.
     func proxyAborted()
     /// The upstream answered with a GRIP instruction (read in full; nothing was written to the client): carry it out.
-    func proxyInstructed(_ instruction: GripInstruction, request: RequestHead)
+    func proxyInstructed(_ instruction: GripInstruction, request: RequestHead, upstream: ProxyConfiguration.Upstream)
+    /// A fetch (``ProxyExchange/Fetch``) was answered with a response that is not a GRIP instruction, read in full.
+    func proxyFetched(_ response: GripInstruction.Response)
     /// Pause (false) or resume (true) reading the client's request body: back-pressure from the upstream.
     func setClientReading(_ reading: Bool)
     /// The upstream accepted an upgrade (`101`, written): from now on the connection's bytes go through the tunnel
@@ -29,7 +31,16 @@ protocol ProxyExchangeOwner: AnyObject {
 /// chunked (or, for an HTTP/1.0 client, the end of the connection). Failures before the response starts are `502`
 /// (connection refused or closed) or `504` (connect or response timeout); after, the client connection is closed.
 final class ProxyExchange: UpstreamResponder, DeadlineOwner {
+    /// A request the gateway makes for a client rather than passes through (a GRIP next link): a bodiless `GET` of
+    /// `uri` with the client's request headers and `extraHeaders`; its response, whatever it is, is read in full and
+    /// handed to the owner, never written to the client.
+    struct Fetch {
+        var uri: String
+        var extraHeaders: [(String, String)]
+    }
+
     private let head: RequestHead
+    private let fetch: Fetch?
     private let upstream: ProxyConfiguration.Upstream
     private let configuration: ProxyConfiguration
     private let client: ProxyHeaders.Client
@@ -66,8 +77,10 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
     init(head: RequestHead, upstream: ProxyConfiguration.Upstream, configuration: ProxyConfiguration,
          client: ProxyHeaders.Client, keepAlive: Bool, limits: (maxChannels: Int, maxChannelNameLength: Int),
          pool: UpstreamPool, timers: ConnectionTimers, writer: ConnectionWriter, loop: any EventLoop,
-         owner: any ProxyExchangeOwner) {
+         owner: any ProxyExchangeOwner, fetch: Fetch? = nil) {
         self.head = head
+        self.fetch = fetch
+        self.bodyEnded = fetch != nil
         self.limits = limits
         self.upstream = upstream
         self.configuration = configuration
@@ -104,18 +117,26 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
     private func connected(_ connection: UpstreamConnection) {
         self.connection = connection
         connection.responder = self
-        let headers = ProxyHeaders.request(self.head.headers, client: self.client, chunkedBody: self.head.isChunked,
-                                           upgrade: self.head.isUpgrade)
-        var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: self.head.method.description),
-                                   uri: self.head.uri, headers: HTTPHeaders(headers))
-        if !self.head.isUpgrade { head.headers.replaceOrAdd(name: "connection", value: "keep-alive") }
+        var headers = ProxyHeaders.request(self.head.headers, client: self.client, chunkedBody: self.head.isChunked,
+                                           upgrade: self.head.isUpgrade && self.fetch == nil)
+        var method = HTTPMethod(rawValue: self.head.method.description)
+        var uri = self.head.uri
+        if let fetch = self.fetch {
+            headers.removeAll { ["content-length", "transfer-encoding", "upgrade"].contains($0.0.lowercased()) }
+            headers += fetch.extraHeaders
+            method = .GET
+            uri = fetch.uri
+        }
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: HTTPHeaders(headers))
+        if !self.head.isUpgrade || self.fetch != nil { head.headers.replaceOrAdd(name: "connection", value: "keep-alive") }
         if let signature = self.signature { head.headers.add(name: "Grip-Sig", value: signature.token()) }
-        connection.send(head, flush: self.head.hasBody && !self.bodyEnded)
+        let hasBody = self.head.hasBody && self.fetch == nil
+        connection.send(head, flush: hasBody && !self.bodyEnded)
         for part in self.pendingBody { connection.send(part) }
         if self.pendingBytes > Self.maxPendingBytes { self.owner?.setClientReading(true) }
         self.pendingBody = []
         self.pendingBytes = 0
-        if self.bodyEnded || !self.head.hasBody {
+        if self.bodyEnded || !hasBody {
             self.requestSent()
         }
     }
@@ -171,12 +192,12 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
         guard !self.finished, !self.responseStarted else { return }
         self.responseStarted = true
         self.timers.clear(self.timerID)
-        if response.status.code == 101 {
+        if response.status.code == 101 && self.fetch == nil {
             self.openTunnel(response)
             return
         }
         let upstreamHeaders = response.headers.map { (name: $0.name, value: $0.value) }
-        if GripInstruction.isInstruction(upstreamHeaders) {
+        if self.fetch != nil || GripInstruction.isInstruction(upstreamHeaders) {
             self.instruction = (Int(response.status.code), response.status.reasonPhrase, upstreamHeaders, [])
             return
         }
@@ -254,11 +275,16 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
 
     /// The GRIP instruction is read: hand it over, or answer `502` with what is wrong with it.
     private func instructed(_ read: (status: Int, reason: String, headers: [(name: String, value: String)], body: [UInt8])) {
+        if self.fetch != nil && !GripInstruction.isInstruction(read.headers) {
+            self.owner?.proxyFetched(GripInstruction.Response(status: read.status, reason: read.reason,
+                                                              headers: read.headers, body: read.body))
+            return
+        }
         do {
             let instruction = try GripInstruction.parse(
                 status: read.status, reason: read.reason, headers: read.headers, body: read.body,
                 maxChannels: self.limits.maxChannels, maxChannelNameLength: self.limits.maxChannelNameLength)
-            self.owner?.proxyInstructed(instruction, request: self.head)
+            self.owner?.proxyInstructed(instruction, request: self.head, upstream: self.upstream)
         } catch {
             self.owner?.proxyFailed(GatewayError(.badGateway, "invalid GRIP instruction: \(error.message)"))
         }

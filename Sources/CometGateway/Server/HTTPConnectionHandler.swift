@@ -56,6 +56,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     /// The last poll answered on this keep-alive connection, still registered for the next one (see
     /// ``Subscription/canResume(_:transport:)``).
     var parkedPoll: Subscription?
+    /// A GRIP stream hold's next link (`Grip-Link: <…>; rel=next`), while the stream is held.
+    var nextLink: GripNextLink?
     /// The hub shard and `Date` header cache of this connection's event loop.
     var shard: LoopShard?
     var dateCache: HTTPDateCache?
@@ -365,6 +367,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         }
         self.parkedPoll?.connectionClosed()
         self.parkedPoll = nil
+        self.nextLink?.cancel()
+        self.nextLink = nil
         self.exchange = .none
         self.closed = true
         self.machine.closed()

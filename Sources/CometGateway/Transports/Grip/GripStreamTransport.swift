@@ -18,8 +18,9 @@ struct GripStreamTransport: StreamTransport {
     /// - Parameters:
     ///   - heartbeatInterval: Seconds between ticks of the shard's heartbeat timer; a keep-alive's timeout is
     ///     rounded up to a whole number of them.
-    init(instruction: GripInstruction, chunked: Bool, date: String, heartbeatInterval: Double) {
-        var head = GripResponses.streamHead(instruction.response, chunked: chunked, date: date)
+    ///   - continuation: The instruction continues a stream (a next link's answer): it starts with the body only.
+    init(instruction: GripInstruction, chunked: Bool, date: String, heartbeatInterval: Double, continuation: Bool = false) {
+        var head = continuation ? ByteBuffer() : GripResponses.streamHead(instruction.response, chunked: chunked, date: date)
         if !instruction.response.body.isEmpty {
             head.writeImmutableBuffer(GripEncoding.frame(instruction.response.body, chunked: chunked))
         }
