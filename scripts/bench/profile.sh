@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where a server's CPU time goes in one benchmark load: kernel (by system call), SwiftNIO, the gateway's own code.
 #
-#   bash scripts/bench/profile.sh [--server gateway|nchan] [--load fanout|longpoll|publish]
+#   bash scripts/bench/profile.sh [--server gateway|nchan] [--load fanout|longpoll|publish|grip]
 #                                 [--rate MSG_PER_S] [--subs N] [--seconds S]
 #
 # Starts the server pinned to CPU 0 (the gateway with --threads 1, nginx with one worker), drives it with the
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$SERVER" in gateway|nchan) ;; *) echo "--server: gateway or nchan" >&2; exit 2 ;; esac
-case "$LOAD" in fanout|longpoll|publish) ;; *) echo "--load: fanout, longpoll or publish" >&2; exit 2 ;; esac
+case "$LOAD" in fanout|longpoll|publish|grip) ;; *) echo "--load: fanout, longpoll, publish or grip" >&2; exit 2 ;; esac
 [ "$SECONDS_" -ge 6 ] && [ "$SECONDS_" -le 120 ] || { echo "--seconds: 6 to 120" >&2; exit 2; }
 command -v perf >/dev/null || { echo "needs perf (Debian: linux-perf)" >&2; exit 1; }
 
@@ -50,8 +50,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
+CONFIG=()
+if [ "$LOAD" = grip ]; then
+    # GRIP stream holds (bench.sh scenario 11): /grip/CH goes to the GRIP origin on CPU 1, which answers Grip-Hold.
+    ORIGIN_PORT=$((PUB_PORT + 1))
+    printf '[[proxy.route]]\npath_prefix = "/grip"\nupstream = "http://127.0.0.1:%s"\n' "$ORIGIN_PORT" >"$OUT/gateway.conf"
+    CONFIG=(--config "$OUT/gateway.conf")
+    (exec taskset -c 1 python3 "$BENCH/pushpin_origin.py" --port "$ORIGIN_PORT" --publish-port "$PUB_PORT") \
+        >"$OUT/origin.log" 2>&1 &
+    PIDS+=($!)
+    sleep 1
+fi
 if [ "$SERVER" = gateway ]; then
-    (ulimit -n 20000; exec taskset -c 0 "$GATEWAY" --listen "127.0.0.1:$SUB_PORT" \
+    (ulimit -n 20000; exec taskset -c 0 "$GATEWAY" "${CONFIG[@]}" --listen "127.0.0.1:$SUB_PORT" \
         --publish-listen "127.0.0.1:$PUB_PORT" --threads 1 --log-level warning) >"$OUT/server.log" 2>&1 &
     PIDS+=($!)
     TARGET=$!
@@ -71,6 +82,7 @@ done
 
 case "$LOAD" in
     fanout) ARGS=(--mode fanout --kind sse --subs "${SUBS:-1000}" --rates "$RATE" --pub-conns 1 --pipeline 16 --settle 2) ;;
+    grip) ARGS=(--mode fanout --kind sse --grip --subs "${SUBS:-1000}" --rates "$RATE" --pub-conns 1 --pipeline 16 --settle 2) ;;
     longpoll) ARGS=(--mode fanout --kind longpoll --subs "${SUBS:-1000}" --rates "$RATE" --pub-conns 1 --pipeline 16 --settle 2) ;;
     publish) ARGS=(--mode pubtput --subs "${SUBS:-0}" --pub-conns 8 --pipeline 1 --pub-order any) ;;
 esac
