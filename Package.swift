@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "comet-gateway", targets: ["comet-gateway"]),
         .library(name: "CometCore", targets: ["CometCore"]),
         .library(name: "CometGateway", targets: ["CometGateway"]),
+        .library(name: "CometRedis", targets: ["CometRedis"]),
         .library(name: "CometTestSupport", targets: ["CometTestSupport"]),
     ],
     dependencies: [
@@ -46,6 +47,7 @@ let package = Package(
             name: "CometGateway",
             dependencies: [
                 "CometCore",
+                "CometRedis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -60,6 +62,18 @@ let package = Package(
                 .embedInCode("ClientLibrary/demo.html"),
             ],
             swiftSettings: hotPathSettings
+        ),
+        // A small Redis client on SwiftNIO (no Swift Redis client is in the package set): RESP, pipelined commands,
+        // pub/sub, reconnect with backoff.
+        .target(
+            name: "CometRedis",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "comet-gateway",
@@ -110,6 +124,17 @@ let package = Package(
             dependencies: [
                 "CometCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CometRedisTests",
+            dependencies: [
+                "CometRedis",
+                "CometTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the Swift toolchain.
 # Installs what the tests need (libcurl for the webhook publisher, pkg-config, prlimit, curl, openssl for the HTTPS
-# tests' certificate; headless Chromium and its driver, Python's selenium, websockets, gripcontrol and pubcontrol for
+# tests' certificate, redis-server for the Redis tests, which start their own on loopback ports; headless Chromium and
+# its driver, Python's selenium, websockets, gripcontrol and pubcontrol for
 # the browser and client tests), builds everything with our
 # own code held to zero warnings, runs `swift test`, then the browser and client tests of Tests/Browser/.
 set -euo pipefail
@@ -13,6 +14,7 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v prlimit >/dev/null 2>&1 || need+=(util-linux)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if ((${#need[@]})); then
