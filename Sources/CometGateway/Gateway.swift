@@ -1,4 +1,5 @@
 import CometCore
+import CometRedis
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -33,6 +34,11 @@ public final class Gateway: Service {
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let stats = GatewayStats()
+    /// The running broker (set when ``run()`` starts).
+    private let runningBroker = NIOLockedValueBox<(any Broker)?>(nil)
+
+    /// Whether the broker is connected (nil before ``run()`` built it).
+    public var brokerConnected: Bool? { self.runningBroker.withLockedValue { $0?.isConnected } }
     private let bound: EventLoopPromise<BoundAddresses>
 
     /// Creates a gateway; nothing is bound until ``run()``.
@@ -56,7 +62,8 @@ public final class Gateway: Service {
             heartbeatInterval: .nanoseconds(Int64(configuration.transports.heartbeatInterval * 1_000_000_000)),
             stats: self.stats
         )
-        let broker = MemoryBroker(limits: configuration.history, sink: hub)
+        let broker = try self.makeBroker(hub: hub)
+        self.runningBroker.withLockedValue { $0 = broker }
         let context = GatewayContext(
             configuration: configuration,
             hub: hub,
@@ -76,7 +83,29 @@ public final class Gateway: Service {
         self.logger.info("stopped")
     }
 
-    private func serve(context: GatewayContext, hub: Hub, broker: MemoryBroker) async throws {
+    /// The broker `broker.type` names: the embedded one, or Redis (connecting in the background: until it is up,
+    /// publishes and subscriptions are refused with `503`).
+    private func makeBroker(hub: Hub) throws -> any Broker {
+        let configuration = self.configuration
+        switch configuration.broker.type {
+        case "redis":
+            guard let address = RedisAddress(url: configuration.broker.redisURL) else {
+                throw ConfigurationError(key: "broker.redis_url", message: "not a redis:// URL this gateway can use")
+            }
+            let options = RedisClient.Options(
+                connectTimeout: .nanoseconds(Int64(configuration.broker.connectTimeout * 1_000_000_000)),
+                commandTimeout: .nanoseconds(Int64(configuration.broker.commandTimeout * 1_000_000_000)))
+            let broker = RedisBroker(address: address, keyPrefix: configuration.broker.keyPrefix,
+                                     limits: configuration.history, sink: hub, loop: self.group.next(),
+                                     options: options, logger: self.logger)
+            hub.setInterest(broker)
+            return broker
+        default:
+            return MemoryBroker(limits: configuration.history, sink: hub)
+        }
+    }
+
+    private func serve(context: GatewayContext, hub: Hub, broker: any Broker) async throws {
         let configuration = self.configuration
         let publicListener = GatewayListener(gateway: context, group: self.group)
         let publishListener = GatewayListener(gateway: context, group: self.group)
@@ -91,8 +120,10 @@ public final class Gateway: Service {
             throw error
         }
         hub.start()
+        broker.start()
+        let memory = broker as? MemoryBroker
         let eviction = self.group.next().scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in
-            broker.evictExpired()
+            memory?.evictExpired()
         }
         let addresses = BoundAddresses(publicAddress: publicChannel.localAddress!, publishAddress: publishChannel.localAddress!)
         self.logger.info(
@@ -138,6 +169,7 @@ public final class Gateway: Service {
             self.logger.warning("drain deadline passed: closing the remaining connections")
             _ = try? await drained.get()
         }
+        broker.stop()
     }
 
     /// The connection limit: the configured one, or the file-descriptor limit (raised to its hard limit, the

@@ -77,7 +77,11 @@ public enum ConfigFileParser {
             "authorize_cache": .double(\.auth.authorizeCache, 0...86400),
         ],
         "broker": [
-            "type": .string(\.broker.type)
+            "type": .string(\.broker.type),
+            "redis_url": .string(\.broker.redisURL),
+            "key_prefix": .string(\.broker.keyPrefix),
+            "connect_timeout": .double(\.broker.connectTimeout, 0.01...600),
+            "command_timeout": .double(\.broker.commandTimeout, 0.01...600),
         ],
         "log": [
             "level": .string(\.logLevel)

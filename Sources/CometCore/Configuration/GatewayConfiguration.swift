@@ -143,8 +143,17 @@ public struct GatewayConfiguration: Sendable, Hashable {
 
     /// Which broker carries messages (`[broker]`).
     public struct Broker: Sendable, Hashable {
-        /// `memory`: the embedded single-node broker.
+        /// `memory`: the embedded single-node broker; `redis`: channels, ids and history in Redis, shared by every
+        /// node configured with the same Redis and key prefix.
         public var type = "memory"
+        /// `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`.
+        public var redisURL = "redis://127.0.0.1:6379"
+        /// Prefix of every Redis key and pub/sub channel.
+        public var keyPrefix = "comet:"
+        /// Seconds to connect to Redis (and log in).
+        public var connectTimeout = 2.0
+        /// Seconds Redis has to answer a command before the connection is dropped and made again.
+        public var commandTimeout = 5.0
         /// Creates the defaults.
         public init() {}
     }
@@ -211,8 +220,20 @@ public struct GatewayConfiguration: Sendable, Hashable {
                 message: "HTTPS needs both server.tls_certificate and server.tls_private_key"
             )
         }
-        if self.broker.type != "memory" {
-            throw ConfigurationError(key: "broker.type", message: "unknown broker '\(self.broker.type)' (memory)")
+        if self.broker.type != "memory" && self.broker.type != "redis" {
+            throw ConfigurationError(key: "broker.type", message: "unknown broker '\(self.broker.type)' (memory, redis)")
+        }
+        if self.broker.type == "redis" {
+            let url = self.broker.redisURL
+            guard url.hasPrefix("redis://"), url.count > "redis://".count,
+                  url.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+            else {
+                throw ConfigurationError(key: "broker.redis_url",
+                                         message: "a redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] URL (rediss:// is not supported)")
+            }
+            if self.broker.keyPrefix.isEmpty || !self.broker.keyPrefix.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "{") && $0 != UInt8(ascii: "}") }) {
+                throw ConfigurationError(key: "broker.key_prefix", message: "visible ASCII without braces, not empty")
+            }
         }
         if self.transports.allowedOrigins.contains(where: { $0 != "*" && !Self.isOrigin($0) }) {
             throw ConfigurationError(key: "transports.allowed_origins",

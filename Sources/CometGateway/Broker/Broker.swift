@@ -32,6 +32,16 @@ public protocol MessageSink: Sendable {
     func streamsClosed(_ channel: ChannelName) -> Int
     /// This node's subscriber connections of a channel.
     func subscriberCount(_ channel: ChannelName) -> Int
+    /// Messages of the channel may have been missed on this node (its broker lost them): its subscribers resume
+    /// through their cursors, which tells them of the gap.
+    func resync(_ channel: ChannelName) -> Int
+}
+
+/// What a broker that subscribes per channel (Redis) learns from the hub: when a channel gains its first local
+/// subscriber and loses its last. Called in order, under the hub's lock: an implementation only records and enqueues.
+public protocol ChannelInterest: Sendable {
+    func channelGained(_ channel: ChannelName)
+    func channelLost(_ channel: ChannelName)
 }
 
 /// Sequences, retains and distributes messages. The embedded ``MemoryBroker`` serves one node; a shared broker
@@ -70,6 +80,12 @@ public protocol Broker: Sendable {
     /// The replay at once when the broker needs no I/O for it; `nil` means "use ``replay(channels:positions:on:)``".
     /// The default is `nil`.
     func replayImmediately(channels: [ChannelName], positions: [UInt64]?) -> [ChannelReplay]?
+    /// Whether the broker can serve now (a networked broker: connected). The default is `true`.
+    var isConnected: Bool { get }
+    /// Starts the broker's connections, if it has any. The default does nothing.
+    func start()
+    /// Stops them. The default does nothing.
+    func stop()
     /// Whether the broker answers every call at once: each `…Immediately` call returns a result, and every future it
     /// returns is already complete (an in-process broker). No response then waits for the broker, and publisher
     /// connections need no ``ReadGate``. The default is `false`.
@@ -81,4 +97,7 @@ extension Broker {
     public func publishImmediately(_ draft: MessageDraft) -> PublishReceipt? { self.publishImmediately([draft])?.first }
     public func replayImmediately(channels: [ChannelName], positions: [UInt64]?) -> [ChannelReplay]? { nil }
     public var answersImmediately: Bool { false }
+    public var isConnected: Bool { true }
+    public func start() {}
+    public func stop() {}
 }

@@ -18,6 +18,8 @@ public final class Hub: MessageSink, Sendable {
     let inboxes: [ShardInbox]
     private let shardIndexByLoop: [ObjectIdentifier: Int]
     private let routes = NIOLockedValueBox<[ChannelName: Route]>([:])
+    /// Told when a channel gains its first local subscriber and loses its last (a Redis broker subscribes then).
+    private let interest = NIOLockedValueBox<(any ChannelInterest)?>(nil)
     /// Counters shared by the whole node.
     public let stats: GatewayStats
 
@@ -34,6 +36,11 @@ public final class Hub: MessageSink, Sendable {
         self.stats = stats
     }
 
+    /// Sets who is told of channels gaining and losing local subscribers (before any subscriber is added).
+    public func setInterest(_ interest: any ChannelInterest) {
+        self.interest.withLockedValue { $0 = interest }
+    }
+
     /// The shard of the current event loop (call on one of the hub's loops).
     func shard(for loop: any EventLoop) -> LoopShard {
         guard let index = self.shardIndexByLoop[ObjectIdentifier(loop)] else {
@@ -46,8 +53,10 @@ public final class Hub: MessageSink, Sendable {
     func add(_ subscription: any HubSubscriber, on shard: LoopShard) {
         shard.add(subscription)
         let shardCount = self.inboxes.count
+        let interest = self.interest.withLockedValue { $0 }
         self.routes.withLockedValue { routes in
             for channel in subscription.channels {
+                if routes[channel] == nil { interest?.channelGained(channel) }
                 routes[channel, default: Route(perShard: Array(repeating: 0, count: shardCount), total: 0)]
                     .perShard[shard.index] += 1
                 routes[channel]!.total += 1
@@ -59,12 +68,17 @@ public final class Hub: MessageSink, Sendable {
     /// Unregisters a subscriber (on its own event loop, `shard`'s).
     func remove(_ subscription: any HubSubscriber, on shard: LoopShard) {
         shard.remove(subscription)
+        let interest = self.interest.withLockedValue { $0 }
         self.routes.withLockedValue { routes in
             for channel in subscription.channels {
                 guard var route = routes.removeValue(forKey: channel) else { continue }
                 route.perShard[shard.index] -= 1
                 route.total -= 1
-                if route.total > 0 { routes[channel] = route }
+                if route.total > 0 {
+                    routes[channel] = route
+                } else {
+                    interest?.channelLost(channel)
+                }
             }
         }
         self.stats.subscribers.subtract(1, ordering: .relaxed)
@@ -92,6 +106,10 @@ public final class Hub: MessageSink, Sendable {
 
     public func streamsClosed(_ channel: ChannelName) -> Int {
         self.post(.streamsClosed(channel), channel: channel)
+    }
+
+    public func resync(_ channel: ChannelName) -> Int {
+        self.post(.resync(channel), channel: channel)
     }
 
     private func post(_ event: ShardEvent, channel: ChannelName) -> Int {
@@ -133,6 +151,8 @@ enum ShardEvent: Sendable {
     case deleted(ChannelName)
     /// EPCP's `http-stream` `action: "close"`.
     case streamsClosed(ChannelName)
+    /// Messages may have been missed (``MessageSink/resync(_:)``).
+    case resync(ChannelName)
 }
 
 /// The cross-thread entrance of a ``LoopShard``: events posted here are delivered on the shard's loop in order, in

@@ -179,6 +179,11 @@ final class LoopShard {
                 for entry in list.entries {
                     entry.subscriber.streamsClosed(channel)
                 }
+            case .resync(let channel):
+                guard let list = self.channels[channel] else { continue }
+                for entry in list.entries {
+                    entry.subscriber.resync(channel)
+                }
             }
         }
         for subscriber in self.flushList {

@@ -291,6 +291,25 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
         self.owner.streamEnded(self, final: final)
     }
 
+    /// Messages may have been missed: a stream ends telling the client to reconnect with its cursor (its resume then
+    /// reports the gap), a waiting poll is answered with what it has (its next poll reports it); a GRIP response hold,
+    /// which has no cursor, keeps waiting.
+    func resync(_ channel: ChannelName) {
+        guard !self.isFinished else { return }
+        switch self.transport {
+        case .stream:
+            self.endStream { $0.reconnect(cursor: self.machine.currentCursor.description, retry: 0) }
+        case .poll:
+            if self.isParked {
+                self.finish()
+            } else {
+                self.respondToPollBatch()
+            }
+        case .gripResponse:
+            break
+        }
+    }
+
     /// Graceful shutdown: answer a poll with its cursor, tell a stream to reconnect, then end.
     func quiesce(drainRetry: Int) {
         guard !self.isFinished else { return }

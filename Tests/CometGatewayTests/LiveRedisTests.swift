@@ -1,0 +1,139 @@
+import CometCore
+import CometTestSupport
+import Foundation
+import NIOCore
+import Testing
+
+@testable import CometGateway
+
+/// Several gateway nodes sharing channels, ids and history through a real redis-server on loopback.
+@Suite("Live Redis scale-out", .serialized)
+struct LiveRedisTests {
+    /// Runs `body` with `count` nodes on `redis` (key prefix unique to the test).
+    private func withNodes<T: Sendable>(_ count: Int, redis: RedisServer, prefix: String = "t\(UInt32.random(in: 0...UInt32.max)):",
+                                        _ body: ([LiveGateway]) async throws -> T) async throws -> T {
+        func nest(_ nodes: [LiveGateway]) async throws -> T {
+            if nodes.count == count { return try await body(nodes) }
+            return try await LiveGateway.withGateway(configure: { configuration in
+                configuration.broker.type = "redis"
+                configuration.broker.redisURL = redis.url
+                configuration.broker.keyPrefix = prefix
+                configuration.broker.commandTimeout = 2
+            }) { node in
+                try await nest(nodes + [node])
+            }
+        }
+        return try await nest([])
+    }
+
+    private func waitConnected(_ nodes: [LiveGateway]) async throws {
+        for node in nodes {
+            var up = false
+            for _ in 0..<200 where !up {
+                up = (node.gateway.brokerConnected ?? false)
+                if !up { try await Task.sleep(for: .milliseconds(25)) }
+            }
+            #expect(up, "node connected to Redis")
+        }
+    }
+
+    private static func sseData(_ text: String) -> [String] {
+        parseSSE(httpBody(text)).events.filter { $0.event == "message" }.map(\.data)
+    }
+
+    @Test("Publish on any node, subscribe on any node: every subscriber gets every message once, in order")
+    func fanOutAcrossNodes() async throws {
+        let redis = try await RedisServer.start()
+        try await self.withNodes(3, redis: redis) { nodes in
+            try await self.waitConnected(nodes)
+            let sse = try await RawHTTPClient.get(port: nodes[0].publicPort, "/sub/room?transport=sse")
+            let stream = try await RawHTTPClient.get(port: nodes[1].publicPort, "/sub/room?transport=stream")
+            #expect(await sse.wait { $0.contains("retry:") })
+            #expect(await stream.wait { $0.contains("last_event_id") })
+            let expected = (1...30).map { "message \($0)" }
+            for (index, text) in expected.enumerated() {
+                _ = try publish(nodes[index % 3], "room", text)
+            }
+            #expect(await sse.wait { Self.sseData($0).count == 30 })
+            #expect(Self.sseData(sse.text) == expected)
+            #expect(await stream.wait { $0.contains("message 30") })
+            let lines = try streamMessages(stream.text).compactMap { $0["data"] as? String }
+            #expect(lines == expected)
+            await sse.close()
+            await stream.close()
+        }
+        await redis.stop()
+    }
+
+    @Test("A cursor from one node resumes exactly on another; a long poll alternating nodes misses nothing")
+    func resumeAcrossNodes() async throws {
+        let redis = try await RedisServer.start()
+        try await self.withNodes(2, redis: redis) { nodes in
+            try await self.waitConnected(nodes)
+            let first = try await RawHTTPClient.get(port: nodes[0].publicPort, "/sub/feed?transport=sse")
+            #expect(await first.wait { $0.contains("retry:") })
+            for index in 1...5 { _ = try publish(nodes[1], "feed", "m\(index)") }
+            #expect(await first.wait { Self.sseData($0).count == 5 })
+            let cursor = parseSSE(httpBody(first.text)).lastEventID
+            await first.close()
+            for index in 6...9 { _ = try publish(nodes[0], "feed", "m\(index)") }
+            let resumed = try await RawHTTPClient.get(port: nodes[1].publicPort, "/sub/feed?transport=sse",
+                                                      headers: ["Last-Event-ID: \(cursor)"])
+            #expect(await resumed.wait { Self.sseData($0).count == 4 })
+            #expect(Self.sseData(resumed.text) == ["m6", "m7", "m8", "m9"])
+            #expect(!resumed.text.contains("event: gap"))
+            var position = parseSSE(httpBody(resumed.text)).lastEventID
+            await resumed.close()
+
+            // Long polls, alternating nodes, each with the cursor the last answer gave: one or two messages published
+            // between polls, on the other node.
+            var got: [String] = []
+            for round in 0..<6 {
+                for part in 0..<(1 + round % 2) { _ = try publish(nodes[(round + 1) % 2], "feed", "p\(round).\(part)") }
+                let answer = try await poll(nodes[round % 2], "/sub/feed?transport=poll&last_event_id=\(position)")
+                #expect(answer.status == 200)
+                let messages = answer.body["messages"] as? [[String: Any]] ?? []
+                got += messages.compactMap { $0["data"] as? String }
+                position = answer.body["last_event_id"] as? String ?? position
+            }
+            #expect(got == ["p0.0", "p1.0", "p1.1", "p2.0", "p3.0", "p3.1", "p4.0", "p5.0", "p5.1"])
+        }
+        await redis.stop()
+    }
+
+    @Test("Redis down: publishes fail fast with 503, held subscribers stay; Redis back: nodes resubscribe and deliver")
+    func redisRestart() async throws {
+        let redis = try await RedisServer.start()
+        try await self.withNodes(2, redis: redis) { nodes in
+            try await self.waitConnected(nodes)
+            let sse = try await RawHTTPClient.get(port: nodes[0].publicPort, "/sub/live?transport=sse")
+            #expect(await sse.wait { $0.contains("retry:") })
+            _ = try publish(nodes[1], "live", "before")
+            #expect(await sse.wait { $0.contains("data: before") })
+            await redis.stop()
+            var refused = false
+            for _ in 0..<100 where !refused {
+                let response = Curl.post("\(nodes[1].publishURL)/pub/live", "while down")
+                refused = response.status == 503
+                if !refused { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(refused, "a publish while Redis is down is refused with 503")
+            #expect(!sse.isClosed, "the subscriber stays connected")
+            try await redis.start()
+            try await self.waitConnected(nodes)
+            var delivered = false
+            for attempt in 0..<50 where !delivered {
+                let response = Curl.post("\(nodes[1].publishURL)/pub/live", "after \(attempt)")
+                if response.status == 201 || response.status == 202 {
+                    delivered = await sse.wait(timeout: .milliseconds(500)) { $0.contains("data: after") }
+                } else {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            #expect(delivered, "after Redis came back, the subscriber got the next message")
+            #expect(!sse.text.contains("while down"))
+            await sse.close()
+        }
+        await redis.stop()
+    }
+}
