@@ -143,6 +143,7 @@ let package = Package(
             dependencies: [
                 "CometCore",
                 "CometGateway",
+                "CometRedis",
                 "CometTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

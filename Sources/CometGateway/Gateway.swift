@@ -37,6 +37,9 @@ public final class Gateway: Service {
     /// The running broker (set when ``run()`` starts).
     private let runningBroker = NIOLockedValueBox<(any Broker)?>(nil)
 
+    /// Channels a Redis broker filled in from history after reconnecting (nil: not a Redis broker, or not running).
+    public var brokerBackfills: Int? { (self.runningBroker.withLockedValue { $0 } as? RedisBroker)?.backfillCount }
+
     /// Whether the broker is connected (nil before ``run()`` built it).
     public var brokerConnected: Bool? { self.runningBroker.withLockedValue { $0?.isConnected } }
     private let bound: EventLoopPromise<BoundAddresses>

@@ -2,6 +2,8 @@ import CometCore
 import CometTestSupport
 import Foundation
 import NIOCore
+import CometRedis
+import NIOPosix
 import Testing
 
 @testable import CometGateway
@@ -132,6 +134,57 @@ struct LiveRedisTests {
             }
             #expect(delivered, "after Redis came back, the subscriber got the next message")
             #expect(!sse.text.contains("while down"))
+            await sse.close()
+        }
+        await redis.stop()
+    }
+
+    @Test("A node's pub/sub connection lost while Redis stays up: it resubscribes and fills in from history, in order, once")
+    func backfill() async throws {
+        let redis = try await RedisServer.start()
+        try await self.withNodes(2, redis: redis) { nodes in
+            try await self.waitConnected(nodes)
+            let sse = try await RawHTTPClient.get(port: nodes[0].publicPort, "/sub/bf?transport=sse")
+            #expect(await sse.wait { $0.contains("retry:") })
+            _ = try publish(nodes[1], "bf", "m0")
+            #expect(await sse.wait { Self.sseData($0) == ["m0"] })
+            // Every node's pub/sub connection is cut; the other node keeps publishing meanwhile.
+            let connection = try await RedisConnection.connect(
+                to: RedisAddress(url: redis.url)!, on: MultiThreadedEventLoopGroup.singleton.next(),
+                connectTimeout: .seconds(2), commandTimeout: .seconds(2)).get()
+            _ = try await connection.send(["CLIENT", "KILL", "TYPE", "pubsub"]).get()
+            for index in 1...20 { _ = try publish(nodes[1], "bf", "m\(index)") }
+            connection.close()
+            let expected = (0...20).map { "m\($0)" }
+            #expect(await sse.wait { Self.sseData($0).count >= 21 })
+            #expect(Self.sseData(sse.text) == expected)
+            #expect(!sse.text.contains("event: reconnect"), "the subscriber stayed on its connection")
+            #expect(!sse.isClosed)
+            #expect((nodes[0].gateway.brokerBackfills ?? 0) >= 1)
+            await sse.close()
+        }
+        await redis.stop()
+    }
+
+    @Test("GET and DELETE /pub/{channel} see the shared history; a deletion closes subscribers on every node")
+    func infoAndDelete() async throws {
+        let redis = try await RedisServer.start()
+        try await self.withNodes(2, redis: redis) { nodes in
+            try await self.waitConnected(nodes)
+            #expect(Curl.request("GET", "\(nodes[0].publishURL)/pub/gone").status == 404)
+            let sse = try await RawHTTPClient.get(port: nodes[1].publicPort, "/sub/gone?transport=sse")
+            #expect(await sse.wait { $0.contains("retry:") })
+            let id = try publish(nodes[0], "gone", "one")
+            _ = try publish(nodes[1], "gone", "two")
+            let info = try jsonObject(Curl.request("GET", "\(nodes[1].publishURL)/pub/gone").body)
+            #expect(info["messages"] as? Int == 2)
+            #expect((info["last_id"] as? String).map { UInt64($0)! > UInt64(id)! } == true)
+            let deleted = Curl.request("DELETE", "\(nodes[0].publishURL)/pub/gone")
+            #expect(deleted.status == 200)
+            #expect(await sse.wait { $0.contains("event: close") })
+            #expect(Curl.request("GET", "\(nodes[1].publishURL)/pub/gone").status == 404)
+            _ = try publish(nodes[1], "gone", "three")
+            #expect(Curl.request("GET", "\(nodes[0].publishURL)/pub/gone").status == 200)
             await sse.close()
         }
         await redis.stop()

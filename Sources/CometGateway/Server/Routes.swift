@@ -123,7 +123,9 @@ struct HealthRoute: Route {
             "slow_consumer_closes":\(stats.slowConsumerCloses.load(ordering: .relaxed)),\
             "queued_writes":\(stats.queuedWrites.load(ordering: .relaxed)),\
             "connections_refused":\(stats.connectionsRefused.load(ordering: .relaxed)),\
-            "accept_backoffs":\(stats.acceptBackoffs.load(ordering: .relaxed))}
+            "accept_backoffs":\(stats.acceptBackoffs.load(ordering: .relaxed)),\
+            "broker":"\(self.gateway.configuration.broker.type)",\
+            "broker_connected":\(self.gateway.broker.isConnected)}
             """
         return draining
             ? .json(503, "Service Unavailable", ByteBuffer(string: body))

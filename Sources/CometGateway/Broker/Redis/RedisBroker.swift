@@ -97,6 +97,8 @@ public final class RedisBroker: Broker, ChannelInterest {
         return [.string(base + "stream"), .string(base + "last"), .string(base + "floor"), .string(base + "bytes")]
     }
 
+    private func deletedKey(_ channel: ChannelName) -> String { "\(self.prefix){\(channel.rawValue)}:deleted" }
+
     private func eventsChannel(_ channel: ChannelName) -> String { "\(self.prefix){\(channel.rawValue)}:events" }
 
     private func channel(fromEvents name: String) -> ChannelName? {
@@ -128,7 +130,8 @@ public final class RedisBroker: Broker, ChannelInterest {
                 RESPArgument(self.expiryMilliseconds), .string(self.eventsChannel(draft.channel)), .bytes(encoded),
                 RESPArgument(draft.data.readableBytes),
             ]
-            return self.evaluate(self.publishSHA, RedisScripts.publish, keys: self.keys(draft.channel),
+            return self.evaluate(self.publishSHA, RedisScripts.publish,
+                                 keys: self.keys(draft.channel) + [.string(self.deletedKey(draft.channel))],
                                  arguments: arguments).flatMapThrowing { reply in
                 guard let parts = reply.elements, parts.count == 2, let id = parts[0].int, let nodes = parts[1].int,
                       id > 0

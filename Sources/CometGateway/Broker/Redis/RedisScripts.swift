@@ -36,7 +36,7 @@ enum RedisScripts {
         local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
         """
 
-    /// Publishes one message. KEYS: stream, last, floor, bytes. ARGV: max messages, max bytes, max age (µs), expiry
+    /// Publishes one message. KEYS: stream, last, floor, bytes, deleted. ARGV: max messages, max bytes, max age (µs), expiry
     /// (ms), pub/sub channel, the encoded message, its payload bytes. Returns `{id, subscribers}` (nodes that got it).
     static let publish = trim + """
 
@@ -52,6 +52,7 @@ enum RedisScripts {
           redis.call('SET', KEYS[3], ids)
         end
         redis.call('SET', KEYS[2], ids)
+        redis.call('DEL', KEYS[5])
         trim(now)
         for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
         local nodes = redis.call('PUBLISH', ARGV[5], 'm' .. ids .. ':' .. ARGV[6])
