@@ -65,7 +65,8 @@ public final class Gateway: Service {
             heartbeatInterval: .nanoseconds(Int64(configuration.transports.heartbeatInterval * 1_000_000_000)),
             stats: self.stats
         )
-        let broker = try self.makeBroker(hub: hub)
+        let metrics = GatewayMetrics()
+        let broker = try self.makeBroker(hub: hub, metrics: metrics)
         self.runningBroker.withLockedValue { $0 = broker }
         let context = GatewayContext(
             configuration: configuration,
@@ -73,7 +74,8 @@ public final class Gateway: Service {
             broker: broker,
             stats: self.stats,
             maxConnections: Self.connectionLimit(configured: configuration.server.maxConnections, logger: self.logger),
-            logger: self.logger
+            logger: self.logger,
+            metrics: metrics
         )
         // The listeners live in `serve` only: their quiescing helpers must be gone before the loops shut down.
         do {
@@ -88,7 +90,7 @@ public final class Gateway: Service {
 
     /// The broker `broker.type` names: the embedded one, or Redis (connecting in the background: until it is up,
     /// publishes and subscriptions are refused with `503`).
-    private func makeBroker(hub: Hub) throws -> any Broker {
+    private func makeBroker(hub: Hub, metrics: GatewayMetrics) throws -> any Broker {
         let configuration = self.configuration
         switch configuration.broker.type {
         case "redis":
@@ -100,7 +102,7 @@ public final class Gateway: Service {
                 commandTimeout: .nanoseconds(Int64(configuration.broker.commandTimeout * 1_000_000_000)))
             let broker = RedisBroker(address: address, keyPrefix: configuration.broker.keyPrefix,
                                      limits: configuration.history, sink: hub, loop: self.group.next(),
-                                     options: options, logger: self.logger)
+                                     options: options, logger: self.logger, latency: metrics.brokerLatency)
             hub.setInterest(broker)
             return broker
         default:

@@ -161,6 +161,12 @@ struct LiveRedisTests {
             #expect(!sse.text.contains("event: reconnect"), "the subscriber stayed on its connection")
             #expect(!sse.isClosed)
             #expect((nodes[0].gateway.brokerBackfills ?? 0) >= 1)
+            let metrics = Curl.request("GET", "\(nodes[0].publishURL)/metrics").body
+            #expect((LiveMetricsTests.sample(metrics, "comet_broker_backfills_total") ?? 0) >= 1)
+            #expect((LiveMetricsTests.sample(metrics, "comet_broker_reconnects_total") ?? 0) >= 1)
+            #expect(LiveMetricsTests.sample(metrics, "comet_broker_connected") == 1)
+            let publisherMetrics = Curl.request("GET", "\(nodes[1].publishURL)/metrics").body
+            #expect((LiveMetricsTests.sample(publisherMetrics, "comet_broker_request_duration_seconds_count") ?? 0) >= 21)
             await sse.close()
         }
         await redis.stop()

@@ -21,6 +21,53 @@ public final class GatewayStats: Sendable {
     /// Times accepting paused because the process ran out of file descriptors (EMFILE/ENFILE) or memory.
     public let acceptBackoffs = Atomic<Int>(0)
 
+    /// Message deliveries made on this node (one per subscriber a message was handed to).
+    public let deliveries = Atomic<Int>(0)
+
+    /// Active subscriptions by transport, in ``SubscriberKind`` order.
+    private let sse = Atomic<Int>(0), stream = Atomic<Int>(0), iframe = Atomic<Int>(0), webSocket = Atomic<Int>(0)
+    private let gripStream = Atomic<Int>(0), poll = Atomic<Int>(0), jsonp = Atomic<Int>(0), gripResponse = Atomic<Int>(0)
+
+    /// Counts a subscription of `kind` coming (`delta` 1) or going (-1).
+    func subscribers(_ kind: SubscriberKind, add delta: Int) {
+        switch kind {
+        case .sse: self.sse.add(delta, ordering: .relaxed)
+        case .stream: self.stream.add(delta, ordering: .relaxed)
+        case .iframe: self.iframe.add(delta, ordering: .relaxed)
+        case .webSocket: self.webSocket.add(delta, ordering: .relaxed)
+        case .gripStream: self.gripStream.add(delta, ordering: .relaxed)
+        case .poll: self.poll.add(delta, ordering: .relaxed)
+        case .jsonp: self.jsonp.add(delta, ordering: .relaxed)
+        case .gripResponse: self.gripResponse.add(delta, ordering: .relaxed)
+        }
+    }
+
+    /// Active subscriptions of `kind`.
+    public func subscribers(_ kind: SubscriberKind) -> Int {
+        switch kind {
+        case .sse: self.sse.load(ordering: .relaxed)
+        case .stream: self.stream.load(ordering: .relaxed)
+        case .iframe: self.iframe.load(ordering: .relaxed)
+        case .webSocket: self.webSocket.load(ordering: .relaxed)
+        case .gripStream: self.gripStream.load(ordering: .relaxed)
+        case .poll: self.poll.load(ordering: .relaxed)
+        case .jsonp: self.jsonp.load(ordering: .relaxed)
+        case .gripResponse: self.gripResponse.load(ordering: .relaxed)
+        }
+    }
+
     /// Creates zeroed counters.
     public init() {}
+}
+
+/// What kind of subscription a subscriber is, for metrics (`transport` label).
+public enum SubscriberKind: String, Sendable, CaseIterable {
+    case sse
+    case stream
+    case iframe
+    case webSocket = "websocket"
+    case gripStream = "grip_stream"
+    case poll
+    case jsonp
+    case gripResponse = "grip_response"
 }

@@ -63,6 +63,7 @@ public final class Hub: MessageSink, Sendable {
             }
         }
         self.stats.subscribers.add(1, ordering: .relaxed)
+        self.stats.subscribers(subscription.kind, add: 1)
     }
 
     /// Unregisters a subscriber (on its own event loop, `shard`'s).
@@ -82,6 +83,7 @@ public final class Hub: MessageSink, Sendable {
             }
         }
         self.stats.subscribers.subtract(1, ordering: .relaxed)
+        self.stats.subscribers(subscription.kind, add: -1)
     }
 
     /// Delivers now what is pending for `shard` (call on its loop) when it is a large fan-out, instead of when the

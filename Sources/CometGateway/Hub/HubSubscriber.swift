@@ -7,6 +7,8 @@ import CometCore
 protocol HubSubscriber: AnyObject {
     /// The channels, in the order of ``slots``.
     var channels: [ChannelName] { get }
+    /// The subscriber's transport (metrics).
+    var kind: SubscriberKind { get }
     /// The subscriber's index in each channel's list of its shard (maintained by the shard).
     var slots: [Int] { get set }
     /// A live message for the channel at `channelIndex` of ``channels``: the hot path.

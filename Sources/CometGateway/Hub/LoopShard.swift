@@ -1,5 +1,6 @@
 import CometCore
 import NIOCore
+import Synchronization
 
 /// The subscribers of one event loop, indexed by channel. Confined to its loop: no locks.
 final class LoopShard {
@@ -169,6 +170,7 @@ final class LoopShard {
                 for entry in list.entries {
                     entry.subscriber.receive(message, channelIndex: entry.channelIndex)
                 }
+                self.stats.deliveries.add(list.entries.count, ordering: .relaxed)
             case .deleted(let channel):
                 guard let list = self.channels[channel] else { continue }
                 for entry in list.entries {

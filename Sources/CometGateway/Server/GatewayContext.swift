@@ -15,9 +15,12 @@ package final class GatewayContext: Sendable {
     let draining = Atomic<Bool>(false)
     /// The channel-token checker, when `auth.channel_token_key` is set.
     let channelTokens: ChannelTokens?
+    /// `GET /metrics`.
+    let metrics: GatewayMetrics
 
     package init(configuration: GatewayConfiguration, hub: Hub, broker: any Broker, stats: GatewayStats, maxConnections: Int,
-         logger: Logger) {
+         logger: Logger, metrics: GatewayMetrics = GatewayMetrics()) {
+        self.metrics = metrics
         self.configuration = configuration
         self.hub = hub
         self.broker = broker

@@ -63,7 +63,7 @@ struct RouteTable: Sendable {
 
     /// The publisher listener's: health, then the publish endpoints.
     static func publisher(_ gateway: GatewayContext) -> RouteTable {
-        RouteTable(routes: [HealthRoute(gateway: gateway), CatchAllRoute.publish(gateway)])
+        RouteTable(routes: [HealthRoute(gateway: gateway), MetricsRoute(gateway: gateway), CatchAllRoute.publish(gateway)])
     }
 
     /// The listener's routes.
@@ -130,6 +130,24 @@ struct HealthRoute: Route {
         return draining
             ? .json(503, "Service Unavailable", ByteBuffer(string: body))
             : .json(200, "OK", ByteBuffer(string: body))
+    }
+}
+
+/// `GET /metrics` on the publisher listener: the Prometheus text format (``GatewayMetrics``).
+struct MetricsRoute: Route {
+    let gateway: GatewayContext
+
+    func matches(_ head: RequestHead, target: RequestTarget) -> Bool { target.path == "/metrics" }
+
+    func bodyPolicy(for head: RequestHead) -> HTTPConnectionStateMachine.BodyPolicy { self.gateway.bufferedBody }
+
+    func handle(_ head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
+        guard head.method == .get || head.method == .head else { return .respond(Routes.methodNotAllowed("GET")) }
+        let text = self.gateway.metrics.render(stats: self.gateway.stats, hub: self.gateway.hub,
+                                               broker: self.gateway.broker,
+                                               draining: self.gateway.draining.load(ordering: .relaxed))
+        return .respond(HTTPResponse(status: 200, phrase: "OK", contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                     body: text))
     }
 }
 

@@ -43,6 +43,8 @@ struct IframeTransport: StreamTransport {
         self.ending("{\"reconnect\":true,\"last_event_id\":\"\(cursor)\"}")
     }
 
+    var kind: SubscriberKind { .iframe }
+
     var recycleBytes: Int? { self.maxBytes }
 
     var heartbeatPace: HeartbeatPace { .everyIdleTick }

@@ -11,6 +11,8 @@ import NIOCore
 struct JSONPTransport: PollTransport {
     let callback: JavaScriptCallback
 
+    var kind: SubscriberKind { .jsonp }
+
     var contentType: String { "application/javascript; charset=utf-8" }
     var headers: [(String, String)] { Self.headers }
     var variant: String { self.callback.name }

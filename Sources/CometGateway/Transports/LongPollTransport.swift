@@ -4,6 +4,8 @@ import NIOCore
 /// XHR long polling, `?transport=poll` (the default): `{"messages":[…],"last_event_id":"…"}` as
 /// `application/json`.
 struct LongPollTransport: PollTransport {
+    var kind: SubscriberKind { .poll }
+
     var contentType: String { HTTPResponse.jsonContentType }
     var headers: [(String, String)] { Self.noCache }
     var variant: String { "" }

@@ -33,6 +33,8 @@ struct NDJSONTransport: StreamTransport {
         ByteBuffer(string: "{\"reconnect\":true,\"last_event_id\":\"\(cursor)\"}\n")
     }
 
+    var kind: SubscriberKind { .stream }
+
     var recycleBytes: Int? { nil }
 
     var heartbeatPace: HeartbeatPace { .everyIdleTick }

@@ -42,6 +42,8 @@ struct SSETransport: StreamTransport {
         return buffer
     }
 
+    var kind: SubscriberKind { .sse }
+
     var recycleBytes: Int? { nil }
 
     var heartbeatPace: HeartbeatPace { .everyIdleTick }

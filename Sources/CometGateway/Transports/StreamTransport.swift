@@ -27,6 +27,8 @@ protocol StreamTransport {
     var recycleBytes: Int? { get }
     /// When ``heartbeat`` is written.
     var heartbeatPace: HeartbeatPace { get }
+    /// The transport, for metrics.
+    var kind: SubscriberKind { get }
     /// The last bytes when a publisher ends the channel's streams (EPCP `http-stream` `action: "close"`); nil: the
     /// transport ignores it (only GRIP streams end).
     func closedByPublisher() -> ByteBuffer?
@@ -83,6 +85,8 @@ extension StreamTransport {
 
 /// What a long-poll transport writes: one complete response per poll.
 protocol PollTransport {
+    /// The transport, for metrics.
+    var kind: SubscriberKind { get }
     /// The response's `Content-Type`.
     var contentType: String { get }
     /// Headers every response of this transport carries.

@@ -30,6 +30,7 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
     var heartbeatSlot = -1
 
     let transport: SubscriberTransport
+    let kind: SubscriberKind
     /// Whether the transport is a stream (read once per message; the transport itself is not touched then).
     let isStream: Bool
     /// The shared frame a one-channel stream writes per message.
@@ -85,6 +86,11 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
         self.channels = channels
         self.firstChannel = channels[0]
         self.transport = transport
+        switch transport {
+        case .stream(let stream): self.kind = stream.kind
+        case .poll(let poll): self.kind = poll.kind
+        case .gripResponse: self.kind = .gripResponse
+        }
         switch transport {
         case .stream(let stream):
             self.isStream = true

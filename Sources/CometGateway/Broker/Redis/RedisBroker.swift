@@ -4,6 +4,7 @@ import Crypto
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Prometheus
 
 /// The broker of a gateway node among several: channels, ids and history live in Redis (``RedisScripts`` for the
 /// layout), and every node holds one Redis subscription per channel that has local subscribers, through which it gets
@@ -43,11 +44,14 @@ public final class RedisBroker: Broker, ChannelInterest {
     private let publishSHA = RedisBroker.sha1(RedisScripts.publish)
     private let replaySHA = RedisBroker.sha1(RedisScripts.replay)
     private let backfills = NIOLockedValueBox(0)
+    /// Where round trips are recorded (`comet_broker_request_duration_seconds`).
+    private let latency: DurationHistogram?
 
     /// - Parameters:
     ///   - keyPrefix: Prepended to every key and pub/sub channel (`comet:`).
     public init(address: RedisAddress, keyPrefix: String, limits: HistoryLimits, sink: any MessageSink,
-                loop: any EventLoop, options: RedisClient.Options, logger: Logger) {
+                loop: any EventLoop, options: RedisClient.Options, logger: Logger, latency: DurationHistogram? = nil) {
+        self.latency = latency
         self.sink = sink
         self.limits = limits
         self.prefix = keyPrefix
@@ -227,11 +231,15 @@ public final class RedisBroker: Broker, ChannelInterest {
     private func evaluate(_ sha: String, _ script: String, keys: [RESPArgument], arguments: [RESPArgument])
         -> EventLoopFuture<RESPValue> {
         let tail = [RESPArgument(keys.count)] + keys + arguments
+        let started = ContinuousClock.now
+        let latency = self.latency
         return self.commands.send(["EVALSHA", .string(sha)] + tail).flatMapError { error in
             if case RedisError.reply(let text) = error, text.hasPrefix("NOSCRIPT") {
                 return self.commands.send(["EVAL", .string(script)] + tail)
             }
             return self.loop.makeFailedFuture(error)
+        }.always { result in
+            if case .success = result { latency?.record(ContinuousClock.now - started) }
         }
     }
 

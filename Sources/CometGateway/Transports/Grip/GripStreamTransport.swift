@@ -49,6 +49,8 @@ struct GripStreamTransport: StreamTransport {
 
     func reconnect(cursor: String, retry: Int) -> ByteBuffer { self.end }
 
+    var kind: SubscriberKind { .gripStream }
+
     var recycleBytes: Int? { nil }
 
     func closedByPublisher() -> ByteBuffer? { self.end }

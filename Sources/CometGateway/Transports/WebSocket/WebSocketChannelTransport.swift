@@ -33,6 +33,8 @@ struct WebSocketChannelTransport: StreamTransport {
             "{\"type\":\"reconnect\",\"channel\":\"\(self.channel.rawValue)\",\"last_event_id\":\"\(cursor)\"}")
     }
 
+    var kind: SubscriberKind { .webSocket }
+
     var recycleBytes: Int? { nil }
 
     var heartbeatPace: HeartbeatPace { .everyIdleTick }
