@@ -386,7 +386,7 @@ struct ConfigFileParserTests {
 
     @Test("an unknown broker or log level is an error at its key")
     func crossFieldValidation() {
-        Self.expectError("[broker]\ntype = \"redis\"\n", line: 2, key: "broker.type")
+        Self.expectError("[broker]\ntype = \"kafka\"\n", line: 2, key: "broker.type")
         Self.expectError("[server]\nthreads = 1\n[log]\n\nlevel = \"verbose\"\n", line: 5, key: "log.level")
     }
 

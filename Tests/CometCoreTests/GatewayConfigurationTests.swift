@@ -79,9 +79,21 @@ struct GatewayConfigurationTests {
         let levelError = #expect(throws: ConfigurationError.self) { try badLevel.validate() }
         #expect(levelError?.key == "log.level")
         var badBroker = GatewayConfiguration()
-        badBroker.broker.type = "redis"
+        badBroker.broker.type = "kafka"
         let brokerError = #expect(throws: ConfigurationError.self) { try badBroker.validate() }
         #expect(brokerError?.key == "broker.type")
+        var badURL = GatewayConfiguration()
+        badURL.broker.type = "redis"
+        badURL.broker.redisURL = "rediss://cache:6380"
+        #expect((#expect(throws: ConfigurationError.self) { try badURL.validate() })?.key == "broker.redis_url")
+        var badPrefix = GatewayConfiguration()
+        badPrefix.broker.type = "redis"
+        badPrefix.broker.keyPrefix = "a{b}"
+        #expect((#expect(throws: ConfigurationError.self) { try badPrefix.validate() })?.key == "broker.key_prefix")
+        var redis = GatewayConfiguration()
+        redis.broker.type = "redis"
+        redis.broker.redisURL = "redis://:pw@10.0.0.5:6380/2"
+        #expect(throws: Never.self) { try redis.validate() }
     }
 
     @Test("subscribeLimits mirrors the configuration")

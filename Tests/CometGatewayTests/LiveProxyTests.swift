@@ -162,7 +162,13 @@ struct LiveProxyTests {
         let upstream = try await TestUpstream.start { request in
             request.uri == "/hang" ? .init(hang: true) : .init(text: "ok")
         }
-        try await self.withProxy(to: upstream) { live in
+        // Port 1 on loopback: nothing listens there, so a connection is refused (a stopped test upstream's port could
+        // be taken by another test's server meanwhile).
+        let configure: @Sendable (inout GatewayConfiguration) -> Void = { configuration in
+            configuration.proxy.routes.insert(
+                .init(host: nil, pathPrefix: "/down", upstream: .init(host: "127.0.0.1", port: 1)), at: 0)
+        }
+        try await self.withProxy(to: upstream, configure: configure) { live in
             let stream = try await RawHTTPClient.get(port: live.publicPort, "/sub/news?transport=stream")
             #expect(await stream.wait { $0.contains("last_event_id") })
 
@@ -175,7 +181,7 @@ struct LiveProxyTests {
             await hung.close()
 
             await upstream.stop()
-            let down = Curl.request("GET", "http://127.0.0.1:\(live.publicPort)/anything")
+            let down = Curl.request("GET", "http://127.0.0.1:\(live.publicPort)/down/anything")
             #expect(down.status == 502)
             #expect(down.body.contains("upstream unavailable"))
             await stream.close()
