@@ -195,4 +195,45 @@ struct LiveRedisTests {
         }
         await redis.stop()
     }
+
+    /// The `data` values of message objects in `text`, in order (any framing around them).
+    private static func dataValues(_ text: String) -> [String] {
+        var values: [String] = []
+        var rest = text[...]
+        while let range = rest.range(of: "\"data\":\"") {
+            let after = rest[range.upperBound...]
+            guard let end = after.firstIndex(of: "\"") else { break }
+            values.append(String(after[..<end]))
+            rest = after[end...]
+        }
+        return values
+    }
+
+    @Test("WebSocket, forever iframe and JSONP on three nodes: every message of every node, once, in order")
+    func browserTransportsAcrossNodes() async throws {
+        let redis = try await RedisServer.start()
+        try await self.withNodes(3, redis: redis) { nodes in
+            try await self.waitConnected(nodes)
+            let socket = try await RawHTTPClient.get(port: nodes[0].publicPort, "/sub/mix", headers: [
+                "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Version: 13"])
+            #expect(await socket.wait { $0.contains("\"type\":\"subscribed\"") })
+            let iframe = try await RawHTTPClient.get(port: nodes[1].publicPort, "/sub/mix?transport=iframe&callback=cb")
+            #expect(await iframe.wait { $0.contains("<body>") || $0.contains("<script>") })
+            let expected = (1...12).map { "x\($0)" }
+            for (index, text) in expected.enumerated() { _ = try publish(nodes[index % 3], "mix", text) }
+            #expect(await socket.wait { Self.dataValues($0).count >= 12 })
+            #expect(Self.dataValues(socket.text) == expected)
+            #expect(await iframe.wait { Self.dataValues($0).count >= 12 })
+            #expect(Self.dataValues(iframe.text) == expected)
+            // A JSONP poll on the third node from the start of the channel's history: all of it, in order.
+            let jsonp = try await RawHTTPClient.get(port: nodes[2].publicPort, "/sub/mix?transport=jsonp&callback=cb&last_event_id=1")
+            #expect(await jsonp.wait { Self.dataValues($0).count >= 12 })
+            #expect(Self.dataValues(jsonp.text) == expected)
+            await socket.close()
+            await iframe.close()
+            await jsonp.close()
+        }
+        await redis.stop()
+    }
 }
