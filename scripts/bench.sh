@@ -3,7 +3,7 @@
 # (scripts/bench/floor.c: a minimal C epoll SSE server, one write() per delivery).
 #
 #   bash scripts/bench.sh [--quick] [--servers gateway,nchan,pushpin,floor]
-#                         [--scenarios 1,2,3,4,5,6,7,8,9,10,11] [--no-install] [--no-build]
+#                         [--scenarios 1,2,3,4,5,6,7,8,9,10,11,12] [--no-install] [--no-build]
 #                         [--md-out FILE] [--wait-idle SECONDS] [--repeat N]
 #                         [--storm-subs N] [--storm-rate CONNECTS_PER_S] [--base-bin PATH]
 #
@@ -30,6 +30,8 @@
 #  10 jsonp         gateway only: 1k JSONP long-poll subscribers at 50 msg/s (compared with 2 and 4)
 #  11 grip          gateway and pushpin: scenario 2 through GRIP stream holds (a GRIP origin on CPU 1 answers
 #                   Grip-Hold: stream; publishes are EPCP http-stream items to /publish/), compared with 2
+#  12 cluster       gateway only: two nodes and Redis (broker.type = "redis"), subscribers on one node, publishes on
+#                   the other: 1k SSE at 100 and 1,000 msg/s, latency across nodes (needs redis-server)
 # The floor runs 1, 2, 3, 5, 6 and 8 (it speaks SSE only); skipped scenarios leave {"skipped":...}.
 #
 # --repeat N runs scenarios 2-11 N times, all servers in each round (so they are
@@ -49,7 +51,7 @@ RESULTS_DIR="$ROOT/bench-results" # git-ignored
 QUICK=0
 SERVERS="gateway,nchan,pushpin,floor"
 BASE_BIN=""
-SCENARIOS="1,2,3,4,5,6,7,8,9,10,11"
+SCENARIOS="1,2,3,4,5,6,7,8,9,10,11,12"
 DO_INSTALL=1
 DO_BUILD=1
 MD_OUT=""
@@ -135,6 +137,9 @@ SUB_PORT=$PORT_BASE
 PUB_PORT=$((PORT_BASE + 1))
 ORIGIN_PORT=$((PORT_BASE + 2))
 ZMQ_BASE=$((PORT_BASE + 3)) # pushpin zmq specs use +3..+5
+REDIS_PORT=$((PORT_BASE + 6)) # scenario 12; its nodes' other listeners use +7 and +8
+CLUSTER_PID_B=""
+CLUSTER_RATES="100,1000"
 
 TS=$(date +%Y%m%d-%H%M%S)
 RUN="$OUTBASE/$TS"
@@ -180,6 +185,7 @@ stop_server() {
 cleanup() {
     local p
     for p in "${LOADGEN_PIDS[@]:-}"; do stop_pid "$p" 2; done
+    stop_pid "$CLUSTER_PID_B" 2
     stop_server
 }
 trap cleanup EXIT
@@ -563,6 +569,49 @@ scenario_grip() {
     stop_server
 }
 
+# Scenario 12: two gateway nodes and one Redis (broker.type = "redis"): the subscribers on node A, the publishes on
+# node B, so every delivery crossed Redis (publish-to-delivery latency across nodes). Both nodes on CPU 0, Redis on
+# CPU 1 with the load generator (a third core would be fairer to both; this machine has two). Server CPU counts both
+# nodes; Redis's is reported as a helper's.
+start_gateway-cluster() {
+    local dir=$1 node port
+    command -v redis-server >/dev/null || { log "redis-server missing"; return 1; }
+    (exec taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        --logfile "$dir/redis.log") >/dev/null 2>&1 &
+    ORIGIN_PID=$!
+    for node in a b; do
+        if [ $node = a ]; then port="$SUB_PORT $((PORT_BASE + 7))"; else port="$((PORT_BASE + 8)) $PUB_PORT"; fi
+        set -- $port
+        printf '[broker]\ntype = "redis"\nredis_url = "redis://127.0.0.1:%s"\n' "$REDIS_PORT" >"$dir/node-$node.conf"
+        (
+            ulimit -n 20000
+            exec taskset -c 0 "$GATEWAY_BIN" --config "$dir/node-$node.conf" --listen "127.0.0.1:$1" \
+                --publish-listen "127.0.0.1:$2" --threads 1 --log-level warning
+        ) >"$dir/node-$node.log" 2>&1 &
+        [ $node = a ] && SERVER_PID=$! || CLUSTER_PID_B=$!
+    done
+    wait_http "$SUB_PORT" /healthz 30 && wait_http "$PUB_PORT" /healthz 30 || return 1
+    local i
+    for ((i = 0; i < 100; i++)); do
+        curl -s "http://127.0.0.1:$PUB_PORT/healthz" | grep -q '"broker_connected":true' && \
+            curl -s "http://127.0.0.1:$((PORT_BASE + 7))/healthz" | grep -q '"broker_connected":true' && break
+        sleep 0.1
+    done
+    SERVER_PIDS="$SERVER_PID,$CLUSTER_PID_B"
+}
+
+scenario_cluster() {
+    local name=$1
+    [ "$name" = gateway ] || { skip "$name" 12 "the gateway's Redis scale-out (Nchan's Redis mode is not set up here)"; return 0; }
+    start_server gateway-cluster cluster || return 0
+    lg "gateway" "$RES/gateway-s12.json" --mode fanout --kind sse --subs "$FAN_SUBS" --rates "$CLUSTER_RATES" \
+        --duration "$FAN_DUR" --drain "$DRAIN" --pub-conns 1 --pipeline "$PIPELINE" --settle 2 \
+        --stop-after-fail 2 --deadline 240 --label cluster
+    stop_pid "$CLUSTER_PID_B" 5
+    CLUSTER_PID_B=""
+    stop_server
+}
+
 # ----------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------
@@ -619,6 +668,7 @@ for ((round = 1; round <= REPEAT; round++)); do
         has "$SCENARIOS" 9 && { log "scenario 9: iframe fan-out 1x$FAN_SUBS at $IFRAME_RATE msg/s"; scenario_iframe "$name"; }
         has "$SCENARIOS" 10 && { log "scenario 10: JSONP long-poll $LP_SUBS at $LP_RATE msg/s"; scenario_jsonp "$name"; }
         has "$SCENARIOS" 11 && { log "scenario 11: GRIP stream-hold fan-out 1x$FAN_SUBS at $FAN_RATES msg/s"; scenario_grip "$name"; }
+        has "$SCENARIOS" 12 && { log "scenario 12: across two nodes and Redis 1x$FAN_SUBS at $CLUSTER_RATES msg/s"; scenario_cluster "$name"; }
     done
 done
 log "load phases done in $(($(date +%s) - START)) s"
@@ -638,8 +688,8 @@ IDLE_AFTER=$(cpu_idle_pct)
         "$CAP_COUNTS" "$FAN_SUBS" "$FAN_RATES" "$FAN_DUR" "$WIDE_SUBS" "$WIDE_RATE" "$WIDE_DUR"
     printf '"lp_subs":%d,"lp_rate":%s,"lp_dur":%s,"mc_chans":%d,"mc_rate":%s,"mc_dur":%s,"pt_dur":%s,"payload":%d,"pub_conns":%d,"pipeline":%d,"pt_pipeline":%d,' \
         "$LP_SUBS" "$LP_RATE" "$LP_DUR" "$MC_CHANS" "$MC_RATE" "$MC_DUR" "$PT_DUR" "$PAYLOAD" "$PUB_CONNS" "$PIPELINE" "$PT_PIPELINE"
-    printf '"ws_subs":%d,"ws_rate":%s,"ws_dur":%s,"storm_subs":%d,"storm_rate":%s,"iframe_rate":%s,"repeat":%d}}\n' \
-        "$WS_SUBS" "$WS_RATE" "$WS_DUR" "$STORM_SUBS" "$STORM_RATE" "$IFRAME_RATE" "$REPEAT"
+    printf '"ws_subs":%d,"ws_rate":%s,"ws_dur":%s,"storm_subs":%d,"storm_rate":%s,"iframe_rate":%s,"cluster_rates":"%s","repeat":%d}}\n' \
+        "$WS_SUBS" "$WS_RATE" "$WS_DUR" "$STORM_SUBS" "$STORM_RATE" "$IFRAME_RATE" "$CLUSTER_RATES" "$REPEAT"
 } >"$RUN/meta.json"
 
 python3 "$BENCH/report.py" --run "$RUN" --json-out "$RESULTS_DIR/bench-$TS.json" \

@@ -452,6 +452,27 @@ def main():
         summary.setdefault("gateway", {})["s11_vs_s2"] = vs
         tables.append(t)
 
+    # 12. Two nodes and Redis: publish-to-delivery across nodes, against one node (scenario 2) ----------------
+    if get("gateway", "s12"):
+        t = Table(f"12. Across nodes: 1 channel x {params.get('fan_subs')} SSE subscribers on node A, publishes on "
+                  f"node B, one Redis (broker.type = redis)",
+                  "Both nodes on CPU 0, Redis on CPU 1 with the load generator (its CPU is the helpers'); server CPU "
+                  "counts both nodes. 'one node' is scenario 2 at the same rate (the embedded broker).",
+                  columns=[("cluster", "two nodes + Redis"), ("single", "one node")],
+                  ratios=[("cluster", "single", "cluster/one")])
+        rates = [float(x) for x in str(params.get("cluster_rates", "100,1000")).split(",") if x]
+        for r in rates:
+            steps = {"cluster": first_step("gateway", "s12", r), "single": first_step("gateway", "s2", r)}
+            val = lambda f: {k: (f(v) if v else None) for k, v in steps.items()}
+            t.add(f"{r:g}/s: deliveries", HIGHER, val(lambda d: d.get("deliveries")))
+            t.add(f"{r:g}/s: lost", LOWER, val(lambda d: d.get("lost")))
+            t.add(f"{r:g}/s: p50 latency (ms)", LOWER, val(lambda d: (d.get("latency_ms") or {}).get("p50")))
+            t.add(f"{r:g}/s: p99 latency (ms)", LOWER, val(lambda d: (d.get("latency_ms") or {}).get("p99")))
+            t.add(f"{r:g}/s: server CPU per delivery (us)", LOWER, val(lambda d: d.get("cpu_us_per_delivery")))
+            t.add(f"{r:g}/s: helpers' CPU (Redis) (s)", "", val(lambda d: d.get("aux_cpu_s")))
+        summary.setdefault("gateway", {})["s12"] = get("gateway", "s12")
+        tables.append(t)
+
     # The gateway against the floor: fan-out p99 and CPU per delivery -----------------------------------
     if "gateway" in servers and "floor" in servers:
         t = Table("Gateway vs the floor (floor.c: one write() per subscriber per message, no queueing, "
