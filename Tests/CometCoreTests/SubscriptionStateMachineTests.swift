@@ -295,4 +295,13 @@ struct SubscriptionStateMachineTests {
         #expect(again.gapChannels.isEmpty)
         #expect(machine.positions == [1])
     }
+
+    @Test("a replay without one entry per channel (a broker's mistake) is a gap on every channel, not a crash")
+    func malformedReplay() throws {
+        var machine = try Self.machine(["a", "b"], cursor: [5, 6])
+        let catchUp = machine.replayed([ChannelReplay(head: 9)])
+        #expect(catchUp.gapChannels.map(\.rawValue) == ["a", "b"])
+        #expect(catchUp.messages.isEmpty)
+        #expect(machine.isLive)
+    }
 }

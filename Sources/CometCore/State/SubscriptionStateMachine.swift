@@ -97,10 +97,13 @@ public struct SubscriptionStateMachine: Sendable {
         public var gapChannels: [ChannelName]
     }
 
-    /// Applies the broker's replay (one entry per channel, in canonical order) and goes live.
+    /// Applies the broker's replay (one entry per channel, in canonical order) and goes live. A replay that does not
+    /// have one entry per channel (a broker's mistake) is taken as a gap on every channel with nothing to replay.
     public mutating func replayed(_ replays: [ChannelReplay]) -> CatchUp {
         guard case .catchingUp(let held) = self.state else { return CatchUp(messages: [], gapChannels: []) }
-        precondition(replays.count == self.channels.count, "one replay per channel")
+        guard replays.count == self.channels.count else {
+            return self.replayed(self.positions.map { ChannelReplay(head: $0, messages: [], gap: true) })
+        }
         var catchUp = CatchUp(messages: [], gapChannels: [])
         catchUp.messages.reserveCapacity(replays.reduce(held.count) { $0 + $1.messages.count })
         let unknownCursor = self.cursorIsForOtherChannels
