@@ -95,6 +95,7 @@ let package = Package(
             dependencies: [
                 "CometCore",
                 "CometGateway",
+                "CometRedis",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

@@ -1,4 +1,5 @@
 import CometCore
+import CometRedis
 @testable import CometGateway
 import NIOCore
 
@@ -6,7 +7,7 @@ import NIOCore
 /// Built and run by `scripts/fuzz.sh` (with `-sanitize=fuzzer,address -D FUZZING`); in a normal build this is a small
 /// executable that says so. Every target must return without crashing, trapping or hanging on any input.
 enum FuzzTargets {
-    static let names = ["http", "epcp", "proxy-headers", "websocket", "request-target", "config", "channel-token", "grip"]
+    static let names = ["http", "epcp", "proxy-headers", "websocket", "request-target", "config", "channel-token", "grip", "resp"]
 
     /// Runs one input through the target `name`.
     static func run(_ name: String, _ bytes: UnsafeBufferPointer<UInt8>) {
@@ -19,6 +20,7 @@ enum FuzzTargets {
         case "config": Self.config(bytes)
         case "channel-token": Self.channelToken(bytes)
         case "grip": Self.grip(bytes)
+        case "resp": Self.resp(bytes)
         default: fatalError("unknown COMET_FUZZ_TARGET \(name) (known: \(names.joined(separator: ", ")))")
         }
     }
@@ -116,5 +118,19 @@ enum FuzzTargets {
         else { return }
         _ = GripResponses.render(instruction.response, keepAlive: true, date: "now", headOnly: false)
         _ = GripStreamTransport(instruction: instruction, chunked: text.count % 2 == 0, date: "now", heartbeatInterval: 15)
+    }
+
+    /// What a Redis server (or something pretending to be one) sends: RESP values read with small bounds, each also
+    /// read as a stored message and as a pub/sub payload.
+    static func resp(_ bytes: UnsafeBufferPointer<UInt8>) {
+        var buffer = ByteBuffer(bytes: bytes)
+        let parser = RESPParser(limits: .init(maxBulkBytes: 4096, maxArrayCount: 64, maxDepth: 4, maxLineBytes: 256))
+        for _ in 0..<1000 {
+            guard let value = try? parser.next(&buffer) else { return }
+            if let bulk = value.bytes {
+                _ = RedisMessageCodec.decode(bulk, channel: try! ChannelName(validating: "fuzz"), id: 1)
+            }
+            _ = value.elements?.compactMap(\.int)
+        }
     }
 }

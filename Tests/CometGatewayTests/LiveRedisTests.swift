@@ -236,4 +236,47 @@ struct LiveRedisTests {
         }
         await redis.stop()
     }
+
+    @Test("Missed while disconnected and trimmed from history: every message once and in order, or an explicit gap")
+    func gapAfterTrim() async throws {
+        let redis = try await RedisServer.start()
+        let prefix = "g\(UInt32.random(in: 0...UInt32.max)):"
+        try await LiveGateway.withGateway(configure: { configuration in
+            configuration.broker.type = "redis"
+            configuration.broker.redisURL = redis.url
+            configuration.broker.keyPrefix = prefix
+            configuration.history.maxMessages = 2
+        }) { subscriberNode in
+            try await LiveGateway.withGateway(configure: { configuration in
+                configuration.broker.type = "redis"
+                configuration.broker.redisURL = redis.url
+                configuration.broker.keyPrefix = prefix
+                configuration.history.maxMessages = 2
+            }) { publisherNode in
+                try await self.waitConnected([subscriberNode, publisherNode])
+                let sse = try await RawHTTPClient.get(port: subscriberNode.publicPort, "/sub/trim?transport=sse")
+                #expect(await sse.wait { $0.contains("retry:") })
+                _ = try publish(publisherNode, "trim", "t0")
+                #expect(await sse.wait { Self.sseData($0) == ["t0"] })
+                let killer = try await RedisConnection.connect(
+                    to: RedisAddress(url: redis.url)!, on: MultiThreadedEventLoopGroup.singleton.next(),
+                    connectTimeout: .seconds(2), commandTimeout: .seconds(2)).get()
+                _ = try await killer.send(["CLIENT", "KILL", "TYPE", "pubsub"]).get()
+                for index in 1...6 { _ = try publish(publisherNode, "trim", "t\(index)") }
+                killer.close()
+                // t6 is the newest: it arrives either way (live, or from the two the history keeps).
+                #expect(await sse.wait { Self.sseData($0).last == "t6" })
+                let got = Self.sseData(sse.text)
+                let expected = (0...6).map { "t\($0)" }
+                #expect(got == got.sorted { Int($0.dropFirst())! < Int($1.dropFirst())! }, "in order")
+                #expect(Set(got).count == got.count, "once each")
+                if got != expected {
+                    #expect(sse.text.contains("event: gap"), "what is missing is announced: \(got)")
+                }
+                #expect(!sse.isClosed)
+                await sse.close()
+            }
+        }
+        await redis.stop()
+    }
 }

@@ -32,9 +32,9 @@ public protocol MessageSink: Sendable {
     func streamsClosed(_ channel: ChannelName) -> Int
     /// This node's subscriber connections of a channel.
     func subscriberCount(_ channel: ChannelName) -> Int
-    /// Messages of the channel may have been missed on this node (its broker lost them): its subscribers resume
-    /// through their cursors, which tells them of the gap.
-    func resync(_ channel: ChannelName) -> Int
+    /// Messages of the channel may have been missed on this node (its broker could not fill them in): its
+    /// subscribers are told of the gap where they are.
+    func gap(_ channel: ChannelName) -> Int
 }
 
 /// What a broker that subscribes per channel (Redis) learns from the hub: when a channel gains its first local

@@ -110,8 +110,8 @@ public final class Hub: MessageSink, Sendable {
         self.post(.streamsClosed(channel), channel: channel)
     }
 
-    public func resync(_ channel: ChannelName) -> Int {
-        self.post(.resync(channel), channel: channel)
+    public func gap(_ channel: ChannelName) -> Int {
+        self.post(.gap(channel), channel: channel)
     }
 
     private func post(_ event: ShardEvent, channel: ChannelName) -> Int {
@@ -153,8 +153,8 @@ enum ShardEvent: Sendable {
     case deleted(ChannelName)
     /// EPCP's `http-stream` `action: "close"`.
     case streamsClosed(ChannelName)
-    /// Messages may have been missed (``MessageSink/resync(_:)``).
-    case resync(ChannelName)
+    /// Messages may have been missed (``MessageSink/gap(_:)``).
+    case gap(ChannelName)
 }
 
 /// The cross-thread entrance of a ``LoopShard``: events posted here are delivered on the shard's loop in order, in

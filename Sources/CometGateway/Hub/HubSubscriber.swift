@@ -19,8 +19,8 @@ protocol HubSubscriber: AnyObject {
     func channelDeleted(_ channel: ChannelName)
     /// A publisher ended the channel's GRIP stream holds (EPCP's `http-stream` `action: "close"`).
     func streamsClosed(_ channel: ChannelName)
-    /// Messages of the channel may have been missed: resume through the cursor (which reports the gap).
-    func resync(_ channel: ChannelName)
+    /// Messages of the channel may have been missed: tell the subscriber (a gap notice).
+    func gap(_ channel: ChannelName)
 }
 
 /// Something the shard ticks every `transports.heartbeat_interval`: a stream that writes a heartbeat when idle, a

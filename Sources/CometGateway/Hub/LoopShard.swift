@@ -181,10 +181,10 @@ final class LoopShard {
                 for entry in list.entries {
                     entry.subscriber.streamsClosed(channel)
                 }
-            case .resync(let channel):
+            case .gap(let channel):
                 guard let list = self.channels[channel] else { continue }
                 for entry in list.entries {
-                    entry.subscriber.resync(channel)
+                    entry.subscriber.gap(channel)
                 }
             }
         }

@@ -49,6 +49,13 @@ struct IframeTransport: StreamTransport {
 
     var heartbeatPace: HeartbeatPace { .everyIdleTick }
 
+    func gap(_ channel: ChannelName) -> ByteBuffer {
+        var chunk = ByteBuffer()
+        let json = "{\"gap\":true,\"channels\":\(Self.channelsJSON([channel]))}"
+        IframeEncoding.writeChunk(IframeEncoding.script(json: ByteBuffer(string: json)), into: &chunk)
+        return chunk
+    }
+
     func closedByPublisher() -> ByteBuffer? { nil }  // only GRIP streams end on a publisher's close
 
     /// A last script, then the end of the document and of the chunked body.

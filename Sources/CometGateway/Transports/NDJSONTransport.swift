@@ -39,6 +39,10 @@ struct NDJSONTransport: StreamTransport {
 
     var heartbeatPace: HeartbeatPace { .everyIdleTick }
 
+    func gap(_ channel: ChannelName) -> ByteBuffer {
+        ByteBuffer(string: "{\"gap\":true,\"channels\":\(Self.channelsJSON([channel]))}\n")
+    }
+
     func closedByPublisher() -> ByteBuffer? { nil }  // only GRIP streams end on a publisher's close
 
     private static let emptyLine = ByteBuffer(string: "\n")

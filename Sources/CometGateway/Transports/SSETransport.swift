@@ -48,5 +48,9 @@ struct SSETransport: StreamTransport {
 
     var heartbeatPace: HeartbeatPace { .everyIdleTick }
 
+    func gap(_ channel: ChannelName) -> ByteBuffer {
+        SSEEncoding.controlEvent("gap", json: "{\"channels\":\(Self.channelsJSON([channel]))}")
+    }
+
     func closedByPublisher() -> ByteBuffer? { nil }  // only GRIP streams end on a publisher's close
 }

@@ -32,6 +32,9 @@ protocol StreamTransport {
     /// The last bytes when a publisher ends the channel's streams (EPCP `http-stream` `action: "close"`); nil: the
     /// transport ignores it (only GRIP streams end).
     func closedByPublisher() -> ByteBuffer?
+    /// What tells the subscriber, mid-stream, that messages of `channel` may be missing (the broker lost them; its
+    /// resume at the start would have said so); empty when the transport has no way to say it (GRIP).
+    func gap(_ channel: ChannelName) -> ByteBuffer
 }
 
 /// When a stream's heartbeat is written, in ticks of the shard's heartbeat timer (`transports.heartbeat_interval`).

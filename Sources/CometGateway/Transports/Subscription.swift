@@ -297,19 +297,23 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
         self.owner.streamEnded(self, final: final)
     }
 
-    /// Messages may have been missed: a stream ends telling the client to reconnect with its cursor (its resume then
-    /// reports the gap), a waiting poll is answered with what it has (its next poll reports it); a GRIP response hold,
-    /// which has no cursor, keeps waiting.
-    func resync(_ channel: ChannelName) {
+    /// Messages of `channel` may have been missed (the broker lost them): the subscriber is told as a resume would tell
+    /// it. A stream writes its transport's gap notice and goes on; a waiting poll is answered at once with what it has
+    /// and the gap; a parked one ends, so that the next poll resumes through its cursor and history (which reports
+    /// the gap); a GRIP response hold, which has no such notice, keeps waiting.
+    func gap(_ channel: ChannelName) {
         guard !self.isFinished else { return }
         switch self.transport {
-        case .stream:
-            self.endStream { $0.reconnect(cursor: self.machine.currentCursor.description, retry: 0) }
+        case .stream(let stream):
+            let notice = stream.gap(channel)
+            if notice.readableBytes > 0, self.send(notice) { self.outbound.flush() }
         case .poll:
             if self.isParked {
                 self.finish()
             } else {
-                self.respondToPollBatch()
+                var batch: [(message: Message, channelIndex: Int)] = []
+                swap(&batch, &self.pollBatch)
+                self.respondToPoll(batch, gapChannels: [channel])
             }
         case .gripResponse:
             break

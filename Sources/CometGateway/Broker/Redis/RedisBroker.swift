@@ -13,8 +13,8 @@ import Prometheus
 /// A subscription's replay waits until the node's Redis subscription of its channels is confirmed, then reads the
 /// history: a message published in between arrives through both and the subscription keeps the first. When the
 /// pub/sub connection comes back after a loss, each channel is subscribed again and filled in from its stream, in
-/// order (live messages that arrive meanwhile wait); what history no longer holds makes the channel's subscribers
-/// resume through their cursor, where they are told of the gap. While Redis is unreachable, publishes and new
+/// order (live messages that arrive meanwhile wait); when history no longer holds all of it, the channel's
+/// subscribers are told of a gap where they are. While Redis is unreachable, publishes and new
 /// subscriptions fail at once (`503`) and held subscribers stay connected.
 public final class RedisBroker: Broker, ChannelInterest {
     private struct PubSubState {
@@ -376,7 +376,7 @@ public final class RedisBroker: Broker, ChannelInterest {
 
     /// Dispatches what the channel got while this node was not subscribed, then what arrived live meanwhile, in order.
     /// While the command connection is not back yet, it tries again every 100 ms (for up to 10 s, after which the
-    /// channel's subscribers resume through their cursors instead).
+    /// channel's subscribers are told of a gap).
     private func backfill(_ channel: ChannelName, from position: UInt64, attempt: Int = 0) {
         if attempt == 0 { self.backfills.withLockedValue { $0 += 1 } }
         self.replay(channel, position: position).whenComplete { result in
@@ -407,7 +407,7 @@ public final class RedisBroker: Broker, ChannelInterest {
                 return (out, gap)
             }
             for message in messages { _ = self.sink.dispatch(message) }
-            if gap { _ = self.sink.resync(channel) }
+            if gap { _ = self.sink.gap(channel) }
         }
     }
 }

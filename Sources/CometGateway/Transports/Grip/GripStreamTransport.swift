@@ -53,6 +53,8 @@ struct GripStreamTransport: StreamTransport {
 
     var recycleBytes: Int? { nil }
 
+    func gap(_ channel: ChannelName) -> ByteBuffer { ByteBuffer() }  // GRIP content has no such notice
+
     func closedByPublisher() -> ByteBuffer? { self.end }
 
     /// The end of the body: the last chunk (unframed: nothing; the connection's close ends it).

@@ -39,5 +39,9 @@ struct WebSocketChannelTransport: StreamTransport {
 
     var heartbeatPace: HeartbeatPace { .everyIdleTick }
 
+    func gap(_ channel: ChannelName) -> ByteBuffer {
+        WebSocketEncoding.text("{\"type\":\"gap\",\"channel\":\"\(self.channel.rawValue)\"}")
+    }
+
     func closedByPublisher() -> ByteBuffer? { nil }  // only GRIP streams end on a publisher's close
 }
