@@ -241,18 +241,14 @@ struct LiveRedisTests {
     func gapAfterTrim() async throws {
         let redis = try await RedisServer.start()
         let prefix = "g\(UInt32.random(in: 0...UInt32.max)):"
-        try await LiveGateway.withGateway(configure: { configuration in
+        let configure: @Sendable (inout GatewayConfiguration) -> Void = { configuration in
             configuration.broker.type = "redis"
             configuration.broker.redisURL = redis.url
             configuration.broker.keyPrefix = prefix
             configuration.history.maxMessages = 2
-        }) { subscriberNode in
-            try await LiveGateway.withGateway(configure: { configuration in
-                configuration.broker.type = "redis"
-                configuration.broker.redisURL = redis.url
-                configuration.broker.keyPrefix = prefix
-                configuration.history.maxMessages = 2
-            }) { publisherNode in
+        }
+        try await LiveGateway.withGateway(configure: configure) { subscriberNode in
+            try await LiveGateway.withGateway(configure: configure) { publisherNode in
                 try await self.waitConnected([subscriberNode, publisherNode])
                 let sse = try await RawHTTPClient.get(port: subscriberNode.publicPort, "/sub/trim?transport=sse")
                 #expect(await sse.wait { $0.contains("retry:") })

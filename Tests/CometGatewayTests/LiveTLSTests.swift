@@ -45,15 +45,15 @@ struct LiveTLSTests {
             let cursor = try #require(history.body.split(separator: "\"last_event_id\":\"").last?.prefix { $0 != "\"" })
             async let held = Curl.request("GET", "\(base)/sub/tls?last_event_id=\(cursor)", timeout: 10,
                                           caFile: files.certificate)
-            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await waitForTotalSubscribers(live, 1))
             #expect(Curl.post("\(live.publishURL)/pub/tls", "live over tls").status == 201)
             let answer = await held
             #expect(answer.status == 200, "\(answer.error ?? "")")
             #expect(answer.body.contains("\"data\":\"live over tls\""))
 
             async let stream = Curl.request("GET", "\(base)/sub/tls", headers: ["Accept: text/event-stream"],
-                                            timeout: 2, caFile: files.certificate, keepBodyOnTimeout: true)
-            try await Task.sleep(for: .milliseconds(500))
+                                            timeout: 3, caFile: files.certificate, keepBodyOnTimeout: true)
+            #expect(try await waitForTotalSubscribers(live, 1))
             #expect(Curl.post("\(live.publishURL)/pub/tls", "streamed").status == 201)
             let events = await stream
             #expect(events.status == 200)
