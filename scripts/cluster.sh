@@ -8,7 +8,7 @@
 #   node 2: public 127.0.0.1:8082, publisher 127.0.0.1:8083
 #   node 3: public 127.0.0.1:8084, publisher 127.0.0.1:8085
 # With two cores, the nodes run with one event loop thread each and share the cores with Redis (no pinning).
-# Try it: curl -N http://127.0.0.1:8080/sub/news & curl -d hello http://127.0.0.1:8085/pub/news
+# Try it: curl -N "http://127.0.0.1:8080/sub/news?transport=sse" & curl -d hello http://127.0.0.1:8085/pub/news
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ "${1:-}" = --build ]; then (cd "$ROOT" && swift build -c release --product comet-gateway); fi
