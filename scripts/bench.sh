@@ -30,8 +30,9 @@
 #  10 jsonp         gateway only: 1k JSONP long-poll subscribers at 50 msg/s (compared with 2 and 4)
 #  11 grip          gateway and pushpin: scenario 2 through GRIP stream holds (a GRIP origin on CPU 1 answers
 #                   Grip-Hold: stream; publishes are EPCP http-stream items to /publish/), compared with 2
-#  12 cluster       gateway only: two nodes and Redis (broker.type = "redis"), subscribers on one node, publishes on
-#                   the other: 1k SSE at 100 and 1,000 msg/s, latency across nodes (needs redis-server)
+#  12 cluster       gateway and nchan: two nodes and one Redis (the gateway's broker.type = "redis", Nchan's
+#                   nchan_redis_pass), subscribers on one node, publishes on the other: 1k SSE at 100 and
+#                   1,000 msg/s, latency across nodes (needs redis-server)
 # The floor runs 1, 2, 3, 5, 6 and 8 (it speaks SSE only); skipped scenarios leave {"skipped":...}.
 #
 # --repeat N runs scenarios 2-11 N times, all servers in each round (so they are
@@ -600,11 +601,40 @@ start_gateway-cluster() {
     SERVER_PIDS="$SERVER_PID,$CLUSTER_PID_B"
 }
 
+# Nchan's side of scenario 12: two nginx + Nchan instances storing channels in the same Redis (nchan_redis_pass),
+# subscribers on instance A, publishes on instance B.
+start_nchan-cluster() {
+    local dir=$1 node sub pub
+    command -v redis-server >/dev/null || { log "redis-server missing"; return 1; }
+    (exec taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        --logfile "$dir/redis.log") >/dev/null 2>&1 &
+    ORIGIN_PID=$!
+    for node in a b; do
+        if [ $node = a ]; then sub=$SUB_PORT pub=$((PORT_BASE + 7)); else sub=$((PORT_BASE + 8)) pub=$PUB_PORT; fi
+        mkdir -p "$dir/$node/tmp"
+        sed -e "s#@RUNDIR@#$dir/$node#g" -e "s#@SUBPORT@#$sub#g" -e "s#@PUBPORT@#$pub#g" \
+            -e "s#^\( *\)nchan_shared_memory_size 512m;#&\n\1upstream comet_redis { nchan_redis_server \"redis://127.0.0.1:$REDIS_PORT\"; }#" \
+            -e "s#^\( *\)nchan_channel_id \$1;#&\n\1nchan_redis_pass comet_redis;#" \
+            "$BENCH/nchan.conf.in" >"$dir/$node/nginx.conf"
+        (
+            ulimit -n 20000
+            exec taskset -c 0 nginx -c "$dir/$node/nginx.conf" -p "$dir/$node" -e "$dir/$node/error.log"
+        ) >"$dir/$node/nginx.out" 2>&1 &
+        [ $node = a ] && SERVER_PID=$! || CLUSTER_PID_B=$!
+    done
+    wait_http "$SUB_PORT" /healthz 15 && wait_http "$PUB_PORT" /healthz 15 || return 1
+    sleep 1 # let both connect to Redis
+    SERVER_PIDS="$(descendants "$SERVER_PID" | paste -sd, -),$(descendants "$CLUSTER_PID_B" | paste -sd, -)"
+}
+
 scenario_cluster() {
     local name=$1
-    [ "$name" = gateway ] || { skip "$name" 12 "the gateway's Redis scale-out (Nchan's Redis mode is not set up here)"; return 0; }
-    start_server gateway-cluster cluster || return 0
-    lg "gateway" "$RES/gateway-s12.json" --mode fanout --kind sse --subs "$FAN_SUBS" --rates "$CLUSTER_RATES" \
+    case "$name" in
+    gateway | nchan) ;;
+    *) skip "$name" 12 "Redis scale-out: the gateway's and Nchan's"; return 0 ;;
+    esac
+    start_server "$name-cluster" cluster || return 0
+    lg "$name" "$RES/$name-s12.json" --mode fanout --kind sse --subs "$FAN_SUBS" --rates "$CLUSTER_RATES" \
         --duration "$FAN_DUR" --drain "$DRAIN" --pub-conns 1 --pipeline "$PIPELINE" --settle 2 \
         --stop-after-fail 2 --deadline 240 --label cluster
     stop_pid "$CLUSTER_PID_B" 5

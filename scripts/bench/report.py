@@ -453,16 +453,19 @@ def main():
         tables.append(t)
 
     # 12. Two nodes and Redis: publish-to-delivery across nodes, against one node (scenario 2) ----------------
-    if get("gateway", "s12"):
+    if get("gateway", "s12") or get("nchan", "s12"):
         t = Table(f"12. Across nodes: 1 channel x {params.get('fan_subs')} SSE subscribers on node A, publishes on "
-                  f"node B, one Redis (broker.type = redis)",
-                  "Both nodes on CPU 0, Redis on CPU 1 with the load generator (its CPU is the helpers'); server CPU "
-                  "counts both nodes. 'one node' is scenario 2 at the same rate (the embedded broker).",
-                  columns=[("cluster", "two nodes + Redis"), ("single", "one node")],
-                  ratios=[("cluster", "single", "cluster/one")])
+                  f"node B, one Redis",
+                  "The gateway with broker.type = redis; Nchan with nchan_redis_pass (two nginx instances). Both "
+                  "nodes on CPU 0, Redis on CPU 1 with the load generator (its CPU is the helpers'); server CPU "
+                  "counts both nodes. 'one node' is the gateway's scenario 2 at the same rate (the embedded broker).",
+                  columns=[("cluster", "gateway: two nodes + Redis"), ("nchan", "nchan: two nodes + Redis"),
+                           ("single", "gateway: one node")],
+                  ratios=[("cluster", "single", "cluster/one"), ("cluster", "nchan", "gw/nchan")])
         rates = [float(x) for x in str(params.get("cluster_rates", "100,1000")).split(",") if x]
         for r in rates:
-            steps = {"cluster": first_step("gateway", "s12", r), "single": first_step("gateway", "s2", r)}
+            steps = {"cluster": first_step("gateway", "s12", r), "nchan": first_step("nchan", "s12", r),
+                     "single": first_step("gateway", "s2", r)}
             val = lambda f: {k: (f(v) if v else None) for k, v in steps.items()}
             t.add(f"{r:g}/s: deliveries", HIGHER, val(lambda d: d.get("deliveries")))
             t.add(f"{r:g}/s: lost", LOWER, val(lambda d: d.get("lost")))
