@@ -43,6 +43,8 @@ struct LiveTLSTests {
 
             // A poll held until a message arrives: the answer goes through the TLS handler, never straight to the socket.
             let cursor = try #require(history.body.split(separator: "\"last_event_id\":\"").last?.prefix { $0 != "\"" })
+            // The answered poll stays registered until the gateway sees its connection close (curl's keep-alive).
+            #expect(try await waitForTotalSubscribers(live, 0))
             async let held = Curl.request("GET", "\(base)/sub/tls?last_event_id=\(cursor)", timeout: 10,
                                           caFile: files.certificate)
             #expect(try await waitForTotalSubscribers(live, 1))
@@ -51,6 +53,7 @@ struct LiveTLSTests {
             #expect(answer.status == 200, "\(answer.error ?? "")")
             #expect(answer.body.contains("\"data\":\"live over tls\""))
 
+            #expect(try await waitForTotalSubscribers(live, 0))
             async let stream = Curl.request("GET", "\(base)/sub/tls", headers: ["Accept: text/event-stream"],
                                             timeout: 3, caFile: files.certificate, keepBodyOnTimeout: true)
             #expect(try await waitForTotalSubscribers(live, 1))

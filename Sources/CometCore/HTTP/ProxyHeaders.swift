@@ -33,10 +33,25 @@ public enum ProxyHeaders {
         }
     }
 
+    /// Whether `name` is certainly not hop-by-hop, a framing header or `Grip-*`: its first letter (any case) starts
+    /// none of them (`c`onnection/`c`ontent-length, `k`eep-alive, `t`e/`t`railer/`t`ransfer-encoding, `u`pgrade,
+    /// `p`roxy-*, `g`rip-*).
+    @inline(__always)
+    static func plainlyEndToEnd(_ name: String) -> Bool {
+        guard let first = name.utf8.first else { return false }
+        switch first | 0x20 {
+        case UInt8(ascii: "c"), UInt8(ascii: "k"), UInt8(ascii: "t"), UInt8(ascii: "u"), UInt8(ascii: "p"),
+             UInt8(ascii: "g"):
+            return false
+        default:
+            return true
+        }
+    }
+
     /// The lowercased names a `Connection` header lists.
     static func connectionOptions(_ headers: [(name: String, value: String)]) -> Set<String> {
         var names = Set<String>()
-        for (name, value) in headers where name.lowercased() == "connection" {
+        for (name, value) in headers where name.utf8.count == 10 && name.lowercased() == "connection" {
             for token in value.split(separator: ",") {
                 let option = token.trimmingSpaces.lowercased()
                 if !option.isEmpty { names.insert(option) }
@@ -109,10 +124,16 @@ public enum ProxyHeaders {
     /// The headers of the response to the client for the upstream's response `headers` (its framing headers are
     /// dropped too: the gateway frames the body it relays).
     public static func response(_ headers: [(name: String, value: String)], upgrade: Bool = false) -> [(String, String)] {
-        let named = Self.connectionOptions(headers)
+        // `close` and `keep-alive` name no other header (`Keep-Alive` is hop-by-hop anyway).
+        let named = Self.connectionOptions(headers).subtracting(["close", "keep-alive"])
         var out: [(String, String)] = []
         out.reserveCapacity(headers.count)
         for (name, value) in headers {
+            // The usual headers of a response pass without a lowercased copy of their name.
+            if named.isEmpty, !upgrade, Self.plainlyEndToEnd(name) {
+                out.append((name, value))
+                continue
+            }
             let lower = name.lowercased()
             if upgrade, lower == "upgrade" {
                 out.append((name, value))

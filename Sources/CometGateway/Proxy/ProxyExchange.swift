@@ -99,6 +99,10 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
 
     /// Connects (or takes a pooled connection) and sends the request head.
     func start() {
+        if let idle = self.pool.idleConnection(to: self.upstream) {
+            self.connected(idle)
+            return
+        }
         let timeout = TimeAmount.nanoseconds(Int64(self.configuration.connectTimeout * 1_000_000_000))
         self.pool.connection(to: self.upstream, timeout: timeout).hop(to: self.loop).assumeIsolated().whenComplete { result in
             guard !self.finished else {
@@ -203,24 +207,33 @@ final class ProxyExchange: UpstreamResponder, DeadlineOwner {
         }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(512)
-        buffer.writeString("HTTP/1.1 \(response.status.code) \(response.status.reasonPhrase)\r\n")
+        buffer.writeStaticString("HTTP/1.1 ")
+        buffer.writeString(String(response.status.code))
+        buffer.writeStaticString(" ")
+        buffer.writeString(response.status.reasonPhrase)
+        buffer.writeStaticString("\r\n")
         for (name, value) in ProxyHeaders.response(upstreamHeaders) {
-            buffer.writeString("\(name): \(value)\r\n")
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
         }
         let bodiless = self.head.method == .head || response.status.code == 204 || response.status.code == 304
             || response.status.code < 200
         if let length = response.headers.first(name: "content-length"), !response.headers.contains(name: "transfer-encoding") {
-            buffer.writeString("Content-Length: \(length)\r\n")
+            buffer.writeStaticString("Content-Length: ")
+            buffer.writeString(length)
+            buffer.writeStaticString("\r\n")
         } else if !bodiless {
             if self.head.minorVersion >= 1 {
                 self.chunked = true
-                buffer.writeString("Transfer-Encoding: chunked\r\n")
+                buffer.writeStaticString("Transfer-Encoding: chunked\r\n")
             } else {
                 self.closeDelimited = true  // an HTTP/1.0 client: the body ends with the connection
             }
         }
-        if !self.keepAlive || self.closeDelimited { buffer.writeString("Connection: close\r\n") }
-        buffer.writeString("\r\n")
+        if !self.keepAlive || self.closeDelimited { buffer.writeStaticString("Connection: close\r\n") }
+        buffer.writeStaticString("\r\n")
         self.writer.gather(buffer)  // out with the body that came in the same read (upstreamReadComplete)
     }
 

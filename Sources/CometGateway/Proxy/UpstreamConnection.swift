@@ -240,12 +240,18 @@ final class UpstreamPool {
         self.maxIdle = maxIdle
     }
 
+    /// An idle connection to `upstream`, if one is open (no future, no hop: the common case of a busy proxy).
+    func idleConnection(to upstream: ProxyConfiguration.Upstream) -> UpstreamConnection? {
+        while let connection = self.idle[upstream]?.popLast() {
+            if !connection.isClosed, connection.channel?.isActive == true { return connection }
+        }
+        return nil
+    }
+
     /// An idle connection to `upstream`, or a new one (within `timeout`).
     func connection(to upstream: ProxyConfiguration.Upstream, timeout: TimeAmount) -> EventLoopFuture<NIOLoopBound<UpstreamConnection>> {
-        while let connection = self.idle[upstream]?.popLast() {
-            if !connection.isClosed, connection.channel?.isActive == true {
-                return self.loop.makeSucceededFuture(NIOLoopBound(connection, eventLoop: self.loop))
-            }
+        if let connection = self.idleConnection(to: upstream) {
+            return self.loop.makeSucceededFuture(NIOLoopBound(connection, eventLoop: self.loop))
         }
         return UpstreamConnection.connect(to: upstream, on: self.loop, timeout: timeout)
     }

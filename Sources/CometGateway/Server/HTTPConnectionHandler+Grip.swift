@@ -79,9 +79,7 @@ extension HTTPConnectionHandler {
             ("Grip-Last", "\(channel.rawValue); last-id=\(position)")
         }
         let configuration = self.gateway.configuration.proxy
-        let address = context.channel.remoteAddress?.ipAddress ?? ""
-        let client = ProxyHeaders.Client(address: address, scheme: self.socketPath.scheme,
-                                         trusted: configuration.trustedProxies.contains(address))
+        let client = self.proxyClient(context)
         let exchange = ProxyExchange(
             head: next.request, upstream: next.upstream, configuration: configuration, client: client, keepAlive: true,
             limits: (self.limits.maxChannelsPerSubscription, self.limits.maxChannelNameLength),

@@ -3,11 +3,20 @@ import NIOCore
 
 /// Requests passed through to the application (``ProxyExchange``) on a gateway connection.
 extension HTTPConnectionHandler: ProxyExchangeOwner {
-    func proxy(_ head: RequestHead, to upstream: ProxyConfiguration.Upstream, context: ChannelHandlerContext) {
-        let configuration = self.gateway.configuration.proxy
+    /// Who the client is, for the forwarding headers: worked out once per connection (the peer's address as text
+    /// costs a formatting call).
+    func proxyClient(_ context: ChannelHandlerContext) -> ProxyHeaders.Client {
+        if let client = self.forwardingClient { return client }
         let address = context.channel.remoteAddress?.ipAddress ?? ""
         let client = ProxyHeaders.Client(address: address, scheme: self.socketPath.scheme,
-                                         trusted: configuration.trustedProxies.contains(address))
+                                         trusted: self.gateway.configuration.proxy.trustedProxies.contains(address))
+        self.forwardingClient = client
+        return client
+    }
+
+    func proxy(_ head: RequestHead, to upstream: ProxyConfiguration.Upstream, context: ChannelHandlerContext) {
+        let configuration = self.gateway.configuration.proxy
+        let client = self.proxyClient(context)
         let exchange = ProxyExchange(head: head, upstream: upstream, configuration: configuration, client: client,
                                      keepAlive: self.machine.keepAlive,
                                      limits: (self.limits.maxChannelsPerSubscription, self.limits.maxChannelNameLength),

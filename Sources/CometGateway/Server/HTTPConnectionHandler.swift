@@ -56,6 +56,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     /// The last poll answered on this keep-alive connection, still registered for the next one (see
     /// ``Subscription/canResume(_:transport:)``).
     var parkedPoll: Subscription?
+    /// The client as the proxy's forwarding headers name it (set on the first proxied request).
+    var forwardingClient: ProxyHeaders.Client?
     /// A GRIP stream hold's next link (`Grip-Link: <…>; rel=next`), while the stream is held.
     var nextLink: GripNextLink?
     /// The hub shard and `Date` header cache of this connection's event loop.
