@@ -97,20 +97,32 @@ extension GatewayContext {
     }
 }
 
-/// `GET /healthz` on both listeners.
-struct HealthRoute: Route {
-    let gateway: GatewayContext
+/// A route of one fixed path that answers `GET` (and `HEAD`) with a response made now: `/healthz`, `/metrics`.
+protocol StatusRoute: Route {
+    var gateway: GatewayContext { get }
+    /// The path.
+    static var path: String { get }
+    /// The answer.
+    func response() -> HTTPResponse
+}
 
-    func matches(_ head: RequestHead, target: RequestTarget) -> Bool { target.path == "/healthz" }
+extension StatusRoute {
+    func matches(_ head: RequestHead, target: RequestTarget) -> Bool { target.path == Self.path }
 
     func bodyPolicy(for head: RequestHead) -> HTTPConnectionStateMachine.BodyPolicy { self.gateway.bufferedBody }
 
     func handle(_ head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
         guard head.method == .get || head.method == .head else { return .respond(Routes.methodNotAllowed("GET")) }
-        return .respond(self.health())
+        return .respond(self.response())
     }
+}
 
-    private func health() -> HTTPResponse {
+/// `GET /healthz` on both listeners.
+struct HealthRoute: StatusRoute {
+    let gateway: GatewayContext
+    static let path = "/healthz"
+
+    func response() -> HTTPResponse {
         let stats = self.gateway.stats
         let draining = self.gateway.draining.load(ordering: .relaxed)
         let body = """
@@ -134,20 +146,15 @@ struct HealthRoute: Route {
 }
 
 /// `GET /metrics` on the publisher listener: the Prometheus text format (``GatewayMetrics``).
-struct MetricsRoute: Route {
+struct MetricsRoute: StatusRoute {
     let gateway: GatewayContext
+    static let path = "/metrics"
 
-    func matches(_ head: RequestHead, target: RequestTarget) -> Bool { target.path == "/metrics" }
-
-    func bodyPolicy(for head: RequestHead) -> HTTPConnectionStateMachine.BodyPolicy { self.gateway.bufferedBody }
-
-    func handle(_ head: RequestHead, target: RequestTarget, body: ByteBuffer, eventLoop: any EventLoop) -> RouteAction {
-        guard head.method == .get || head.method == .head else { return .respond(Routes.methodNotAllowed("GET")) }
+    func response() -> HTTPResponse {
         let text = self.gateway.metrics.render(stats: self.gateway.stats, hub: self.gateway.hub,
                                                broker: self.gateway.broker,
                                                draining: self.gateway.draining.load(ordering: .relaxed))
-        return .respond(HTTPResponse(status: 200, phrase: "OK", contentType: "text/plain; version=0.0.4; charset=utf-8",
-                                     body: text))
+        return HTTPResponse(status: 200, phrase: "OK", contentType: "text/plain; version=0.0.4; charset=utf-8", body: text)
     }
 }
 

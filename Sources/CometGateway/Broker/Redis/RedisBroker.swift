@@ -17,7 +17,7 @@ import Prometheus
 /// subscribers are told of a gap where they are. While Redis is unreachable, publishes and new
 /// subscriptions fail at once (`503`) and held subscribers stay connected.
 public final class RedisBroker: Broker, ChannelInterest {
-    private struct PubSubState {
+    struct PubSubState {
         /// Channels with local subscribers.
         var desired: Set<ChannelName> = []
         /// Subscribe commands sent and not yet acknowledged, per channel.
@@ -35,15 +35,15 @@ public final class RedisBroker: Broker, ChannelInterest {
 
     private let commands: RedisClient
     private let pubsub: RedisClient
-    private let sink: any MessageSink
+    let sink: any MessageSink
     private let limits: HistoryLimits
     private let prefix: String
-    private let logger: Logger
-    private let loop: any EventLoop
-    private let state = NIOLockedValueBox(PubSubState())
+    let logger: Logger
+    let loop: any EventLoop
+    let state = NIOLockedValueBox(PubSubState())
     private let publishSHA = RedisBroker.sha1(RedisScripts.publish)
     private let replaySHA = RedisBroker.sha1(RedisScripts.replay)
-    private let backfills = NIOLockedValueBox(0)
+    let backfills = NIOLockedValueBox(0)
     /// Where round trips are recorded (`comet_broker_request_duration_seconds`).
     private let latency: DurationHistogram?
 
@@ -103,9 +103,9 @@ public final class RedisBroker: Broker, ChannelInterest {
 
     private func deletedKey(_ channel: ChannelName) -> String { "\(self.prefix){\(channel.rawValue)}:deleted" }
 
-    private func eventsChannel(_ channel: ChannelName) -> String { "\(self.prefix){\(channel.rawValue)}:events" }
+    func eventsChannel(_ channel: ChannelName) -> String { "\(self.prefix){\(channel.rawValue)}:events" }
 
-    private func channel(fromEvents name: String) -> ChannelName? {
+    func channel(fromEvents name: String) -> ChannelName? {
         let head = "\(self.prefix){"
         let tail = "}:events"
         guard name.hasPrefix(head), name.hasSuffix(tail), name.count > head.count + tail.count else { return nil }
@@ -157,7 +157,7 @@ public final class RedisBroker: Broker, ChannelInterest {
     }
 
     /// One channel's replay: the head, and the retained messages after `position` with whether any may be missing.
-    private func replay(_ channel: ChannelName, position: UInt64?) -> EventLoopFuture<ChannelReplay> {
+    func replay(_ channel: ChannelName, position: UInt64?) -> EventLoopFuture<ChannelReplay> {
         let arguments = self.limitArguments + [.string(position.map { String($0) } ?? "")]
         return self.evaluate(self.replaySHA, RedisScripts.replay, keys: self.keys(channel), arguments: arguments)
             .flatMapThrowing { reply in
@@ -248,166 +248,5 @@ public final class RedisBroker: Broker, ChannelInterest {
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
         }.joined()
-    }
-
-    // MARK: - Pub/sub
-
-    /// The hub's first local subscriber of `channel`: subscribe to it (called under the hub's lock: only enqueues).
-    public func channelGained(_ channel: ChannelName) {
-        let connection = self.state.withLockedValue { state -> RedisConnection? in
-            state.desired.insert(channel)
-            guard let connection = state.connection else { return nil }
-            state.pending[channel, default: 0] += 1
-            return connection
-        }
-        connection?.sendWithoutReply(["SUBSCRIBE", .string(self.eventsChannel(channel))])
-    }
-
-    /// The hub's last local subscriber of `channel` left: unsubscribe.
-    public func channelLost(_ channel: ChannelName) {
-        let (connection, waiters) = self.state.withLockedValue { state -> (RedisConnection?, [EventLoopPromise<Void>]) in
-            state.desired.remove(channel)
-            state.subscribed.remove(channel)
-            state.lastDispatched.removeValue(forKey: channel)
-            state.backfilling.removeValue(forKey: channel)
-            return (state.connection, state.waiters.removeValue(forKey: channel) ?? [])
-        }
-        for waiter in waiters { waiter.fail(RedisError.unavailable) }
-        connection?.sendWithoutReply(["UNSUBSCRIBE", .string(self.eventsChannel(channel))])
-    }
-
-    /// Completes when every one of `channels` is subscribed on Redis; fails at once without a pub/sub connection.
-    private func ready(_ channels: [ChannelName]) -> EventLoopFuture<Void> {
-        let result = self.state.withLockedValue { state -> EventLoopFuture<Void>? in
-            guard state.connection != nil else { return nil }
-            var futures: [EventLoopFuture<Void>] = []
-            for channel in channels where !state.subscribed.contains(channel) {
-                let promise = self.loop.makePromise(of: Void.self)
-                state.waiters[channel, default: []].append(promise)
-                futures.append(promise.futureResult)
-            }
-            return futures.isEmpty ? self.loop.makeSucceededVoidFuture() : EventLoopFuture.andAllSucceed(futures, on: self.loop)
-        }
-        return result ?? self.loop.makeFailedFuture(RedisError.unavailable)
-    }
-
-    /// A (new) pub/sub connection: subscribe to every wanted channel; channels this node dispatched before are filled
-    /// in from history once subscribed.
-    private func resubscribe(on connection: RedisConnection) {
-        let channels = self.state.withLockedValue { state -> [ChannelName] in
-            state.connection = connection
-            state.subscribed = []
-            state.pending = [:]
-            for channel in state.desired {
-                state.pending[channel] = 1
-                if state.lastDispatched[channel] != nil { state.backfilling[channel] = [] }
-            }
-            return Array(state.desired)
-        }
-        connection.closeFuture.whenComplete { _ in
-            self.state.withLockedValue { state in
-                if state.connection === connection { state.connection = nil }
-            }
-        }
-        if !channels.isEmpty {
-            connection.sendWithoutReply(["SUBSCRIBE"] + channels.map { .string(self.eventsChannel($0)) })
-        }
-    }
-
-    /// A value Redis pushed on the pub/sub connection (on its event loop).
-    private func push(_ value: RESPValue) {
-        guard let parts = value.elements, parts.count >= 3, let kind = parts[0].string,
-              let name = parts[1].string, let channel = self.channel(fromEvents: name)
-        else { return }
-        switch kind {
-        case "subscribe":
-            self.subscribed(channel)
-        case "message":
-            guard var payload = parts[2].bytes, let tag = payload.readInteger(as: UInt8.self) else { return }
-            switch tag {
-            case UInt8(ascii: "m"):
-                guard let colon = payload.readableBytesView.firstIndex(of: UInt8(ascii: ":")),
-                      let idText = payload.readString(length: colon - payload.readerIndex), let id = UInt64(idText),
-                      payload.readInteger(as: UInt8.self) != nil,
-                      let message = RedisMessageCodec.decode(payload, channel: channel, id: id)
-                else {
-                    self.logger.warning("malformed message from Redis", metadata: ["comet.channel": "\(channel.rawValue)"])
-                    return
-                }
-                self.live(message)
-            case UInt8(ascii: "d"):
-                _ = self.sink.channelDeleted(channel)
-            case UInt8(ascii: "c"):
-                _ = self.sink.streamsClosed(channel)
-            default:
-                return
-            }
-        default:
-            return  // unsubscribe acknowledgements, pongs
-        }
-    }
-
-    private func live(_ message: Message) {
-        let dispatch = self.state.withLockedValue { state -> Bool in
-            if state.backfilling[message.channel] != nil {
-                state.backfilling[message.channel]!.append(message)
-                return false
-            }
-            guard message.id > state.lastDispatched[message.channel] ?? 0 else { return false }
-            state.lastDispatched[message.channel] = message.id
-            return true
-        }
-        if dispatch { _ = self.sink.dispatch(message) }
-    }
-
-    private func subscribed(_ channel: ChannelName) {
-        let (waiters, backfillFrom) = self.state.withLockedValue { state -> ([EventLoopPromise<Void>], UInt64?) in
-            state.pending[channel, default: 1] -= 1
-            guard state.pending[channel]! <= 0, state.desired.contains(channel) else { return ([], nil) }
-            state.pending.removeValue(forKey: channel)
-            state.subscribed.insert(channel)
-            let waiters = state.waiters.removeValue(forKey: channel) ?? []
-            let from = state.backfilling[channel] != nil ? state.lastDispatched[channel] : nil
-            return (waiters, from)
-        }
-        for waiter in waiters { waiter.succeed() }
-        if let from = backfillFrom { self.backfill(channel, from: from) }
-    }
-
-    /// Dispatches what the channel got while this node was not subscribed, then what arrived live meanwhile, in order.
-    /// While the command connection is not back yet, it tries again every 100 ms (for up to 10 s, after which the
-    /// channel's subscribers are told of a gap).
-    private func backfill(_ channel: ChannelName, from position: UInt64, attempt: Int = 0) {
-        if attempt == 0 { self.backfills.withLockedValue { $0 += 1 } }
-        self.replay(channel, position: position).whenComplete { result in
-            if case .failure = result, attempt < 100,
-               self.state.withLockedValue({ $0.backfilling[channel] != nil }) {
-                self.loop.scheduleTask(in: .milliseconds(100)) {
-                    self.backfill(channel, from: position, attempt: attempt + 1)
-                }
-                return
-            }
-            let (messages, gap) = self.state.withLockedValue { state -> ([Message], Bool) in
-                guard let buffered = state.backfilling.removeValue(forKey: channel) else { return ([], false) }
-                var last = state.lastDispatched[channel] ?? 0
-                var out: [Message] = []
-                var gap = true
-                if case .success(let replay) = result {
-                    gap = replay.gap
-                    for message in replay.messages where message.id > last {
-                        out.append(message)
-                        last = message.id
-                    }
-                }
-                for message in buffered where message.id > last {
-                    out.append(message)
-                    last = message.id
-                }
-                state.lastDispatched[channel] = last
-                return (out, gap)
-            }
-            for message in messages { _ = self.sink.dispatch(message) }
-            if gap { _ = self.sink.gap(channel) }
-        }
     }
 }
