@@ -147,6 +147,7 @@ public final class Gateway: Service {
 
         self.logger.info("draining", metadata: ["comet.drain_timeout": "\(configuration.server.drainTimeout)"])
         context.draining.store(true, ordering: .relaxed)
+        context.bayeux.quiesce()
         eviction.cancel()
         hub.stop()
         let drained = publicListener.drain().and(publishListener.drain())

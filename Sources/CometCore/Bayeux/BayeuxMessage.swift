@@ -14,8 +14,11 @@ public struct BayeuxMessage: Sendable {
     public var data: JSONValue?
     /// `/meta/subscribe` and `/meta/unsubscribe`: one channel or several.
     public var subscriptions: [String]
+    /// The `subscription` field as the client gave it (echoed in the reply).
+    public var subscription: JSONValue?
     public var connectionType: String?
-    public var supportedConnectionTypes: [String]
+    /// `/meta/handshake`: nil when absent or not a list of strings (the handshake is then refused).
+    public var supportedConnectionTypes: [String]?
     public var advice: [String: JSONValue]?
     public var ext: [String: JSONValue]?
 
@@ -25,8 +28,14 @@ public struct BayeuxMessage: Sendable {
         public init(_ message: String) { self.message = message }
     }
 
+    /// The deepest nesting a request body may have.
+    public static let maxDepth = 32
+
     /// Parses a request body: one message object or an array of at most `maxMessages` of them.
     public static func parse(_ body: ByteBuffer, maxMessages: Int) throws(Refusal) -> [BayeuxMessage] {
+        guard body.withUnsafeReadableBytes({ JSONSyntax.isValid($0, maxDepth: Self.maxDepth) }) else {
+            throw Refusal("body is not JSON (or is nested deeper than \(Self.maxDepth) levels)")
+        }
         let document: JSONValue
         do {
             document = try body.withUnsafeReadableBytes { try JSONDecoder().decode(JSONValue.self, from: Data($0)) }
@@ -80,6 +89,11 @@ public struct BayeuxMessage: Sendable {
             default: throw Refusal("'\(key)' is not an object")
             }
         }
+        var supported: [String]? = nil
+        if case .array(let list)? = fields["supportedConnectionTypes"] {
+            supported = list.compactMap { if case .string(let text) = $0 { text } else { nil } }
+            if supported!.count != list.count { supported = nil }
+        }
         let id: JSONValue?
         switch fields["id"] {
         case nil, .null?: id = nil
@@ -88,8 +102,9 @@ public struct BayeuxMessage: Sendable {
         }
         return BayeuxMessage(
             channel: channel, id: id, clientID: try string("clientId"), data: fields["data"],
-            subscriptions: try strings("subscription"), connectionType: try string("connectionType"),
-            supportedConnectionTypes: try strings("supportedConnectionTypes"), advice: try object("advice"),
+            subscriptions: try strings("subscription"), subscription: fields["subscription"],
+            connectionType: try string("connectionType"),
+            supportedConnectionTypes: supported, advice: try object("advice"),
             ext: try object("ext"))
     }
 }

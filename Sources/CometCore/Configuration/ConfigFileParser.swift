@@ -83,6 +83,19 @@ public enum ConfigFileParser {
             "connect_timeout": .double(\.broker.connectTimeout, 0.01...600),
             "command_timeout": .double(\.broker.commandTimeout, 0.01...600),
         ],
+        "bayeux": [
+            "enabled": .bool(\.bayeux.enabled),
+            "path": .string(\.bayeux.path),
+            "timeout": .double(\.bayeux.timeout, 0...3600),
+            "interval": .double(\.bayeux.interval, 0...3600),
+            "session_timeout": .double(\.bayeux.sessionTimeout, 1...86400),
+            "max_queue": .int(\.bayeux.maxQueue, 1...1_000_000),
+            "max_sessions": .int(\.bayeux.maxSessions, 1...10_000_000),
+            "max_batch_messages": .int(\.bayeux.maxBatchMessages, 1...10_000),
+            "max_subscriptions": .int(\.bayeux.maxSubscriptions, 1...100_000),
+            "relay_url": .optionalString(\.bayeux.relayURL),
+            "relay_timeout": .double(\.bayeux.relayTimeout, 0.01...3600),
+        ],
         "log": [
             "level": .string(\.logLevel)
         ],

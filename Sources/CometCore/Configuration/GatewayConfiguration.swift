@@ -158,8 +158,42 @@ public struct GatewayConfiguration: Sendable, Hashable {
         public init() {}
     }
 
+    /// The Bayeux (CometD) endpoint (`[bayeux]`).
+    public struct Bayeux: Sendable, Hashable {
+        /// Whether the public listener serves the endpoint.
+        public var enabled = true
+        /// The endpoint's path: it answers there and below it (`/cometd/connect`, as CometD clients append the
+        /// message type), and nowhere else.
+        public var path = "/cometd"
+        /// Seconds a `/meta/connect` is held when nothing is queued (`advice.timeout`, in milliseconds); a client's
+        /// own `advice.timeout` may shorten it.
+        public var timeout = 30.0
+        /// Seconds a client waits between a connect reply and its next connect (`advice.interval`, in milliseconds).
+        public var interval = 0.0
+        /// Seconds a client may go without a held `/meta/connect` before it is forgotten.
+        public var sessionTimeout = 60.0
+        /// The most messages queued for one client between two connects; past it the oldest are dropped and the
+        /// client is told (`ext.gap` of its next connect reply).
+        public var maxQueue = 1000
+        /// The most clients (sessions) one node holds; handshakes past it are refused.
+        public var maxSessions = 50_000
+        /// The most messages in one request (a batch).
+        public var maxBatchMessages = 100
+        /// The most subscriptions (channels and wildcards) one client may hold.
+        public var maxSubscriptions = 100
+        /// The application's URL (`http://HOST:PORT/PATH`) that client publishes are POSTed to; nil: clients cannot
+        /// publish.
+        public var relayURL: String? = nil
+        /// Seconds the application has to answer a relayed publish.
+        public var relayTimeout = 5.0
+        /// Creates the defaults.
+        public init() {}
+    }
+
     /// `[server]`.
     public var server = Server()
+    /// `[bayeux]`.
+    public var bayeux = Bayeux()
     /// `[limits]`.
     public var limits = Limits()
     /// `[transports]`.
@@ -246,6 +280,21 @@ public struct GatewayConfiguration: Sendable, Hashable {
                 error.key = "auth.authorize_url"
                 throw error
             }
+        }
+        if let url = self.bayeux.relayURL {
+            do {
+                _ = try AuthorizeEndpoint(parsing: url)
+            } catch var error {
+                error.key = "bayeux.relay_url"
+                throw error
+            }
+        }
+        let bayeuxPath = self.bayeux.path
+        if !bayeuxPath.hasPrefix("/") || bayeuxPath.count < 2 || bayeuxPath.hasSuffix("/")
+            || !bayeuxPath.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") })
+            || bayeuxPath == "/sub" || bayeuxPath.hasPrefix(SubscribeRequest.pathPrefix) || bayeuxPath == "/healthz" {
+            throw ConfigurationError(key: "bayeux.path",
+                                     message: "an absolute path such as \"/cometd\" (not / or a gateway route, no trailing /)")
         }
         if let bad = self.proxy.trustedProxies.first(where: { !Self.isIPAddress($0) }) {
             throw ConfigurationError(key: "proxy.trusted_proxies",

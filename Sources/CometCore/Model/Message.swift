@@ -32,6 +32,8 @@ public final class Message: Sendable {
     private let webSocketText = Atomic<UInt>(0)
     /// The GRIP stream chunk (a retained ``SharedFrame``), 0 until rendered.
     private let gripChunk = Atomic<UInt>(0)
+    /// The Bayeux delivery (a retained ``SharedFrame``), 0 until rendered.
+    private let bayeuxEvent = Atomic<UInt>(0)
 
     /// Creates a message. `data` is copied into storage of its own.
     public init(
@@ -61,7 +63,7 @@ public final class Message: Sendable {
         let json = self.jsonParts.load(ordering: .acquiring)
         if json != 0 { Unmanaged<JSONParts>.fromOpaque(UnsafeRawPointer(bitPattern: json)!).release() }
         for slot in [self.iframeChunk.load(ordering: .acquiring), self.webSocketText.load(ordering: .acquiring),
-                     self.gripChunk.load(ordering: .acquiring)] where slot != 0 {
+                     self.gripChunk.load(ordering: .acquiring), self.bayeuxEvent.load(ordering: .acquiring)] where slot != 0 {
             Unmanaged<SharedFrame>.fromOpaque(UnsafeRawPointer(bitPattern: slot)!).release()
         }
     }
@@ -80,6 +82,7 @@ public final class Message: Sendable {
         }
         case .gripStreamChunk: self.shared(self.gripChunk) { $0.gripStreamContent.map(GripEncoding.chunk) ?? ByteBuffer() }
         case .gripStreamRaw: self.gripStreamContent ?? ByteBuffer()
+        case .bayeuxEvent: self.shared(self.bayeuxEvent) { BayeuxEncoding.event($0) }
         }
     }
 

@@ -46,4 +46,7 @@ public enum WireFormat: Sendable, Hashable, CaseIterable {
     case gripStreamChunk
     /// What a GRIP stream hold appends, unframed (an HTTP/1.0 client's stream, which ends with the connection).
     case gripStreamRaw
+    /// The message as Bayeux clients receive it, `{"channel":"/chat/room1","id":…,"data":…}` (``BayeuxEncoding``);
+    /// empty when its channel has no Bayeux name.
+    case bayeuxEvent
 }

@@ -27,6 +27,9 @@ public final class GatewayStats: Sendable {
     /// Active subscriptions by transport, in ``SubscriberKind`` order.
     private let sse = Atomic<Int>(0), stream = Atomic<Int>(0), iframe = Atomic<Int>(0), webSocket = Atomic<Int>(0)
     private let gripStream = Atomic<Int>(0), poll = Atomic<Int>(0), jsonp = Atomic<Int>(0), gripResponse = Atomic<Int>(0)
+    private let bayeux = Atomic<Int>(0)
+    /// Bayeux clients (sessions) on this node.
+    public let bayeuxSessions = Atomic<Int>(0)
 
     /// Counts a subscription of `kind` coming (`delta` 1) or going (-1).
     func subscribers(_ kind: SubscriberKind, add delta: Int) {
@@ -39,6 +42,7 @@ public final class GatewayStats: Sendable {
         case .poll: self.poll.add(delta, ordering: .relaxed)
         case .jsonp: self.jsonp.add(delta, ordering: .relaxed)
         case .gripResponse: self.gripResponse.add(delta, ordering: .relaxed)
+        case .bayeux: self.bayeux.add(delta, ordering: .relaxed)
         }
     }
 
@@ -53,6 +57,7 @@ public final class GatewayStats: Sendable {
         case .poll: self.poll.load(ordering: .relaxed)
         case .jsonp: self.jsonp.load(ordering: .relaxed)
         case .gripResponse: self.gripResponse.load(ordering: .relaxed)
+        case .bayeux: self.bayeux.load(ordering: .relaxed)
         }
     }
 
@@ -70,4 +75,6 @@ public enum SubscriberKind: String, Sendable, CaseIterable {
     case poll
     case jsonp
     case gripResponse = "grip_response"
+    /// A Bayeux client's subscription (one per channel or wildcard it subscribed to).
+    case bayeux
 }

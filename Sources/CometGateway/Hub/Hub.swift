@@ -15,9 +15,15 @@ public final class Hub: MessageSink, Sendable {
         var total: Int
     }
 
+    /// Which loops have subscribers of which channel, and of which pattern (wildcard subscriptions).
+    private struct Routes: Sendable {
+        var channels: [ChannelName: Route] = [:]
+        var patterns: [ChannelPattern: Route] = [:]
+    }
+
     let inboxes: [ShardInbox]
     private let shardIndexByLoop: [ObjectIdentifier: Int]
-    private let routes = NIOLockedValueBox<[ChannelName: Route]>([:])
+    private let routes = NIOLockedValueBox(Routes())
     /// Told when a channel gains its first local subscriber and loses its last (a Redis broker subscribes then).
     private let interest = NIOLockedValueBox<(any ChannelInterest)?>(nil)
     /// Counters shared by the whole node.
@@ -56,10 +62,10 @@ public final class Hub: MessageSink, Sendable {
         let interest = self.interest.withLockedValue { $0 }
         self.routes.withLockedValue { routes in
             for channel in subscription.channels {
-                if routes[channel] == nil { interest?.channelGained(channel) }
-                routes[channel, default: Route(perShard: Array(repeating: 0, count: shardCount), total: 0)]
+                if routes.channels[channel] == nil { interest?.channelGained(channel) }
+                routes.channels[channel, default: Route(perShard: Array(repeating: 0, count: shardCount), total: 0)]
                     .perShard[shard.index] += 1
-                routes[channel]!.total += 1
+                routes.channels[channel]!.total += 1
             }
         }
         self.stats.subscribers.add(1, ordering: .relaxed)
@@ -72,11 +78,11 @@ public final class Hub: MessageSink, Sendable {
         let interest = self.interest.withLockedValue { $0 }
         self.routes.withLockedValue { routes in
             for channel in subscription.channels {
-                guard var route = routes.removeValue(forKey: channel) else { continue }
+                guard var route = routes.channels.removeValue(forKey: channel) else { continue }
                 route.perShard[shard.index] -= 1
                 route.total -= 1
                 if route.total > 0 {
-                    routes[channel] = route
+                    routes.channels[channel] = route
                 } else {
                     interest?.channelLost(channel)
                 }
@@ -84,6 +90,36 @@ public final class Hub: MessageSink, Sendable {
         }
         self.stats.subscribers.subtract(1, ordering: .relaxed)
         self.stats.subscribers(subscription.kind, add: -1)
+    }
+
+    /// Registers a subscriber of every channel that `pattern` matches (a wildcard subscription), on its own event
+    /// loop (`shard`'s). Its ``HubSubscriber/receive(_:channelIndex:)`` gets channel index 0.
+    ///
+    /// Patterns cost each publish one match per distinct pattern of the node (none when there are none). A broker
+    /// that subscribes per channel (Redis) is not told of patterns: they see the channels that the node receives.
+    func add(_ subscriber: any HubSubscriber, pattern: ChannelPattern, on shard: LoopShard) {
+        shard.add(subscriber, pattern: pattern)
+        let shardCount = self.inboxes.count
+        self.routes.withLockedValue { routes in
+            routes.patterns[pattern, default: Route(perShard: Array(repeating: 0, count: shardCount), total: 0)]
+                .perShard[shard.index] += 1
+            routes.patterns[pattern]!.total += 1
+        }
+        self.stats.subscribers.add(1, ordering: .relaxed)
+        self.stats.subscribers(subscriber.kind, add: 1)
+    }
+
+    /// Unregisters a wildcard subscription (on its own event loop, `shard`'s).
+    func remove(_ subscriber: any HubSubscriber, pattern: ChannelPattern, on shard: LoopShard) {
+        shard.remove(subscriber, pattern: pattern)
+        self.routes.withLockedValue { routes in
+            guard var route = routes.patterns.removeValue(forKey: pattern) else { return }
+            route.perShard[shard.index] -= 1
+            route.total -= 1
+            if route.total > 0 { routes.patterns[pattern] = route }
+        }
+        self.stats.subscribers.subtract(1, ordering: .relaxed)
+        self.stats.subscribers(subscriber.kind, add: -1)
     }
 
     /// Delivers now what is pending for `shard` (call on its loop) when it is a large fan-out, instead of when the
@@ -115,21 +151,34 @@ public final class Hub: MessageSink, Sendable {
     }
 
     private func post(_ event: ShardEvent, channel: ChannelName) -> Int {
-        // Copying the route out retains its array; it does not allocate.
-        guard let route = self.routes.withLockedValue({ $0[channel] }) else { return 0 }
+        // Copying the route out retains its array; it does not allocate (unless wildcard subscriptions exist).
+        guard let route = self.routes.withLockedValue({ Self.route(of: channel, in: $0) }) else { return 0 }
         for (index, count) in route.perShard.enumerated() where count > 0 {
             self.inboxes[index].post(event, deliveries: count)
         }
         return route.total
     }
 
-    public func subscriberCount(_ channel: ChannelName) -> Int {
-        self.routes.withLockedValue { $0[channel]?.total ?? 0 }
+    /// The loops with subscribers of `channel`: of the channel itself and of every pattern that matches it.
+    private static func route(of channel: ChannelName, in routes: Routes) -> Route? {
+        let exact = routes.channels[channel]
+        if routes.patterns.isEmpty { return exact }
+        var merged: Route? = exact
+        for (pattern, route) in routes.patterns where pattern.matches(channel) {
+            if merged == nil { merged = Route(perShard: Array(repeating: 0, count: route.perShard.count), total: 0) }
+            for (index, count) in route.perShard.enumerated() { merged!.perShard[index] += count }
+            merged!.total += route.total
+        }
+        return merged
     }
 
-    /// The number of channels with at least one local subscriber.
+    public func subscriberCount(_ channel: ChannelName) -> Int {
+        self.routes.withLockedValue { Self.route(of: channel, in: $0)?.total ?? 0 }
+    }
+
+    /// The number of channels with at least one local subscriber (wildcard subscriptions not counted).
     public var channelCount: Int {
-        self.routes.withLockedValue { $0.count }
+        self.routes.withLockedValue { $0.channels.count }
     }
 
     /// Starts each shard's heartbeat timer.

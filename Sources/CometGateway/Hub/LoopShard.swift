@@ -15,10 +15,19 @@ final class LoopShard {
         var entries: ContiguousArray<Entry> = []
     }
 
+    /// A wildcard subscription on this loop.
+    struct PatternEntry {
+        let pattern: ChannelPattern
+        let subscriber: any HubSubscriber
+    }
+
     let index: Int
     let loop: any EventLoop
     let stats: GatewayStats
     private var channels: [ChannelName: ChannelSubscribers] = [:]
+    /// Wildcard subscriptions, matched against each message's channel (few: one per Bayeux `/x/*` subscription).
+    private var patterns: ContiguousArray<PatternEntry> = []
+    private var deferredPatternRemovals: [PatternEntry] = []
     /// Streams and WebSockets, for heartbeats.
     private var heartbeats: ContiguousArray<any HeartbeatReceiver> = []
     private var delivering = false
@@ -119,6 +128,20 @@ final class LoopShard {
         }
     }
 
+    func add(_ subscriber: any HubSubscriber, pattern: ChannelPattern) {
+        self.patterns.append(PatternEntry(pattern: pattern, subscriber: subscriber))
+    }
+
+    func remove(_ subscriber: any HubSubscriber, pattern: ChannelPattern) {
+        if self.delivering {
+            self.deferredPatternRemovals.append(PatternEntry(pattern: pattern, subscriber: subscriber))
+            return
+        }
+        if let slot = self.patterns.firstIndex(where: { $0.subscriber === subscriber && $0.pattern == pattern }) {
+            self.patterns.remove(at: slot)
+        }
+    }
+
     /// Ticks `receiver` every heartbeat interval until ``removeHeartbeat(_:)``.
     func addHeartbeat(_ receiver: any HeartbeatReceiver) {
         guard receiver.heartbeatSlot < 0 else { return }
@@ -164,6 +187,7 @@ final class LoopShard {
         for event in events {
             switch event {
             case .message(let message):
+                if !self.patterns.isEmpty { self.deliverToPatterns(message) }
                 guard let list = self.channels[message.channel] else { continue }
                 // Subscriptions closed during the loop stay in the list until the batch ends (removal is
                 // deferred), so the indices are stable; a closed subscription ignores what it receives.
@@ -182,6 +206,9 @@ final class LoopShard {
                     entry.subscriber.streamsClosed(channel)
                 }
             case .gap(let channel):
+                for entry in self.patterns where entry.pattern.matches(channel) {
+                    entry.subscriber.gap(channel)
+                }
                 guard let list = self.channels[channel] else { continue }
                 for entry in list.entries {
                     entry.subscriber.gap(channel)
@@ -196,9 +223,26 @@ final class LoopShard {
         self.finishIteration()
     }
 
+    /// A message to the wildcard subscriptions that match its channel (before its channel's own subscribers).
+    private func deliverToPatterns(_ message: Message) {
+        var count = 0
+        for entry in self.patterns where entry.pattern.matches(message.channel) {
+            entry.subscriber.receive(message, channelIndex: 0)
+            count += 1
+        }
+        self.stats.deliveries.add(count, ordering: .relaxed)
+    }
+
     /// Ends a walk over the subscriber lists: applies the removals deferred while walking.
     private func finishIteration() {
         self.delivering = false
+        if !self.deferredPatternRemovals.isEmpty {
+            let removals = self.deferredPatternRemovals
+            self.deferredPatternRemovals.removeAll()
+            for entry in removals {
+                self.remove(entry.subscriber, pattern: entry.pattern)
+            }
+        }
         if !self.deferredRemovals.isEmpty {
             let removals = self.deferredRemovals
             self.deferredRemovals.removeAll()

@@ -61,26 +61,46 @@ final class Authorizer {
 
     /// The application's verdict on `credentials` having `channels`.
     func authorize(_ channels: [ChannelName], credentials: Credentials) -> EventLoopFuture<Verdict> {
-        let names = channels.map(\.rawValue).joined(separator: ",")
+        self.authorize(names: channels.map(\.rawValue), credentials: credentials)
+    }
+
+    /// The application's verdict on `credentials` having the channels or wildcard patterns (`chat.*`, `chat.**`)
+    /// named, each made of URL-safe characters.
+    func authorize(names list: [String], credentials: Credentials) -> EventLoopFuture<Verdict> {
+        let names = list.joined(separator: ",")
         let key = SHA256.hash(data: Array("\(credentials.cookie ?? "")\n\(credentials.authorization ?? "")\n\(names)".utf8))
         let now = Int64(self.loop.now.uptimeNanoseconds)
         if let expiry = self.cache[key], expiry > now {
             return self.loop.makeSucceededFuture(.admit)
         }
-        let promise = self.loop.makePromise(of: Verdict.self)
         var headers = HTTPHeaders([("Host", self.endpoint.upstream.authority),
                                    ("X-Comet-Channels", names), ("Connection", "keep-alive")])
         if let cookie = credentials.cookie { headers.add(name: "Cookie", value: cookie) }
         if let authorization = credentials.authorization { headers.add(name: "Authorization", value: authorization) }
-        // Channel names are made of URL-safe characters (A-Z a-z 0-9 _ - . : @ ~): no escaping is needed.
+        // Channel names are made of URL-safe characters (A-Z a-z 0-9 _ - . : @ ~, and * in patterns): no escaping.
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "\(self.endpoint.path)?channels=\(names)",
                                    headers: headers)
-        let request = AuthorizeRequest(promise: promise, pool: self.pool, timers: self.timers, loop: self.loop)
-        request.start(head, to: self.endpoint.upstream, timeout: self.timeout)
-        return promise.futureResult.assumeIsolated().map { verdict in
+        let call = UpstreamCall.start(head, body: nil, to: self.endpoint.upstream, timeout: self.timeout,
+                                      pool: self.pool, timers: self.timers, loop: self.loop)
+        return call.assumeIsolated().map { outcome in
+            let verdict = Self.verdict(outcome)
             if case .admit = verdict, self.cacheLifetime > 0 { self.remember(key, now: now) }
             return verdict
         }.nonisolated()
+    }
+
+    /// A 2xx admits; another status is relayed (a status outside 400-599 as `403`); no answer refuses with `503`.
+    private static func verdict(_ outcome: UpstreamCall.Outcome) -> Verdict {
+        switch outcome {
+        case .answered(let status, _, _):
+            if (200..<300).contains(status.code) { return .admit }
+            let code = (400..<600).contains(status.code) ? GatewayError.Code(Int(status.code), status.reasonPhrase) : .forbidden
+            return .refuse(GatewayError(code, "not authorized by the application"))
+        case .unavailable:
+            return .refuse(GatewayError(.serviceUnavailable, "authorization unavailable"))
+        case .timedOut:
+            return .refuse(GatewayError(.serviceUnavailable, "authorization timed out"))
+        }
     }
 
     private func remember(_ key: SHA256.Digest, now: Int64) {
@@ -94,89 +114,3 @@ final class Authorizer {
 
 @available(*, unavailable)
 extension Authorizer: Sendable {}
-
-/// One request to the authorization endpoint: its status decides; its body is read and dropped.
-private final class AuthorizeRequest: UpstreamResponder, DeadlineOwner {
-    private let promise: EventLoopPromise<Authorizer.Verdict>
-    private let pool: UpstreamPool
-    private let timers: ConnectionTimers
-    private let timerID: UInt64
-    private let loop: any EventLoop
-    private var connection: UpstreamConnection?
-    private var status: HTTPResponseStatus?
-    private var done = false
-
-    init(promise: EventLoopPromise<Authorizer.Verdict>, pool: UpstreamPool, timers: ConnectionTimers, loop: any EventLoop) {
-        self.promise = promise
-        self.pool = pool
-        self.timers = timers
-        self.timerID = timers.makeID()
-        self.loop = loop
-    }
-
-    func start(_ head: HTTPRequestHead, to upstream: ProxyConfiguration.Upstream, timeout: Int64) {
-        self.timers.set(self.timerID, at: Int64(self.loop.now.uptimeNanoseconds) + timeout, owner: self)
-        self.pool.connection(to: upstream, timeout: .nanoseconds(timeout)).hop(to: self.loop).assumeIsolated()
-            .whenComplete { result in
-                switch result {
-                case .success(let bound):
-                    let connection = bound.value
-                    guard !self.done else {
-                        self.pool.release(connection)
-                        return
-                    }
-                    self.connection = connection
-                    connection.responder = self
-                    connection.send(head, flush: false)
-                    connection.end()
-                case .failure:
-                    self.finish(.refuse(GatewayError(.serviceUnavailable, "authorization unavailable")))
-                }
-            }
-    }
-
-    private func finish(_ verdict: Authorizer.Verdict) {
-        guard !self.done else { return }
-        self.done = true
-        self.timers.clear(self.timerID)
-        self.promise.succeed(verdict)
-    }
-
-    func deadlineReached() {
-        self.connection?.responder = nil
-        self.connection?.close()
-        self.finish(.refuse(GatewayError(.serviceUnavailable, "authorization timed out")))
-    }
-
-    func upstreamResponseHead(_ head: HTTPResponseHead) {
-        self.status = head.status
-    }
-
-    func upstreamResponseBody(_ part: ByteBuffer) {}
-
-    func upstreamResponseEnd(reusable: Bool) {
-        if let connection = self.connection {
-            self.connection = nil
-            if reusable { self.pool.release(connection) } else { connection.close() }
-        }
-        guard let status = self.status else {
-            self.finish(.refuse(GatewayError(.serviceUnavailable, "authorization unavailable")))
-            return
-        }
-        if (200..<300).contains(status.code) {
-            self.finish(.admit)
-        } else {
-            let code = (400..<600).contains(status.code) ? GatewayError.Code(Int(status.code), status.reasonPhrase) : .forbidden
-            self.finish(.refuse(GatewayError(code, "not authorized by the application")))
-        }
-    }
-
-    func upstreamFailed() {
-        self.finish(.refuse(GatewayError(.serviceUnavailable, "authorization unavailable")))
-    }
-
-    func upstreamWritable() {}
-    func upstreamTunnelBytes(_ bytes: ByteBuffer) {}
-    func upstreamTunnelReady() {}
-    func upstreamReadComplete() {}
-}

@@ -17,7 +17,12 @@ struct ChannelTokens: Sendable {
 
     /// What a token signs.
     static func message(channels: [ChannelName], expiry: Int) -> String {
-        channels.map(\.rawValue).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.joined(separator: ",")
+        Self.message(names: channels.map(\.rawValue), expiry: expiry)
+    }
+
+    /// What a token for channels or wildcard patterns (`chat.*`) signs.
+    static func message(names: [String], expiry: Int) -> String {
+        names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.joined(separator: ",")
             + "\n" + String(expiry)
     }
 
@@ -30,13 +35,18 @@ struct ChannelTokens: Sendable {
 
     /// Nil when `token` is valid for exactly `channels` at `now`; otherwise why not (a short reason, never the token).
     func refusal(_ token: String?, channels: [ChannelName], now: Date = Date()) -> String? {
+        self.refusal(token, names: channels.map(\.rawValue), now: now)
+    }
+
+    /// Nil when `token` is valid for exactly the channels or patterns `names` at `now`; otherwise why not.
+    func refusal(_ token: String?, names: [String], now: Date = Date()) -> String? {
         guard let token, !token.isEmpty else { return "a channel token is required (?token= or X-Comet-Token)" }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, let expiry = Int(parts[0]), let signature = Self.hexBytes(parts[1]),
               signature.count == SHA256.byteCount
         else { return "malformed channel token" }
         guard Double(expiry) > now.timeIntervalSince1970 else { return "channel token expired" }
-        let message = Array(Self.message(channels: channels, expiry: expiry).utf8)
+        let message = Array(Self.message(names: names, expiry: expiry).utf8)
         guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: message, using: SymmetricKey(data: self.key))
         else { return "channel token does not match these channels" }
         return nil

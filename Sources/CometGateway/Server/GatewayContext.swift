@@ -17,6 +17,8 @@ package final class GatewayContext: Sendable {
     let channelTokens: ChannelTokens?
     /// `GET /metrics`.
     let metrics: GatewayMetrics
+    /// The Bayeux endpoint's sessions and relay.
+    let bayeux: BayeuxService
 
     package init(configuration: GatewayConfiguration, hub: Hub, broker: any Broker, stats: GatewayStats, maxConnections: Int,
          logger: Logger, metrics: GatewayMetrics = GatewayMetrics()) {
@@ -28,5 +30,6 @@ package final class GatewayContext: Sendable {
         self.maxConnections = maxConnections
         self.logger = logger
         self.channelTokens = configuration.auth.channelTokenKey.map { ChannelTokens(key: $0) }
+        self.bayeux = BayeuxService(configuration: configuration)
     }
 }

@@ -23,9 +23,10 @@ extension HTTPConnectionHandler: SubscriptionOwner, WebSocketSessionOwner {
         subscription.start(gateway: self.gateway, request: request, eventLoop: context.eventLoop)
     }
 
-    /// Completes a WebSocket handshake (already validated by the route) and hands the connection to a session.
-    func openWebSocket(_ request: SubscribeRequest, accept: String, credentials: Authorizer.Credentials,
-                               context: ChannelHandlerContext) {
+    /// Completes a WebSocket handshake (already validated by the route) and hands the connection to a session that
+    /// serves `endpoint`'s protocol.
+    func openWebSocket(_ endpoint: WebSocketEndpoint, accept: String, credentials: Authorizer.Credentials,
+                       context: ChannelHandlerContext) {
         let pending = self.machine.upgrade()
         self.shard?.timers.clear(self.timerID)
         self.readGate?.release()
@@ -34,7 +35,15 @@ extension HTTPConnectionHandler: SubscriptionOwner, WebSocketSessionOwner {
                                        eventLoop: context.eventLoop, owner: self)
         session.credentials = credentials
         self.exchange = .webSocket(session)
-        session.start(channels: request.channels, cursor: request.cursor)
+        session.start()
+        switch endpoint {
+        case .channels(let request):
+            let channels = WebSocketChannels(session: session)
+            session.application = channels
+            channels.start(channels: request.channels, cursor: request.cursor)
+        case .bayeux:
+            session.application = BayeuxSocket(session: session)
+        }
         // Frames the client sent right behind its handshake.
         if var pending, case .webSocket = self.exchange {
             session.read(&pending)

@@ -23,8 +23,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         case none
         /// A route chosen from the head, waiting for its body.
         case routed(any Route, RequestTarget)
-        /// A publish endpoint's answer, when the broker completes it.
-        case waiting
+        /// An answer that comes when a future completes (a publish waiting for the broker, a held Bayeux connect);
+        /// `abandon` is called if the connection closes first.
+        case waiting(abandon: (@Sendable () -> Void)?)
         /// A subscription (a stream, or a long poll).
         case holding(Subscription)
         /// A WebSocket after its handshake: the session reads everything from here on.
@@ -279,12 +280,25 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
             self.carryOut(.deferred(action), head: head, context: context)
         case .subscribe(let request, let corsHeaders):
             self.subscribe(request, corsHeaders: corsHeaders, context: context)
-        case .webSocket(let request, let accept):
-            self.openWebSocket(request, accept: accept, credentials: .init(head), context: context)
+        case .webSocket(let endpoint, let accept):
+            self.openWebSocket(endpoint, accept: accept, credentials: .init(head), context: context)
         case .proxy(let upstream):
             self.proxy(head, to: upstream, context: context)
+        case .hold(let future, let abandon):
+            self.exchange = .waiting(abandon: abandon)
+            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+                guard case .waiting = self.exchange else { return }
+                self.exchange = .none
+                switch result {
+                case .success(let response):
+                    self.finish(self.respond(response, head: head), context: context)
+                case .failure:
+                    let error = GatewayError(.serviceUnavailable, "unavailable")
+                    self.finish(self.respond(HTTPResponse(error: error), head: head), context: context)
+                }
+            }
         case .deferred(let future):
-            self.exchange = .waiting
+            self.exchange = .waiting(abandon: nil)
             self.readGate?.hold()
             future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
                 guard case .waiting = self.exchange else { return }
@@ -364,7 +378,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
             session.connectionClosed()
         case .proxying(let exchange):
             exchange.cancel()
-        case .none, .routed, .waiting:
+        case .waiting(let abandon):
+            abandon?()
+        case .none, .routed:
             break
         }
         self.parkedPoll?.connectionClosed()

@@ -14,12 +14,24 @@ enum RouteAction {
     case published(PublishReceipt)
     /// Hold the connection for a subscription.
     case subscribe(SubscribeRequest, corsHeaders: [(String, String)])
-    /// Switch to WebSocket (the handshake was checked; `accept` is the `Sec-WebSocket-Accept` value) and subscribe.
-    case webSocket(SubscribeRequest, accept: String)
+    /// Switch to WebSocket (the handshake was checked; `accept` is the `Sec-WebSocket-Accept` value) and serve
+    /// `endpoint`'s protocol on it.
+    case webSocket(WebSocketEndpoint, accept: String)
     /// Pass the request through to this upstream (its body streams up as it arrives).
     case proxy(ProxyConfiguration.Upstream)
+    /// Answer when the future completes, unless the connection closes first: then `abandon` is called (a Bayeux
+    /// connect held for its client gives back the client's queued messages).
+    case hold(EventLoopFuture<HTTPResponse>, abandon: @Sendable () -> Void)
     /// Decide when the future completes (a subscription waiting for the application's authorization).
     case deferred(EventLoopFuture<RouteAction>)
+}
+
+/// What a WebSocket carries after its handshake.
+enum WebSocketEndpoint: Sendable {
+    /// `/sub/`: channel subscriptions and control messages (``WebSocketCommand``), starting with the URL's channels.
+    case channels(SubscribeRequest)
+    /// The Bayeux endpoint: batches of Bayeux messages.
+    case bayeux
 }
 
 /// One of a listener's routes, chosen from a request's head before its body is read: it says how that body is read
@@ -52,10 +64,11 @@ struct RouteTable: Sendable {
 
     let routes: [any Route]
 
-    /// The public listener's: health, subscriptions (and WebSocket), the application behind the gateway (when
-    /// `[[proxy.route]]` tables are configured), then the client library and demo pages.
+    /// The public listener's: health, subscriptions (and WebSocket), the Bayeux endpoint, the application behind the
+    /// gateway (when `[[proxy.route]]` tables are configured), then the client library and demo pages.
     static func subscriber(_ gateway: GatewayContext) -> RouteTable {
         var routes: [any Route] = [HealthRoute(gateway: gateway), SubscribeRoute(gateway: gateway)]
+        if gateway.configuration.bayeux.enabled { routes.append(BayeuxRoute(gateway: gateway)) }
         if !gateway.configuration.proxy.routes.isEmpty { routes.append(ProxyRoute(gateway: gateway)) }
         routes.append(CatchAllRoute.clientPages(gateway))
         return RouteTable(routes: routes)
@@ -261,7 +274,7 @@ struct SubscribeRoute: Route {
             let digest = Insecure.SHA1.hash(data: Array((key + WebSocketHandshake.guid).utf8))
             let accept = Base64.encode(Array(digest))
             return self.askingTheApplication(request, head: head, eventLoop: eventLoop, cors: [], close: true) {
-                .webSocket(request, accept: accept)
+                .webSocket(.channels(request), accept: accept)
             }
         } catch let error as GatewayError {
             var response = HTTPResponse(error: error, close: true)

@@ -8,35 +8,46 @@ protocol WebSocketSessionOwner: AnyObject {
     func webSocketClosed()
 }
 
-/// One WebSocket connection after the handshake: reads the client's frames, answers pings, pings an idle client and
-/// closes one that does not answer, and holds one ``Subscription`` per channel, all writing through the connection's
-/// ``ConnectionOutbound`` (so one bound holds for the socket). Confined to the connection's event loop.
-///
-/// Client text frames are control messages (``WebSocketCommand``), answered with a control message. Errors in a
-/// control message are answered with `{"type":"error",…}` and leave the socket open; violations of the protocol or of
-/// the limits close it with a close code: 1002 (protocol error), 1003 (binary message), 1007 (not UTF-8), 1008 (too
-/// many messages), 1009 (too large), 1001 (ping not answered, shutdown), 1000 (every channel closed).
-final class WebSocketSession: SubscriptionOwner, HeartbeatReceiver {
-    var heartbeatSlot = -1
+/// What a WebSocket carries, above its frames: `/sub/`'s channel subscriptions (``WebSocketChannels``) or Bayeux
+/// (``BayeuxSocket``). Confined to the connection's event loop.
+protocol WebSocketApplication: AnyObject {
+    /// A complete text message from the client.
+    func received(_ text: String)
+    /// A graceful shutdown began: say goodbye (the session then closes with 1001).
+    func quiesce()
+    /// The socket is closing or closed: stop writing, release what is held.
+    func ended()
+}
 
-    private let gateway: GatewayContext
-    private let shard: LoopShard
-    private let outbound: ConnectionOutbound
-    private let eventLoop: any EventLoop
+/// One WebSocket connection after the handshake: reads the client's frames, answers pings, pings an idle client and
+/// closes one that does not answer, and hands complete text messages to its ``WebSocketApplication``. Everything is
+/// written through the connection's ``ConnectionOutbound`` (so one bound holds for the socket). Confined to the
+/// connection's event loop.
+///
+/// Violations of the protocol or of the limits close the socket with a close code: 1002 (protocol error), 1003
+/// (binary message), 1007 (not UTF-8), 1008 (too many messages), 1009 (too large), 1001 (ping not answered,
+/// shutdown); an application may close it too (1000).
+final class WebSocketSession: HeartbeatReceiver {
+    var heartbeatSlot = -1
+    /// What the socket carries (set right after the session is made).
+    var application: (any WebSocketApplication)?
+
+    let gateway: GatewayContext
+    let shard: LoopShard
+    let outbound: ConnectionOutbound
+    let eventLoop: any EventLoop
     private unowned let owner: any WebSocketSessionOwner
     /// The handshake's cookies and `Authorization`, for the application's authorization of later subscribes.
     var credentials = Authorizer.Credentials.none
     private var parser: WebSocketFrameParser
     /// Bytes read but not parsed yet (at most one incomplete frame).
     private var inbound: ByteBuffer?
-    private var subscriptions: [ChannelName: Subscription] = [:]
     /// Nothing arrived from the client since the last ping.
     private var pingOutstanding = false
     /// Messages the client may still send now (a token bucket of `websocket.max_messages_per_second`).
     private var tokens: Double
     private var lastRefill: NIODeadline
-    private var closed = false
-    private var draining = false
+    private(set) var closed = false
 
     init(gateway: GatewayContext, shard: LoopShard, outbound: ConnectionOutbound, eventLoop: any EventLoop,
          owner: any WebSocketSessionOwner) {
@@ -65,16 +76,9 @@ final class WebSocketSession: SubscriptionOwner, HeartbeatReceiver {
         return head
     }
 
-    private var maxChannels: Int { self.gateway.configuration.limits.maxChannelsPerSubscription }
-
-    /// Starts the subscriptions the URL named, each channel from its position in `cursor` (the cursor of the
-    /// channels in order, as every transport uses).
-    func start(channels: [ChannelName], cursor: Cursor?) {
+    /// Starts pinging the client every heartbeat interval.
+    func start() {
         self.shard.addHeartbeat(self)
-        let positions = cursor.flatMap { $0.positions.count == channels.count ? $0.positions : nil }
-        for (index, channel) in channels.enumerated() {
-            self.subscribe(channel, cursor: positions.map { Cursor(positions: [$0[index]]) })
-        }
     }
 
     // MARK: - Reading
@@ -125,7 +129,7 @@ final class WebSocketSession: SubscriptionOwner, HeartbeatReceiver {
         case .binary:
             self.close(code: 1003, reason: "binary messages are not supported")
         case .text(let text):
-            self.command(text)
+            self.application?.received(text)
         case .pong, .close:
             break
         }
@@ -142,82 +146,9 @@ final class WebSocketSession: SubscriptionOwner, HeartbeatReceiver {
         return true
     }
 
-    private func command(_ text: String) {
-        let command: WebSocketCommand
-        do {
-            command = try WebSocketCommand(parsing: text,
-                                           maxChannelNameLength: self.gateway.configuration.limits.maxChannelNameLength)
-        } catch let error as GatewayError {
-            self.sendError(error, channel: nil)
-            return
-        } catch {
-            return
-        }
-        switch command {
-        case .subscribe(let channel, let cursor, let token):
-            if let tokens = self.gateway.channelTokens, let refusal = tokens.refusal(token, channels: [channel]) {
-                self.sendError(GatewayError(.forbidden, refusal), channel: channel)
-                return
-            }
-            guard let authorizer = self.shard.authorizer(self.gateway.configuration) else {
-                self.subscribe(channel, cursor: cursor)
-                return
-            }
-            authorizer.authorize([channel], credentials: self.credentials).hop(to: self.eventLoop).assumeIsolated()
-                .whenSuccess { verdict in
-                    guard !self.closed else { return }
-                    switch verdict {
-                    case .admit: self.subscribe(channel, cursor: cursor)
-                    case .refuse(let error): self.sendError(error, channel: channel)
-                    }
-                }
-        case .unsubscribe(let channel):
-            guard let subscription = self.subscriptions.removeValue(forKey: channel) else {
-                self.sendError(GatewayError(.notFound, "not subscribed"), channel: channel)
-                return
-            }
-            subscription.connectionClosed()
-            self.sendControl("{\"type\":\"unsubscribed\",\"channel\":\"\(channel.rawValue)\"}")
-        }
-    }
-
-    private func subscribe(_ channel: ChannelName, cursor: Cursor?) {
-        guard self.subscriptions[channel] == nil else {
-            self.sendError(GatewayError(.init(409, "Conflict"), "already subscribed"), channel: channel)
-            return
-        }
-        guard self.subscriptions.count < self.maxChannels else {
-            self.sendError(GatewayError(.badRequest, "too many channels (at most \(self.maxChannels))"), channel: channel)
-            return
-        }
-        let subscription = Subscription(
-            channels: [channel],
-            cursor: cursor,
-            transport: .stream(WebSocketChannelTransport(channel: channel)),
-            shard: self.shard,
-            outbound: self.outbound,
-            owner: self,
-            hub: self.gateway.hub,
-            keepAlive: false,
-            extraHeaders: [],
-            maxOutboundBytes: self.gateway.configuration.limits.maxOutboundBytes
-        )
-        self.subscriptions[channel] = subscription
-        subscription.start(broker: self.gateway.broker, pollTimeout: 0, eventLoop: self.eventLoop,
-                           logger: self.gateway.logger)
-    }
-
-    private func sendControl(_ json: String) {
-        self.outbound.sendNow(WebSocketEncoding.text(json))
-    }
-
-    private func sendError(_ error: GatewayError, channel: ChannelName?) {
-        var json = "{\"type\":\"error\",\"status\":\(error.code.status),\"reason\":"
-        var reason = ByteBuffer()
-        JSONEncoding.writeString(error.reason, into: &reason)
-        json += String(buffer: reason)
-        if let channel { json += ",\"channel\":\"\(channel.rawValue)\"" }
-        self.sendControl(json + "}")
+    /// Sends a text message now (ahead of nothing queued by subscriptions: control traffic).
+    func sendText(_ text: String) {
+        self.outbound.sendNow(WebSocketEncoding.text(text))
     }
 
     // MARK: - Heartbeats, endings
@@ -233,60 +164,35 @@ final class WebSocketSession: SubscriptionOwner, HeartbeatReceiver {
         self.outbound.sendNow(WebSocketEncoding.ping)
     }
 
-    /// Graceful shutdown: each channel's cursor, then close code 1001.
+    /// Graceful shutdown: the application's goodbye, then close code 1001.
     func quiesce() {
         guard !self.closed else { return }
-        self.draining = true
-        for subscription in self.subscriptions.values {
-            subscription.quiesce(drainRetry: 0)
-        }
+        self.application?.quiesce()
         self.close(code: 1001, reason: "shutdown")
     }
 
     /// Sends a close frame after what is queued and closes the connection once it is written.
-    private func close(code: UInt16, reason: String) {
+    func close(code: UInt16, reason: String) {
         guard !self.closed else { return }
-        self.endSubscriptions()
+        self.end()
         self.outbound.end(with: WebSocketEncoding.close(code: code, reason: reason))
         self.owner.webSocketClosed()
     }
 
     /// The connection closed.
     func connectionClosed() {
-        self.endSubscriptions()
+        self.end()
     }
 
-    private func endSubscriptions() {
+    private func end() {
+        guard !self.closed else { return }
         self.closed = true
-        let subscriptions = self.subscriptions.values
-        self.subscriptions.removeAll()
-        for subscription in subscriptions {
-            subscription.connectionClosed()
-        }
+        self.application?.ended()
+        self.application = nil  // the application refers back to the session
         if self.heartbeatSlot >= 0 {
             self.shard.removeHeartbeat(self)
         }
     }
-
-    // MARK: - SubscriptionOwner
-
-    func streamEnded(_ subscription: Subscription, final: ByteBuffer) {
-        self.outbound.sendNow(final)
-        guard let channel = subscription.channels.first, self.subscriptions[channel] === subscription else { return }
-        self.subscriptions[channel] = nil
-        if self.subscriptions.isEmpty && !self.closed && !self.draining {
-            self.close(code: 1000, reason: "channel closed")
-        }
-    }
-
-    func subscriptionFailed(_ subscription: Subscription, error: GatewayError) {
-        guard let channel = subscription.channels.first, self.subscriptions[channel] === subscription else { return }
-        self.subscriptions[channel] = nil
-        self.sendError(error, channel: channel)
-    }
-
-    func subscriptionFinishedResponse(keepAlive: Bool) {}  // WebSocket subscriptions are streams, never polls
-    func holdPoll(for seconds: Double) {}
 }
 
 @available(*, unavailable)

@@ -1,0 +1,115 @@
+import CometCore
+import NIOCore
+import Synchronization
+
+/// Answers a Bayeux request (a batch of messages from one HTTP request or one WebSocket text message): handshakes
+/// make sessions here; every other message is carried out by its client's ``BayeuxSession`` on that session's loop.
+struct BayeuxEndpoint {
+    let gateway: GatewayContext
+    var service: BayeuxService { self.gateway.bayeux }
+
+    /// The reply to a message of an unknown (or forgotten) client: `402::Unknown client`, advice to handshake again.
+    static func unknownClient(_ message: BayeuxMessage) -> BayeuxReply {
+        var reply = BayeuxReply.failure(message.channel, id: message.id, error: "402::Unknown client",
+                                        advice: .object(["reconnect": .string("handshake"), "interval": .number(0)]))
+        reply.subscription = message.subscription
+        return reply
+    }
+
+    /// The replies and events for `messages`, received on `loop` over `transport`; completes on the session's loop
+    /// (or `loop` for handshakes). `onHold` learns which session holds a connect of this request, and its serial,
+    /// so that the request's connection can release it if it closes first.
+    func answer(_ messages: [BayeuxMessage], transport: BayeuxTransport, credentials: Authorizer.Credentials,
+                token: String?, on loop: any EventLoop,
+                onHold: (@Sendable (BayeuxSessions.Handle, Int) -> Void)? = nil) -> EventLoopFuture<[ByteBuffer]> {
+        var replies: [ByteBuffer] = []
+        var rest: [BayeuxMessage] = []
+        for message in messages {
+            if message.channel == "/meta/handshake" {
+                replies.append(self.handshake(message, transport: transport, credentials: credentials, on: loop))
+            } else {
+                rest.append(message)
+            }
+        }
+        guard let first = rest.first else { return loop.makeSucceededFuture(replies) }
+        guard let clientID = first.clientID, let handle = self.service.sessions.lookup(clientID),
+              rest.allSatisfy({ $0.clientID == clientID })
+        else {
+            return loop.makeSucceededFuture(replies + rest.map { message in
+                if let id = message.clientID, id == first.clientID, self.service.sessions.lookup(id) != nil {
+                    return BayeuxReply.failure(message.channel, id: message.id, error: "400::one clientId per request").bytes
+                }
+                return Self.unknownClient(message).bytes
+            })
+        }
+        let batch = rest
+        let work: @Sendable () -> EventLoopFuture<[ByteBuffer]> = {
+            let session = handle.session.value
+            session.credentials = credentials
+            let heldBefore = session.heldSerial
+            let future = session.handle(batch, transport: transport, token: token)
+            if let serial = session.heldSerial, serial != heldBefore { onHold?(handle, serial) }
+            return future
+        }
+        let answered = handle.loop.inEventLoop ? work() : handle.loop.flatSubmit(work)
+        guard !replies.isEmpty else { return answered }
+        let handshakes = replies
+        return answered.map { handshakes + $0 }
+    }
+
+    private func handshake(_ message: BayeuxMessage, transport: BayeuxTransport, credentials: Authorizer.Credentials,
+                           on loop: any EventLoop) -> ByteBuffer {
+        guard let offered = message.supportedConnectionTypes, !offered.isEmpty else {
+            return self.refusedHandshake(message, "400::supportedConnectionTypes must be a list of connection types")
+        }
+        guard offered.contains(where: { BayeuxTransport(rawValue: $0) != nil }) else {
+            return self.refusedHandshake(message, "400::no connection type in common")
+        }
+        var ackEnabled = false
+        switch message.ext?["ack"] {
+        case .bool(true)?: ackEnabled = true
+        case .object(let fields)?: ackEnabled = fields["enabled"] == .bool(true)
+        default: break
+        }
+        let clientID = BayeuxSessions.makeClientID()
+        let shard = self.gateway.hub.shard(for: loop)
+        let session = BayeuxSession(clientID: clientID, service: self.service, gateway: self.gateway, shard: shard,
+                                    ackEnabled: ackEnabled, credentials: credentials)
+        guard !self.gateway.draining.load(ordering: .relaxed),
+              self.service.sessions.insert(clientID, .init(loop: loop, session: NIOLoopBound(session, eventLoop: loop)))
+        else {
+            session.end(reconnect: nil)
+            var reply = BayeuxReply.failure("/meta/handshake", id: message.id, error: "503::too many clients")
+            reply.advice = .object(["reconnect": .string("handshake"), "interval": .number(1000)])
+            return reply.bytes
+        }
+        var reply = BayeuxReply(channel: "/meta/handshake", successful: true, id: message.id)
+        reply.clientID = clientID
+        reply.version = "1.0"
+        reply.supportedConnectionTypes = BayeuxTransport.names
+        reply.advice = self.service.advice
+        if ackEnabled { reply.ext = .object(["ack": .bool(true)]) }
+        return reply.bytes
+    }
+
+    private func refusedHandshake(_ message: BayeuxMessage, _ error: String) -> ByteBuffer {
+        var reply = BayeuxReply.failure("/meta/handshake", id: message.id, error: error,
+                                        advice: .object(["reconnect": .string("none")]))
+        reply.supportedConnectionTypes = BayeuxTransport.names
+        reply.version = "1.0"
+        return reply.bytes
+    }
+
+    /// `[reply,…]`: the JSON array of a response or a WebSocket message.
+    static func array(_ items: [ByteBuffer]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(items.reduce(2) { $0 + $1.readableBytes + 1 })
+        buffer.writeStaticString("[")
+        for (index, item) in items.enumerated() {
+            if index > 0 { buffer.writeStaticString(",") }
+            buffer.writeImmutableBuffer(item)
+        }
+        buffer.writeStaticString("]")
+        return buffer
+    }
+}

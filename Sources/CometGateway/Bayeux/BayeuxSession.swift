@@ -1,0 +1,259 @@
+import CometCore
+import NIOCore
+import Synchronization
+
+/// One Bayeux client (a `clientId`), on the event loop where it shook hands: its subscriptions, the messages queued
+/// for it between two `/meta/connect`s, the connect held while nothing is queued, and the `ack` extension's
+/// unacknowledged batches.
+///
+/// Its deadline (one per session, on the loop's ``ConnectionTimers``) is either the held connect's end or, while no
+/// connect is held, the session timeout after which the client is forgotten.
+final class BayeuxSession: DeadlineOwner {
+    /// A `/meta/connect` waiting for messages.
+    struct Held {
+        let serial: Int
+        let promise: EventLoopPromise<[ByteBuffer]>
+        /// The replies of the batch's other messages, sent before the events.
+        let before: [ByteBuffer]
+        let id: JSONValue?
+    }
+
+    let clientID: String
+    let service: BayeuxService
+    let gateway: GatewayContext
+    let shard: LoopShard
+    let loop: any EventLoop
+    /// The CometD `ack` extension is on (the handshake asked for it).
+    let ackEnabled: Bool
+    /// The cookies and `Authorization` of the client's latest request (relayed publishes, authorization).
+    var credentials: Authorizer.Credentials
+    /// Subscriptions by Bayeux name (`/chat/room1`, `/chat/*`).
+    var subscriptions: [String: BayeuxSubscriber] = [:]
+    private var queue = CircularBuffer<ByteBuffer>()
+    /// Messages dropped from a full queue since the last connect reply.
+    private var dropped = 0
+    /// Channels (Bayeux names) whose messages the broker may have missed since the last connect reply.
+    private var gapChannels: [String] = []
+    /// The last message queued: a message that several subscriptions match arrives once.
+    private var lastMessage: Message?
+    private var held: Held?
+    private var serial = 0
+    private var connects = 0
+    /// The number of the last connect reply (`ext.ack`) and the events of replies not acknowledged yet.
+    private var ackBatch = 0
+    private var unacked: [(batch: Int, events: [ByteBuffer])] = []
+    private let timerID: UInt64
+    private(set) var ended = false
+
+    init(clientID: String, service: BayeuxService, gateway: GatewayContext, shard: LoopShard, ackEnabled: Bool,
+         credentials: Authorizer.Credentials) {
+        self.clientID = clientID
+        self.service = service
+        self.gateway = gateway
+        self.shard = shard
+        self.loop = shard.loop
+        self.ackEnabled = ackEnabled
+        self.credentials = credentials
+        self.timerID = shard.timers.makeID()
+        gateway.stats.bayeuxSessions.add(1, ordering: .relaxed)
+        self.armExpiry()
+    }
+
+    private var maxQueue: Int { self.service.configuration.maxQueue }
+
+    // MARK: - Messages
+
+    /// A message of a subscribed channel (from the hub, on this loop); true when a held connect should be answered
+    /// at the end of the batch.
+    func enqueue(_ message: Message) -> Bool {
+        guard !self.ended, self.lastMessage !== message else { return false }
+        self.lastMessage = message
+        let event = message.frame(.bayeuxEvent)
+        guard event.readableBytes > 0 else { return false }
+        self.append(event)
+        return self.held != nil
+    }
+
+    /// An event for this client alone (a service's answer).
+    func deliver(_ event: ByteBuffer) {
+        guard !self.ended else { return }
+        self.append(event)
+        self.flush()
+    }
+
+    private func append(_ event: ByteBuffer) {
+        if self.queue.count >= self.maxQueue {
+            self.queue.removeFirst()
+            self.dropped += 1
+        }
+        self.queue.append(event)
+    }
+
+    /// The end of the hub's batch: a held connect takes what was queued.
+    func flush() {
+        if self.held != nil, !self.queue.isEmpty { self.answerHeld() }
+    }
+
+    /// The broker may have missed messages of `channel`: the next connect reply says so.
+    func gap(_ channel: ChannelName) {
+        guard !self.ended, let name = BayeuxChannel(gateway: channel)?.description else { return }
+        if !self.gapChannels.contains(name) { self.gapChannels.append(name) }
+        if self.held != nil { self.answerHeld() }
+    }
+
+    // MARK: - Connect
+
+    /// A `/meta/connect` (the last of its batch; `before` holds the replies to the others): answered at once when
+    /// it is the first after the handshake, something is queued, or the hold is 0; otherwise held until a message
+    /// comes or the hold ends. A connect already held is answered first (the client replaced it).
+    func connect(_ message: BayeuxMessage, before: [ByteBuffer]) -> EventLoopFuture<[ByteBuffer]> {
+        if self.held != nil { self.answerHeld() }
+        self.applyAck(message.ext)
+        self.connects += 1
+        var hold = self.service.configuration.timeout
+        if case .number(let milliseconds)? = message.advice?["timeout"], milliseconds >= 0 {
+            hold = min(hold, milliseconds / 1000)
+        }
+        let draining = self.gateway.draining.load(ordering: .relaxed)
+        if self.connects == 1 || !self.queue.isEmpty || self.dropped > 0 || !self.gapChannels.isEmpty || hold <= 0
+            || draining {
+            let reply = before + self.takeEvents() + [self.connectReply(id: message.id, reconnect: draining ? "handshake" : nil)]
+            self.armExpiry()
+            return self.loop.makeSucceededFuture(reply)
+        }
+        self.serial += 1
+        let held = Held(serial: self.serial, promise: self.loop.makePromise(), before: before, id: message.id)
+        self.held = held
+        self.shard.timers.set(self.timerID, at: Int64(self.loop.now.uptimeNanoseconds) + Int64(hold * 1e9), owner: self)
+        return held.promise.futureResult
+    }
+
+    /// The serial of the connect held now (the connection that carries it reports its loss with it).
+    var heldSerial: Int? { self.held?.serial }
+
+    /// The connection of the held connect `serial` closed: it is released without its events (they stay queued for
+    /// the next connect).
+    func abandon(_ serial: Int) {
+        guard let held = self.held, held.serial == serial else { return }
+        self.held = nil
+        held.promise.succeed([])
+        self.armExpiry()
+    }
+
+    private func answerHeld(reconnect: String? = nil) {
+        guard let held = self.held else { return }
+        self.held = nil
+        held.promise.succeed(held.before + self.takeEvents() + [self.connectReply(id: held.id, reconnect: reconnect)])
+        self.armExpiry()
+    }
+
+    /// What is queued, as the events of the next connect reply (remembered until acknowledged, with `ack`).
+    private func takeEvents() -> [ByteBuffer] {
+        var events: [ByteBuffer] = []
+        events.reserveCapacity(self.queue.count)
+        while let event = self.queue.popFirst() { events.append(event) }
+        if self.ackEnabled {
+            self.ackBatch += 1
+            if !events.isEmpty { self.unacked.append((self.ackBatch, events)) }
+            var kept = self.unacked.reduce(0) { $0 + $1.events.count }
+            while kept > self.maxQueue, let oldest = self.unacked.first {
+                self.unacked.removeFirst()
+                kept -= oldest.events.count
+                self.dropped += oldest.events.count
+            }
+        }
+        return events
+    }
+
+    /// With `ack`: the client's `ext.ack` names the last connect reply it received; the events of later replies
+    /// (lost on the way) go out again, before anything queued since. A connect without `ext.ack` acknowledges all.
+    private func applyAck(_ ext: [String: JSONValue]?) {
+        guard self.ackEnabled else { return }
+        guard case .number(let number)? = ext?["ack"] else {
+            self.unacked.removeAll()
+            return
+        }
+        let acknowledged = Int(exactly: number.rounded(.down)) ?? Int.max
+        let lost = self.unacked.filter { $0.batch > acknowledged }
+        self.unacked.removeAll()
+        for batch in lost.reversed() {
+            for event in batch.events.reversed() { self.queue.prepend(event) }
+        }
+        while self.queue.count > self.maxQueue {
+            self.queue.removeLast()
+            self.dropped += 1
+        }
+    }
+
+    private func connectReply(id: JSONValue?, reconnect: String?) -> ByteBuffer {
+        var reply = BayeuxReply(channel: "/meta/connect", successful: true, id: id)
+        reply.clientID = self.clientID
+        var advice = self.service.advice
+        if let reconnect, case .object(var fields) = advice {
+            fields["reconnect"] = .string(reconnect)
+            advice = .object(fields)
+        }
+        reply.advice = advice
+        var ext: [String: JSONValue] = [:]
+        if self.ackEnabled { ext["ack"] = .number(Double(self.ackBatch)) }
+        if self.dropped > 0 || !self.gapChannels.isEmpty {
+            ext["gap"] = .object(["dropped": .number(Double(self.dropped)),
+                                  "channels": .array(self.gapChannels.map { .string($0) })])
+            self.dropped = 0
+            self.gapChannels.removeAll()
+        }
+        if !ext.isEmpty { reply.ext = .object(ext) }
+        return reply.bytes
+    }
+
+    // MARK: - Lifetime
+
+    private func armExpiry() {
+        guard !self.ended else { return }
+        let timeout = Int64(self.service.configuration.sessionTimeout * 1e9)
+        self.shard.timers.set(self.timerID, at: Int64(self.loop.now.uptimeNanoseconds) + timeout, owner: self)
+    }
+
+    /// The held connect's hold ended (it is answered), or the session timed out (it is forgotten).
+    func deadlineReached() {
+        if self.held != nil {
+            self.answerHeld()
+        } else {
+            self.end(reconnect: nil)
+        }
+    }
+
+    /// Forgets the client: its subscriptions leave the hub; a held connect is answered, with `reconnect` as its
+    /// advice when given ("none" after a disconnect, "handshake" on shutdown).
+    func end(reconnect: String?) {
+        guard !self.ended else { return }
+        if self.held != nil { self.answerHeld(reconnect: reconnect ?? "handshake") }
+        self.ended = true
+        self.shard.timers.clear(self.timerID)
+        for subscriber in self.subscriptions.values { self.unregister(subscriber) }
+        self.subscriptions.removeAll()
+        self.queue.removeAll()
+        self.unacked.removeAll()
+        self.service.sessions.remove(self.clientID)
+        self.gateway.stats.bayeuxSessions.subtract(1, ordering: .relaxed)
+    }
+
+    func register(_ subscriber: BayeuxSubscriber) {
+        if let pattern = subscriber.pattern {
+            self.gateway.hub.add(subscriber, pattern: pattern, on: self.shard)
+        } else {
+            self.gateway.hub.add(subscriber, on: self.shard)
+        }
+    }
+
+    func unregister(_ subscriber: BayeuxSubscriber) {
+        if let pattern = subscriber.pattern {
+            self.gateway.hub.remove(subscriber, pattern: pattern, on: self.shard)
+        } else {
+            self.gateway.hub.remove(subscriber, on: self.shard)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension BayeuxSession: Sendable {}

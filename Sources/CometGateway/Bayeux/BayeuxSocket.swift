@@ -1,0 +1,47 @@
+import CometCore
+import NIOCore
+
+/// Bayeux over a WebSocket (`connectionType: "websocket"`): each text message is a batch of Bayeux messages and is
+/// answered with one text message holding the replies (a held `/meta/connect`'s reply, with the events it takes,
+/// comes when it is answered). Batches are answered in the order they came. Confined to the connection's event loop.
+final class BayeuxSocket: WebSocketApplication {
+    private unowned let session: WebSocketSession
+    /// The held connect of this socket, released if the socket closes first.
+    private let claim = HoldClaim()
+    private var closed = false
+
+    init(session: WebSocketSession) {
+        self.session = session
+    }
+
+    func received(_ text: String) {
+        let gateway = self.session.gateway
+        let messages: [BayeuxMessage]
+        do {
+            messages = try BayeuxMessage.parse(ByteBuffer(string: text),
+                                               maxMessages: gateway.bayeux.configuration.maxBatchMessages)
+        } catch {
+            // Not Bayeux: the socket is closed (there is no request to answer with a 400).
+            self.session.close(code: 1007, reason: "not a Bayeux message")
+            return
+        }
+        let claim = self.claim
+        BayeuxEndpoint(gateway: gateway).answer(
+            messages, transport: .webSocket, credentials: self.session.credentials, token: nil,
+            on: self.session.eventLoop, onHold: { handle, serial in claim.set(handle, serial) }
+        ).hop(to: self.session.eventLoop).assumeIsolated().whenSuccess { items in
+            guard !self.closed, !items.isEmpty else { return }
+            self.session.outbound.sendNow(WebSocketEncoding.frame(.text, payload: BayeuxEndpoint.array(items)))
+        }
+    }
+
+    func quiesce() {}  // the sessions' held connects are answered with advice to handshake (BayeuxService.quiesce)
+
+    func ended() {
+        self.closed = true
+        self.claim.release()
+    }
+}
+
+@available(*, unavailable)
+extension BayeuxSocket: Sendable {}
