@@ -28,6 +28,7 @@ fi
 python3 -c 'import selenium' 2>/dev/null || python3 -m pip install -q 'selenium>=4.40,<4.52'
 python3 -c 'import websockets' 2>/dev/null || python3 -m pip install -q 'websockets>=12'
 python3 -c 'import gripcontrol, pubcontrol' 2>/dev/null || python3 -m pip install -q 'gripcontrol>=4' 'pubcontrol>=3'
+python3 -c 'import aiocometd_noloop' 2>/dev/null || python3 -m pip install -q 'aiocometd-noloop>=0.4.9'
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

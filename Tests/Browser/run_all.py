@@ -17,7 +17,8 @@ comet.js on a fresh channel, publishes a burst of hostile payloads with the curl
 publishes more, and checks that everything arrives exactly once, in order, byte for byte, with the publish
 receipts' ids. A page on a non-allowed origin checks comet.js's fallback and the gateway's refusals. Last, it runs
 ws_client_test.py (Python's `websockets` client), grip_publish_test.py (Pushpin's Python publishing libraries) and
-grip_hold_test.py (an application built with gripcontrol, behind a gateway of its own)
+grip_hold_test.py (an application built with gripcontrol, behind a gateway of its own) and bayeux_client_test.py (a
+CometD client, aiocometd-noloop, against /cometd of a gateway of its own)
 against the gateway.
 
 Prints one line per check and a summary; exits 0 only when every check passed. Every wait is bounded, and the
@@ -706,15 +707,22 @@ class Suite:
 
     def grip_hold_case(self):
         """Tests/Browser/grip_hold_test.py: an application built with gripcontrol behind its own gateway."""
-        script = "grip_hold_test.py"
+        self.own_gateway_case("grip_hold_test.py", timeout=90)
+
+    def bayeux_client_case(self):
+        """Tests/Browser/bayeux_client_test.py: a CometD client (aiocometd-noloop) against /cometd, own gateway."""
+        self.own_gateway_case("bayeux_client_test.py", timeout=150)
+
+    def own_gateway_case(self, script, timeout):
+        """Runs a script of this folder that starts a gateway of its own; it must exit 0 within `timeout` s."""
         try:
             out = subprocess.run([sys.executable, os.path.join(HERE, script), "--gateway", self.gateway.binary],
-                                 capture_output=True, text=True, timeout=90)
+                                 capture_output=True, text=True, timeout=timeout)
             for line in (out.stdout + out.stderr).splitlines():
-                self.report.note(f"grip_hold_test: {line}")
+                self.report.note(f"{script.removesuffix('.py')}: {line}")
             self.report.check(script, "exits 0", out.returncode == 0, f"status {out.returncode}")
         except subprocess.TimeoutExpired:
-            self.report.check(script, "exits 0", False, "timed out after 90 s")
+            self.report.check(script, "exits 0", False, f"timed out after {timeout} s")
 
     def python_client_case(self, script, timeout):
         """Runs a Python client script of this folder against the gateway; it must exit 0 within `timeout` s."""
@@ -793,6 +801,7 @@ def main():
             suite.ws_client_case()
             suite.grip_publish_case()
             suite.grip_hold_case()
+            suite.bayeux_client_case()
     except KeyboardInterrupt:
         report.check("run", "interrupted", False)
     except Stopped as stop:

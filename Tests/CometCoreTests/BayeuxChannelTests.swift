@@ -7,7 +7,8 @@ struct BayeuxChannelTests {
     func kinds() throws {
         let cases: [(String, BayeuxChannel.Kind)] = [
             ("/meta/handshake", .meta), ("/service/echo", .service), ("/chat/room1", .broadcast),
-            ("/chat/*", .wildcard), ("/chat/**", .deepWildcard), ("/a", .broadcast),
+            ("/chat/*", .wildcard), ("/chat/**", .deepWildcard), ("/a", .broadcast), ("/*", .wildcard),
+            ("/**", .deepWildcard),
         ]
         for (text, kind) in cases {
             let channel = try #require(BayeuxChannel(text), "\(text)")
@@ -18,7 +19,7 @@ struct BayeuxChannelTests {
 
     @Test("Refused: no leading slash, empty segments, a dot, characters outside the alphabet, bare or inner wildcards")
     func refused() {
-        for text in ["chat/room", "/", "//a", "/a//b", "/a/", "/a.b", "/a b", "/a/é", "/*", "/**", "/a/*/b", "/meta/*",
+        for text in ["chat/room", "/", "//a", "/a//b", "/a/", "/a.b", "/a b", "/a/é", "/a/*/b", "/***", "/meta/*",
                      "/service/**", "/" + String(repeating: "a", count: 200)] {
             #expect(BayeuxChannel(text) == nil, "\(text)")
         }

@@ -3,7 +3,7 @@
 ///
 /// A segment is 1 or more characters from the gateway's channel alphabet without `.` (`A-Z a-z 0-9 _ - : @ ~`),
 /// since `.` joins segments in the gateway's name. The last segment may be `*` (exactly one segment at that place)
-/// or `**` (one or more segments). Channels under `/meta/` and `/service/` are the protocol's own and never map to a
+/// or `**` (one or more segments); `/*` and `/**` cover every channel of one segment, and every channel. Channels under `/meta/` and `/service/` are the protocol's own and never map to a
 /// gateway channel.
 public struct BayeuxChannel: Hashable, Sendable, CustomStringConvertible {
     /// What a channel name is.
@@ -37,14 +37,14 @@ public struct BayeuxChannel: Hashable, Sendable, CustomStringConvertible {
             kind = .wildcard
             parts.removeLast()
         }
-        guard !parts.isEmpty else { return nil }
+        guard !parts.isEmpty || kind != .broadcast else { return nil }  // `/*` and `/**`: every channel
         for part in parts where !part.utf8.allSatisfy({ $0 != UInt8(ascii: ".") && ChannelName.isAllowed($0) }) {
             return nil
         }
-        if parts[0] == "meta" {
+        if parts.first == "meta" {
             guard kind == .broadcast else { return nil }
             kind = .meta
-        } else if parts[0] == "service" {
+        } else if parts.first == "service" {
             guard kind == .broadcast else { return nil }
             kind = .service
         }
@@ -53,7 +53,7 @@ public struct BayeuxChannel: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        let base = "/" + self.segments.joined(separator: "/")
+        let base = self.segments.isEmpty ? "" : "/" + self.segments.joined(separator: "/")
         switch self.kind {
         case .wildcard: return base + "/*"
         case .deepWildcard: return base + "/**"

@@ -7,14 +7,17 @@ public enum BayeuxEncoding {
     ///
     /// `DATA` is the payload itself when the publisher sent it as `application/json` (parameters allowed) and it is
     /// one valid JSON value (scalars included), otherwise the payload as a JSON string. Empty when the message's
-    /// channel has no Bayeux name (an empty segment: `a..b`), so that Bayeux subscribers skip it.
+    /// channel has no Bayeux name (an empty segment: `a..b`) or would name a protocol channel (`meta.…`,
+    /// `service.…`), so that Bayeux subscribers skip it.
     public static func event(_ message: Message) -> ByteBuffer {
         var channel = message.channel.rawValue
         let mappable = channel.withUTF8 { name in
             name.first != UInt8(ascii: ".") && name.last != UInt8(ascii: ".")
                 && !zip(name, name.dropFirst()).contains { $0 == UInt8(ascii: ".") && $1 == UInt8(ascii: ".") }
         }
-        guard mappable else { return ByteBuffer() }
+        // `meta.x` and `service.x` would read as the protocol's own channels (`/meta/x`): Bayeux clients never see them.
+        let first = channel.split(separator: ".", maxSplits: 1).first
+        guard mappable, first != "meta", first != "service" else { return ByteBuffer() }
         let isJSON = Self.isJSONMediaType(message.contentType)
             && message.data.withUnsafeReadableBytes { JSONSyntax.isValid($0) }
         var buffer = ByteBuffer()

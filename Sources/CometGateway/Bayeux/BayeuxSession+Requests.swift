@@ -114,10 +114,12 @@ extension BayeuxSession {
             }
             return .target(.channel(gateway))
         case .wildcard, .deepWildcard:
+            let deep = channel.kind == .deepWildcard
+            if channel.segments.isEmpty { return .target(.pattern(ChannelPattern(prefix: nil, deep: deep))) }
             guard let prefix = BayeuxChannel("/" + channel.segments.joined(separator: "/"), maxLength: maxLength)?
                 .gatewayChannel(maxLength: maxLength)
             else { return .refused("400:\(Self.argument(name)):invalid channel") }
-            return .target(.pattern(ChannelPattern(prefix: prefix, deep: channel.kind == .deepWildcard)))
+            return .target(.pattern(ChannelPattern(prefix: prefix, deep: deep)))
         }
     }
 
