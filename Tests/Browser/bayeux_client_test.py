@@ -12,6 +12,7 @@ websocket transports:
     (libcurl, as a legacy backend's webhook) arrives in order, exactly once, JSON bodies parsed, text as strings;
   - a client publish is relayed to the application (channel, data, clientId, the client's headers) and broadcast
     to Bayeux subscribers and to /sub/ (SSE) subscribers; one the application refuses fails with its status;
+  - a /sub/ WebSocket client's publish message is relayed the same way (Python's `websockets` package);
   - a /service/ publish goes to the application only, whose JSON answer comes back to the caller alone;
   - with the CometD ack extension (written against aiocometd's Extension API, as CometD's is), a connect reply lost
     on the way is delivered again; the same over a new WebSocket with the same clientId (the `websockets` package).
@@ -58,7 +59,7 @@ class App(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         App.received.append((dict(self.headers), body))
-        if body["channel"] == "/chat/forbidden":
+        if body["channel"] in ("/chat/forbidden", "chat.forbidden.x"):
             return self.answer(403, b"no\n")
         if body["channel"] == "/service/echo":
             return self.answer(200, json.dumps({"echo": body["data"]}).encode(), "application/json")
@@ -220,7 +221,8 @@ async def relay_case(public, publish_url, stamp):
         got = await collect(listener, 1)
         assert got[0]["channel"] == channel and got[0]["data"] == {"text": "hi", "n": 1}, got
         headers, body = App.received[before]
-        assert body == {"channel": channel, "data": {"text": "hi", "n": 1}, "clientId": sender._transport.client_id}, body
+        assert body == {"channel": channel, "gateway_channel": f"chat{stamp}.room2", "data": {"text": "hi", "n": 1},
+                        "clientId": sender._transport.client_id, "source": "bayeux"}, body
         assert headers.get("Content-Type") == "application/json", headers
         deadline = time.time() + 10
         while not any(line.startswith("data: ") for line in lines) and time.time() < deadline:
@@ -240,6 +242,32 @@ async def relay_case(public, publish_url, stamp):
     stop.set()
     print("ok: client publishes relayed to the application (channel, data, clientId), broadcast to Bayeux and "
           "SSE subscribers; a refusal carries the application's 403; a /service/ answer returns to its caller")
+
+
+async def websocket_publish_case(public, stamp):
+    """A /sub/ WebSocket client publishes with a control message: relayed (with the handshake's cookie), then
+    delivered to the channel's subscribers, itself included, and acknowledged with the message id."""
+    channel = f"wspub{stamp}.room"
+    url = public.replace("http://", "ws://") + f"/sub/{channel}"
+    async with websockets.connect(url, additional_headers={"Cookie": "session=ws"}) as ws:
+        subscribed = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert subscribed["type"] == "subscribed", subscribed
+        before = len(App.received)
+        await ws.send(json.dumps({"type": "publish", "channel": channel, "data": {"from": "ws", "n": [1, 2]}}))
+        frames = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(2)]
+        published = next(f for f in frames if f.get("type") == "published")
+        message = next(f for f in frames if "data" in f)
+        assert published["channel"] == channel and published["id"] == message["id"], frames
+        assert json.loads(message["data"]) == {"from": "ws", "n": [1, 2]}, message
+        headers, body = App.received[before]
+        assert body == {"channel": channel, "gateway_channel": channel, "data": {"from": "ws", "n": [1, 2]},
+                        "source": "websocket"}, body
+        assert headers.get("Cookie") == "session=ws", headers
+        await ws.send(json.dumps({"type": "publish", "channel": "chat.forbidden.x", "data": 1}))
+        error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert error["type"] == "error" and error["status"] == 403, error
+    print("ok: a /sub/ WebSocket client's publish message is relayed with its cookie, broadcast and acknowledged; "
+          "a refusal comes back as an error with the application's status")
 
 
 async def ack_case(public, publish_url, public_port, stamp):
@@ -312,6 +340,7 @@ async def run(public, publish_url, public_port):
         await burst_case(public, publish_url, kind, stamp)
         stamp += 1
     await relay_case(public, publish_url, stamp)
+    await websocket_publish_case(public, stamp)
     await ack_case(public, publish_url, public_port, stamp)
     await ws_ack_case(public, publish_url, stamp)
 

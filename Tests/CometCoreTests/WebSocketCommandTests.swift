@@ -37,6 +37,15 @@ struct WebSocketCommandTests {
         #expect(try Self.parse(#"{"channel":"room.lobby","type":"unsubscribe"}"#) == .unsubscribe(try channel("room.lobby")))
     }
 
+    @Test("publish carries any JSON value but null as its data")
+    func publish() throws {
+        #expect(try Self.parse(#"{"type":"publish","channel":"news","data":{"a":[1,"x"]}}"#)
+            == .publish(try channel("news"), data: .object(["a": .array([.number(1), .string("x")])])))
+        #expect(try Self.parse(#"{"type":"publish","channel":"news","data":"text"}"#) == .publish(try channel("news"), data: .string("text")))
+        #expect(throws: GatewayError.self) { try Self.parse(#"{"type":"publish","channel":"news"}"#) }
+        #expect(throws: GatewayError.self) { try Self.parse(#"{"type":"publish","channel":"news","data":null}"#) }
+    }
+
     @Test("JSON escapes in the strings are decoded before validation")
     func escapedStrings() throws {
         #expect(try Self.parse(#"{"type":"sub\u0073cribe","channel":"n\u0065ws"}"#) == .subscribe(try channel("news"), nil, token: nil))
@@ -57,7 +66,7 @@ struct WebSocketCommandTests {
             #"{"channel":"news"}"#,  // no type
             #"{"type":null,"channel":"news"}"#,
             #"{"type":1,"channel":"news"}"#,
-            #"{"type":"publish","channel":"news"}"#,  // unknown type
+            #"{"type":"broadcast","channel":"news"}"#,  // unknown type
             #"{"type":"Subscribe","channel":"news"}"#,
             #"{"type":"","channel":"news"}"#,
             #"{"type":"subscribe"}"#,  // no channel

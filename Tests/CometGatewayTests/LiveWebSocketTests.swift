@@ -478,6 +478,20 @@ struct LiveWebSocketTests {
         }
     }
 
+    @Test("A publish message without bayeux.relay_url is refused with 403 and the socket stays open")
+    func publishWithoutRelay() async throws {
+        try await LiveGateway.withGateway { live in
+            let client = try await WebSocketClient.open(live, "/sub/pr")
+            try await client.sendText(#"{"type":"publish","channel":"pr","data":{"a":1}}"#)
+            let error = try await client.control("error")
+            #expect(error["status"] as? Int == 403)
+            #expect(error["reason"] as? String == "publishing is not enabled (bayeux.relay_url)")
+            try publish(live, "pr", "alive")
+            #expect(try await client.messages(1).first?["data"] as? String == "alive")
+            await client.close()
+        }
+    }
+
     @Test("Resume: ?last_event_id= on the URL, per channel on subscribe, a gap when history ran out")
     func resume() async throws {
         try await LiveGateway.withGateway(configure: { $0.history.maxMessages = 3 }) { live in

@@ -215,14 +215,8 @@ extension BayeuxSession {
         guard let relay = self.service.relay else {
             return .now([self.failure(message, "403::publishing is not enabled (bayeux.relay_url)")])
         }
-        var body = ByteBuffer()
-        body.writeStaticString("{\"channel\":")
-        JSONEncoding.writeString(message.channel, into: &body)
-        body.writeStaticString(",\"data\":")
-        data.write(into: &body)
-        body.writeStaticString(",\"clientId\":")
-        JSONEncoding.writeString(self.clientID, into: &body)
-        body.writeStaticString("}")
+        let body = PublishRelay.body(channel: message.channel, gatewayChannel: gatewayChannel, data: data,
+                                     clientID: self.clientID, source: "bayeux")
         let maxIdle = self.gateway.configuration.proxy.maxIdleConnections
         let verdict = relay.send(body, credentials: self.credentials, shard: self.shard, maxIdle: maxIdle)
         return .later(verdict.assumeIsolated().flatMap { verdict -> EventLoopFuture<[ByteBuffer]> in

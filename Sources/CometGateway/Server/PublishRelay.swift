@@ -28,6 +28,30 @@ struct PublishRelay: Sendable {
         self.timeout = Int64(configuration.bayeux.relayTimeout * 1_000_000_000)
     }
 
+    /// The JSON body of a relayed publish: `{"channel", "gateway_channel", "data", "clientId", "source"}`.
+    /// `channel` is the channel as the client named it (a Bayeux name, or a gateway name for a WebSocket client);
+    /// `gateway_channel` is omitted for a Bayeux service channel; `clientId` for a WebSocket client.
+    static func body(channel: String, gatewayChannel: ChannelName?, data: JSONValue, clientID: String?,
+                     source: String) -> ByteBuffer {
+        var body = ByteBuffer()
+        body.writeStaticString("{\"channel\":")
+        JSONEncoding.writeString(channel, into: &body)
+        if let gatewayChannel {
+            body.writeStaticString(",\"gateway_channel\":")
+            JSONEncoding.writeString(gatewayChannel.rawValue, into: &body)
+        }
+        body.writeStaticString(",\"data\":")
+        data.write(into: &body)
+        if let clientID {
+            body.writeStaticString(",\"clientId\":")
+            JSONEncoding.writeString(clientID, into: &body)
+        }
+        body.writeStaticString(",\"source\":")
+        JSONEncoding.writeString(source, into: &body)
+        body.writeStaticString("}")
+        return body
+    }
+
     /// POSTs `body` (JSON) with `credentials`, from `shard`'s loop (call on it).
     func send(_ body: ByteBuffer, credentials: Authorizer.Credentials, shard: LoopShard,
               maxIdle: Int) -> EventLoopFuture<Verdict> {

@@ -79,6 +79,8 @@ final class WebSocketChannels: WebSocketApplication, SubscriptionOwner {
                     case .refuse(let error): self.sendError(error, channel: channel)
                     }
                 }
+        case .publish(let channel, let data):
+            self.publish(data, to: channel)
         case .unsubscribe(let channel):
             guard let subscription = self.subscriptions.removeValue(forKey: channel) else {
                 self.sendError(GatewayError(.notFound, "not subscribed"), channel: channel)
@@ -87,6 +89,42 @@ final class WebSocketChannels: WebSocketApplication, SubscriptionOwner {
             subscription.connectionClosed()
             self.sendControl("{\"type\":\"unsubscribed\",\"channel\":\"\(channel.rawValue)\"}")
         }
+    }
+
+    /// A client's publish: relayed to the application (`bayeux.relay_url`) with the handshake's cookies and
+    /// `Authorization`; on a 2xx published as JSON to every transport, answered `{"type":"published",…}`; otherwise an
+    /// error message with the application's status (or 503/504 when it did not answer).
+    private func publish(_ data: JSONValue, to channel: ChannelName) {
+        guard let relay = self.gateway.bayeux.relay else {
+            self.sendError(GatewayError(.forbidden, "publishing is not enabled (bayeux.relay_url)"), channel: channel)
+            return
+        }
+        let body = PublishRelay.body(channel: channel.rawValue, gatewayChannel: channel, data: data, clientID: nil,
+                                     source: "websocket")
+        let maxIdle = self.gateway.configuration.proxy.maxIdleConnections
+        relay.send(body, credentials: self.session.credentials, shard: self.shard, maxIdle: maxIdle)
+            .assumeIsolated().whenSuccess { verdict in
+                guard !self.closed else { return }
+                switch verdict {
+                case .refused(let status):
+                    self.sendError(GatewayError(.init(status, "Refused"), "refused by the application"), channel: channel)
+                case .unavailable(let status, let reason):
+                    self.sendError(GatewayError(.init(status, "Unavailable"), reason), channel: channel)
+                case .accepted:
+                    let draft = MessageDraft(channel: channel, contentType: "application/json", data: data.jsonText)
+                    self.gateway.broker.publish([draft], on: self.eventLoop).hop(to: self.eventLoop).assumeIsolated()
+                        .whenComplete { result in
+                            guard !self.closed else { return }
+                            switch result {
+                            case .success(let receipts):
+                                let id = receipts.first.map { String($0.id) } ?? ""
+                                self.sendControl("{\"type\":\"published\",\"channel\":\"\(channel.rawValue)\",\"id\":\"\(id)\"}")
+                            case .failure:
+                                self.sendError(GatewayError(.serviceUnavailable, "broker unavailable"), channel: channel)
+                            }
+                        }
+                }
+            }
     }
 
     private func subscribe(_ channel: ChannelName, cursor: Cursor?) {
