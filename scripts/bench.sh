@@ -3,7 +3,7 @@
 # (scripts/bench/floor.c: a minimal C epoll SSE server, one write() per delivery).
 #
 #   bash scripts/bench.sh [--quick] [--servers gateway,nchan,pushpin,floor]
-#                         [--scenarios 1,2,3,4,5,6,7,8,9,10,11,12] [--no-install] [--no-build]
+#                         [--scenarios 1,2,3,4,5,6,7,8,9,10,11,12,13] [--no-install] [--no-build]
 #                         [--md-out FILE] [--wait-idle SECONDS] [--repeat N]
 #                         [--storm-subs N] [--storm-rate CONNECTS_PER_S] [--base-bin PATH]
 #
@@ -33,6 +33,9 @@
 #  12 cluster       gateway and nchan: two nodes and one Redis (the gateway's broker.type = "redis", Nchan's
 #                   nchan_redis_pass), subscribers on one node, publishes on the other: 1k SSE at 100 and
 #                   1,000 msg/s, latency across nodes (needs redis-server)
+#  13 bayeux        gateway only: 1k Bayeux long-polling clients (/cometd: handshake, subscribe, /meta/connect
+#                   held) at 50 msg/s (compared with 4), then 10k clients (--quick: 2k) handshaking and
+#                   subscribing at once, held at 2 msg/s (connect time, nothing lost, RSS per client)
 # The floor runs 1, 2, 3, 5, 6 and 8 (it speaks SSE only); skipped scenarios leave {"skipped":...}.
 #
 # --repeat N runs scenarios 2-11 N times, all servers in each round (so they are
@@ -52,7 +55,7 @@ RESULTS_DIR="$ROOT/bench-results" # git-ignored
 QUICK=0
 SERVERS="gateway,nchan,pushpin,floor"
 BASE_BIN=""
-SCENARIOS="1,2,3,4,5,6,7,8,9,10,11,12"
+SCENARIOS="1,2,3,4,5,6,7,8,9,10,11,12,13"
 DO_INSTALL=1
 DO_BUILD=1
 MD_OUT=""
@@ -105,6 +108,7 @@ if [ "$QUICK" = 1 ]; then
     PT_DUR=2
     WS_SUBS=200;   WS_RATE=100;  WS_DUR=2
     STORM_SUBS=${STORM_SUBS:-2000}
+    BAYEUX_HOLD=2000
     DRAIN=2
     CAP_SETTLE=1
 else
@@ -116,6 +120,7 @@ else
     PT_DUR=10
     WS_SUBS=1000;  WS_RATE=100;  WS_DUR=8
     STORM_SUBS=${STORM_SUBS:-10000}
+    BAYEUX_HOLD=10000
     DRAIN=3
     CAP_SETTLE=3
 fi
@@ -554,6 +559,27 @@ scenario_jsonp() {
     stop_server
 }
 
+# Scenario 13: Bayeux long-polling on the gateway's /cometd, run like scenario 4; then BAYEUX_HOLD clients that
+# handshake and subscribe at once and are held at 2 msg/s (one node holding them, nothing lost).
+scenario_bayeux() {
+    local name=$1 code
+    [ "$name" = gateway ] || { skip "$name" 13 "gateway-only endpoint (Bayeux)"; return 0; }
+    start_server "$name" bayeux || return 0
+    code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        --data '[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]' \
+        "http://127.0.0.1:$SUB_PORT/cometd" 2>/dev/null || true)
+    if [ "$code" != 200 ]; then skip gateway 13 "the gateway has no Bayeux endpoint (probe: HTTP $code)"; stop_server; return 0; fi
+    lg "$name" "$RES/$name-s13.json" --mode fanout --kind bayeux --subs "$LP_SUBS" --rates "$LP_RATE" \
+        --duration "$LP_DUR" --drain "$((DRAIN + 2))" --pub-conns 1 --pipeline "$PIPELINE" --settle 2 --deadline 240 \
+        --label bayeux
+    stop_server
+    start_server "$name" bayeux-hold || return 0
+    lg "$name" "$RES/$name-s13-hold.json" --mode fanout --kind bayeux --subs "$BAYEUX_HOLD" --rates 2 \
+        --duration "$LP_DUR" --drain "$((DRAIN + 3))" --pub-conns 1 --pipeline 1 --settle 3 --deadline 300 \
+        --label bayeux-hold
+    stop_server
+}
+
 # Scenario 11: SSE through GRIP stream holds, run like scenario 2: Pushpin's own way (every subscribe proxied to the
 # GRIP origin, which answers Grip-Hold: stream; publishes to /publish/ as http-stream items), and the gateway's
 # (subscribers GET /grip/CH, proxied to the same origin; publishes to its /publish/, Pushpin's format).
@@ -699,6 +725,7 @@ for ((round = 1; round <= REPEAT; round++)); do
         has "$SCENARIOS" 10 && { log "scenario 10: JSONP long-poll $LP_SUBS at $LP_RATE msg/s"; scenario_jsonp "$name"; }
         has "$SCENARIOS" 11 && { log "scenario 11: GRIP stream-hold fan-out 1x$FAN_SUBS at $FAN_RATES msg/s"; scenario_grip "$name"; }
         has "$SCENARIOS" 12 && { log "scenario 12: across two nodes and Redis 1x$FAN_SUBS at $CLUSTER_RATES msg/s"; scenario_cluster "$name"; }
+        has "$SCENARIOS" 13 && { log "scenario 13: Bayeux long-polling $LP_SUBS at $LP_RATE msg/s, then $BAYEUX_HOLD clients held"; scenario_bayeux "$name"; }
     done
 done
 log "load phases done in $(($(date +%s) - START)) s"
@@ -718,8 +745,8 @@ IDLE_AFTER=$(cpu_idle_pct)
         "$CAP_COUNTS" "$FAN_SUBS" "$FAN_RATES" "$FAN_DUR" "$WIDE_SUBS" "$WIDE_RATE" "$WIDE_DUR"
     printf '"lp_subs":%d,"lp_rate":%s,"lp_dur":%s,"mc_chans":%d,"mc_rate":%s,"mc_dur":%s,"pt_dur":%s,"payload":%d,"pub_conns":%d,"pipeline":%d,"pt_pipeline":%d,' \
         "$LP_SUBS" "$LP_RATE" "$LP_DUR" "$MC_CHANS" "$MC_RATE" "$MC_DUR" "$PT_DUR" "$PAYLOAD" "$PUB_CONNS" "$PIPELINE" "$PT_PIPELINE"
-    printf '"ws_subs":%d,"ws_rate":%s,"ws_dur":%s,"storm_subs":%d,"storm_rate":%s,"iframe_rate":%s,"cluster_rates":"%s","repeat":%d}}\n' \
-        "$WS_SUBS" "$WS_RATE" "$WS_DUR" "$STORM_SUBS" "$STORM_RATE" "$IFRAME_RATE" "$CLUSTER_RATES" "$REPEAT"
+    printf '"ws_subs":%d,"ws_rate":%s,"ws_dur":%s,"storm_subs":%d,"storm_rate":%s,"iframe_rate":%s,"cluster_rates":"%s","bayeux_hold":%d,"repeat":%d}}\n' \
+        "$WS_SUBS" "$WS_RATE" "$WS_DUR" "$STORM_SUBS" "$STORM_RATE" "$IFRAME_RATE" "$CLUSTER_RATES" "$BAYEUX_HOLD" "$REPEAT"
 } >"$RUN/meta.json"
 
 python3 "$BENCH/report.py" --run "$RUN" --json-out "$RESULTS_DIR/bench-$TS.json" \

@@ -171,11 +171,11 @@ static double hist_pct_ms(const hist_t *h, double p) {
 /* ------------------------------------------------------------------------ */
 
 enum server { SRV_GATEWAY, SRV_NCHAN, SRV_PUSHPIN, SRV_FLOOR };
-enum kind { K_SSE, K_STREAM, K_LONGPOLL, K_WS, K_IFRAME, K_JSONP };
+enum kind { K_SSE, K_STREAM, K_LONGPOLL, K_WS, K_IFRAME, K_JSONP, K_BAYEUX };
 enum mode { M_FANOUT, M_PUBTPUT, M_CAPACITY, M_CONNECT };
 
 static const char *server_names[] = {"gateway", "nchan", "pushpin", "floor"};
-static const char *kind_names[] = {"sse", "stream", "longpoll", "ws", "iframe", "jsonp"};
+static const char *kind_names[] = {"sse", "stream", "longpoll", "ws", "iframe", "jsonp", "bayeux"};
 static const char *mode_names[] = {"fanout", "pubtput", "capacity", "connect"};
 
 static struct {
@@ -215,7 +215,7 @@ static struct {
 } cfg;
 
 /* Long-poll kinds: one response per request, re-polled with a cursor. */
-static int kind_is_poll(void) { return cfg.kind == K_LONGPOLL || cfg.kind == K_JSONP; }
+static int kind_is_poll(void) { return cfg.kind == K_LONGPOLL || cfg.kind == K_JSONP || cfg.kind == K_BAYEUX; }
 
 /* ------------------------------------------------------------------------ */
 /* Server CPU / RSS sampling from /proc                                      */
@@ -358,6 +358,9 @@ typedef struct conn {
     char cursor[160]; /* gateway/pushpin: last_event_id */
     char lm[64];      /* nchan: Last-Modified */
     char etag[96];    /* nchan: Etag */
+    /* bayeux: the clientId from the handshake; subscribed once the subscribe reply came */
+    char client_id[64];
+    int bayeux_subscribed;
     /* subscriber accounting */
     uint64_t rx, uniq, dup, reorder, unparsed;
     uint64_t step_uniq;
@@ -418,10 +421,32 @@ static void urlencode(const char *in, char *out, size_t n) {
     out[o] = 0;
 }
 
+/* Bayeux long-polling (the gateway's /cometd): a handshake, then the subscribe and the first connect in one batch
+ * (answered at once), then one /meta/connect after another, each held until messages come. */
+static void build_bayeux_request(conn_t *c, const char *ch) {
+    char body[600];
+    int blen;
+    if (!c->client_id[0])
+        blen = snprintf(body, sizeof body, "[{\"channel\":\"/meta/handshake\",\"version\":\"1.0\","
+                        "\"supportedConnectionTypes\":[\"long-polling\"]}]");
+    else if (!c->bayeux_subscribed)
+        blen = snprintf(body, sizeof body, "[{\"channel\":\"/meta/subscribe\",\"clientId\":\"%s\",\"subscription\":"
+                        "\"/%s\"},{\"channel\":\"/meta/connect\",\"clientId\":\"%s\",\"connectionType\":"
+                        "\"long-polling\"}]", c->client_id, ch, c->client_id);
+    else
+        blen = snprintf(body, sizeof body, "[{\"channel\":\"/meta/connect\",\"clientId\":\"%s\",\"connectionType\":"
+                        "\"long-polling\"}]", c->client_id);
+    char req[1000];
+    int n = snprintf(req, sizeof req, "POST /cometd HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %d\r\nUser-Agent: comet-bench\r\n\r\n%s", cfg.sub_port, blen, body);
+    buf_append(&c->wbuf, req, (size_t)n);
+}
+
 /* Build the subscribe (or re-poll) request for subscriber c into c->wbuf. */
 static void build_sub_request(conn_t *c) {
     char ch[96], path[512], extra[512] = "";
     chan_name(c->chan, ch, sizeof ch);
+    if (cfg.kind == K_BAYEUX) { build_bayeux_request(c, ch); return; }
     const char *accept = "*/*";
     switch (cfg.kind) {
     case K_SSE:
@@ -476,6 +501,8 @@ static void build_sub_request(conn_t *c) {
             }
         }
         break;
+    case K_BAYEUX:
+        break; /* built above */
     case K_WS:
         /* RFC 6455 opening handshake on the subscriber URL (the gateway and
          * Nchan serve WebSocket on the same path as the other transports). */
@@ -842,6 +869,8 @@ static void process_iframe_scripts(conn_t *c, uint64_t t) {
     buf_consume(&c->body, off);
 }
 
+static void sub_established(conn_t *c);
+
 /* Long-poll: a complete response body arrived. Extract messages + cursor. */
 static void process_poll_body(conn_t *c, uint64_t t) {
     const char *b = c->body.p, *e = b + c->body.len;
@@ -858,7 +887,25 @@ static void process_poll_body(conn_t *c, uint64_t t) {
                 if (st.unparsed <= 3) logmsg("jsonp: unexpected body: %.*s", (int)(c->body.len > 120 ? 120 : c->body.len), b);
             }
         }
-        if (cfg.server == SRV_NCHAN) {
+        if (cfg.kind == K_BAYEUX && !c->bayeux_subscribed) {
+            /* the handshake's clientId, then the subscribe reply (the subscriber counts as established) */
+            const char *q = memmem(b, c->body.len, "\"clientId\":\"", 12);
+            if (!c->client_id[0]) {
+                if (q) {
+                    q += 12;
+                    const char *qe = memchr(q, '"', (size_t)(e - q));
+                    if (qe && (size_t)(qe - q) < sizeof c->client_id) {
+                        memcpy(c->client_id, q, (size_t)(qe - q));
+                        c->client_id[qe - q] = 0;
+                    }
+                }
+                if (!c->client_id[0]) { c->unparsed++; st.unparsed++; }
+            } else if (memmem(b, c->body.len, "\"/meta/subscribe\",\"successful\":true",
+                              strlen("\"/meta/subscribe\",\"successful\":true"))) {
+                c->bayeux_subscribed = 1;
+                sub_established(c);
+            }
+        } else if (cfg.server == SRV_NCHAN) {
             on_payload(c, b, c->body.len, t); /* one raw message per response */
         } else {
             /* {"messages":[{..,"data":"{\"seq\":..}"},...],"last_event_id":"X"} */
@@ -1159,7 +1206,8 @@ static void handle_event(conn_t *c, uint32_t ev, uint64_t t) {
         c->state = S_HEAD;
         if (c->role == R_SUB) {
             build_sub_request(c);
-            if (kind_is_poll()) sub_established(c); /* request in place */
+            /* request in place (a Bayeux client once its subscribe reply came) */
+            if (kind_is_poll() && (cfg.kind != K_BAYEUX || c->bayeux_subscribed)) sub_established(c);
         }
         if (conn_flush(c) < 0) {
             if (c->role == R_SUB) sub_failed(c);
@@ -1716,8 +1764,9 @@ static int run_connect_mode(void) {
 static void usage(void) {
     fprintf(stderr,
             "usage: loadgen --mode fanout|pubtput|capacity|connect --server gateway|nchan|pushpin|floor [options]\n"
-            "  --kind sse|stream|longpoll|ws|iframe|jsonp   subscriber kind (default sse; iframe and jsonp:\n"
-            "                               the gateway's ?transport=iframe / ?transport=jsonp, callback cb)\n"
+            "  --kind sse|stream|longpoll|ws|iframe|jsonp|bayeux   subscriber kind (default sse; iframe and jsonp:\n"
+            "                               the gateway's ?transport=iframe / ?transport=jsonp, callback cb;\n"
+            "                               bayeux: long-polling on the gateway's /cometd)\n"
             "  --host 127.0.0.1             target (loopback only)\n"
             "  --sub-port P --pub-port P    subscriber / publisher ports\n"
             "  --origin-port P              pushpin GRIP origin (long-poll publishes go through it)\n"
@@ -1814,6 +1863,7 @@ static void parse_args(int argc, char **argv) {
             else if (!strcmp(optarg, "ws")) cfg.kind = K_WS;
             else if (!strcmp(optarg, "iframe")) cfg.kind = K_IFRAME;
             else if (!strcmp(optarg, "jsonp")) cfg.kind = K_JSONP;
+            else if (!strcmp(optarg, "bayeux")) cfg.kind = K_BAYEUX;
             else usage();
             break;
         case 'h': snprintf(cfg.host, sizeof cfg.host, "%s", optarg); break;
@@ -1883,7 +1933,7 @@ static void parse_args(int argc, char **argv) {
     if (cfg.connect_rate <= 0) cfg.connect_rate = 5000;
     if (cfg.reconnect_batch < 1) cfg.reconnect_batch = 1;
     if (cfg.prime_msgs < 0) cfg.prime_msgs = 0;
-    if ((cfg.kind == K_IFRAME || cfg.kind == K_JSONP) && cfg.server != SRV_GATEWAY)
+    if ((cfg.kind == K_IFRAME || cfg.kind == K_JSONP || cfg.kind == K_BAYEUX) && cfg.server != SRV_GATEWAY)
         logmsg("warning: --kind %s is a gateway transport; %s will likely refuse it", kind_names[cfg.kind],
                server_names[cfg.server]);
     /* Pushpin's HTTP publish endpoint answers "Connection: close": requests

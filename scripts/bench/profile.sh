@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where a server's CPU time goes in one benchmark load: kernel (by system call), SwiftNIO, the gateway's own code.
 #
-#   bash scripts/bench/profile.sh [--server gateway|nchan] [--load fanout|longpoll|publish|grip]
+#   bash scripts/bench/profile.sh [--server gateway|nchan] [--load fanout|longpoll|bayeux|publish|grip]
 #                                 [--rate MSG_PER_S] [--subs N] [--seconds S]
 #
 # Starts the server pinned to CPU 0 (the gateway with --threads 1, nginx with one worker), drives it with the
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$SERVER" in gateway|nchan) ;; *) echo "--server: gateway or nchan" >&2; exit 2 ;; esac
-case "$LOAD" in fanout|longpoll|publish|grip) ;; *) echo "--load: fanout, longpoll, publish or grip" >&2; exit 2 ;; esac
+case "$LOAD" in fanout|longpoll|bayeux|publish|grip) ;; *) echo "--load: fanout, longpoll, bayeux, publish or grip" >&2; exit 2 ;; esac
 [ "$SECONDS_" -ge 6 ] && [ "$SECONDS_" -le 120 ] || { echo "--seconds: 6 to 120" >&2; exit 2; }
 command -v perf >/dev/null || { echo "needs perf (Debian: linux-perf)" >&2; exit 1; }
 
@@ -84,6 +84,7 @@ case "$LOAD" in
     fanout) ARGS=(--mode fanout --kind sse --subs "${SUBS:-1000}" --rates "$RATE" --pub-conns 1 --pipeline 16 --settle 2) ;;
     grip) ARGS=(--mode fanout --kind sse --grip --subs "${SUBS:-1000}" --rates "$RATE" --pub-conns 1 --pipeline 16 --settle 2) ;;
     longpoll) ARGS=(--mode fanout --kind longpoll --subs "${SUBS:-1000}" --rates "$RATE" --pub-conns 1 --pipeline 16 --settle 2) ;;
+    bayeux) ARGS=(--mode fanout --kind bayeux --subs "${SUBS:-1000}" --rates "$RATE" --pub-conns 1 --pipeline 16 --settle 2) ;;
     publish) ARGS=(--mode pubtput --subs "${SUBS:-0}" --pub-conns 8 --pipeline 1 --pub-order any) ;;
 esac
 RECORD=$((SECONDS_ - 5))

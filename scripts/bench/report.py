@@ -400,6 +400,9 @@ def main():
         ("s10", "s4", "JSONP", "long-poll",
          f"10. JSONP long-poll (gateway): {params.get('lp_subs')} subscribers at {params.get('lp_rate')} msg/s "
          f"for {params.get('lp_dur')} s, against JSON long-poll (scenario 4)"),
+        ("s13", "s4", "Bayeux", "long-poll",
+         f"13. Bayeux long-polling (gateway /cometd): {params.get('lp_subs')} clients at {params.get('lp_rate')} "
+         f"msg/s for {params.get('lp_dur')} s, against JSON long-poll (scenario 4)"),
     ]:
         cur = first_step("gateway", key)
         if not cur:
@@ -417,13 +420,34 @@ def main():
         t.add("subscriber disconnects (whole run)", LOWER,
               {kind: (get("gateway", key) or {}).get("disconnects"),
                base_kind: (get("gateway", base_key) or {}).get("disconnects") if base else None})
-        if key == "s10":
+        if key in ("s10", "s13"):
             t.add("polls", "", {kind: (get("gateway", key) or {}).get("polls"),
                                 base_kind: (get("gateway", base_key) or {}).get("polls") if base else None})
         summary.setdefault("gateway", {})[key] = get("gateway", key)
         summary.setdefault("gateway", {})[f"{key}_vs_{base_key}"] = {
             "cpu_us_per_delivery_ratio": _ratio(cur.get("cpu_us_per_delivery"), (base or {}).get("cpu_us_per_delivery")),
             "p99_ratio": _ratio((cur.get("latency_ms") or {}).get("p99"), ((base or {}).get("latency_ms") or {}).get("p99"))}
+        tables.append(t)
+
+    # 13b. Bayeux clients held by one node --------------------------------------------------------------------
+    hold = get("gateway", "s13-hold")
+    if hold and hold.get("steps"):
+        stp = hold["steps"][0]
+        rss = stp.get("server_rss_kb")
+        t = Table(f"13b. Bayeux clients held by one node: {params.get('bayeux_hold')} clients handshake and "
+                  f"subscribe at once, then 2 msg/s for {params.get('lp_dur')} s",
+                  "Each client is a Bayeux session (handshake, subscribe, then /meta/connect after /meta/connect); "
+                  "every publish answers every held connect.", columns=["gateway"], ratios=[], order=13.5)
+        t.add("clients subscribed", HIGHER, {"gateway": hold.get("connected")})
+        t.add("handshake + subscribe of all (s)", LOWER, {"gateway": hold.get("connect_secs")})
+        t.add("deliveries", HIGHER, {"gateway": stp.get("deliveries")})
+        t.add("lost", LOWER, {"gateway": stp.get("lost")})
+        t.add("duplicates", LOWER, {"gateway": stp.get("dups")})
+        t.add("p99 latency (ms)", LOWER, {"gateway": (stp.get("latency_ms") or {}).get("p99")})
+        t.add("server CPU per delivery (us)", LOWER, {"gateway": stp.get("cpu_us_per_delivery")})
+        t.add("server RSS per client (KiB)", LOWER,
+              {"gateway": round(rss / hold["connected"], 2) if rss and hold.get("connected") else None})
+        summary.setdefault("gateway", {})["s13_hold"] = hold
         tables.append(t)
 
     # 11. GRIP stream-hold fan-out: the gateway and Pushpin through GRIP, against the gateway's own SSE ----------

@@ -61,6 +61,8 @@ public struct BayeuxReply: Sendable {
     public var supportedConnectionTypes: [String]?
     public var version: String?
     public var advice: JSONValue?
+    /// `advice` already encoded (written when ``advice`` is nil): a node's fixed advice, encoded once.
+    public var encodedAdvice: ByteBuffer?
     public var ext: JSONValue?
     /// A delivery's `data` (a service's answer); written only when set.
     public var data: JSONValue?
@@ -113,6 +115,9 @@ public struct BayeuxReply: Sendable {
         if let advice = self.advice {
             buffer.writeStaticString(",\"advice\":")
             advice.write(into: &buffer)
+        } else if let advice = self.encodedAdvice {
+            buffer.writeStaticString(",\"advice\":")
+            buffer.writeImmutableBuffer(advice)
         }
         if let ext = self.ext {
             buffer.writeStaticString(",\"ext\":")

@@ -1,4 +1,3 @@
-import FoundationEssentials
 import NIOCore
 
 /// One message of a Bayeux request (`/meta/handshake`, `/meta/connect`, a publish, …), its fields checked for type.
@@ -33,14 +32,13 @@ public struct BayeuxMessage: Sendable {
 
     /// Parses a request body: one message object or an array of at most `maxMessages` of them.
     public static func parse(_ body: ByteBuffer, maxMessages: Int) throws(Refusal) -> [BayeuxMessage] {
-        guard body.withUnsafeReadableBytes({ JSONSyntax.isValid($0, maxDepth: Self.maxDepth) }) else {
-            throw Refusal("body is not JSON (or is nested deeper than \(Self.maxDepth) levels)")
-        }
         let document: JSONValue
         do {
-            document = try body.withUnsafeReadableBytes { try JSONDecoder().decode(JSONValue.self, from: Data($0)) }
+            document = try body.withUnsafeReadableBytes { bytes throws(JSONValue.SyntaxError) in
+                try JSONValue(parsing: bytes, maxDepth: Self.maxDepth)
+            }
         } catch {
-            throw Refusal("body is not JSON")
+            throw Refusal("body is not JSON (or is nested deeper than \(Self.maxDepth) levels)")
         }
         let objects: [JSONValue]
         switch document {

@@ -87,7 +87,7 @@ struct BayeuxEndpoint {
         reply.clientID = clientID
         reply.version = "1.0"
         reply.supportedConnectionTypes = BayeuxTransport.names
-        reply.advice = self.service.advice
+        reply.encodedAdvice = self.service.encodedAdvice
         if ackEnabled { reply.ext = .object(["ack": .bool(true)]) }
         return reply.bytes
     }

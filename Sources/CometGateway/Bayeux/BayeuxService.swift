@@ -9,18 +9,22 @@ final class BayeuxService: Sendable {
     /// Nil when `bayeux.relay_url` is not set: client publishes are refused.
     let relay: PublishRelay?
 
+    /// `advice` as every handshake and connect reply carries it, encoded once.
+    let encodedAdvice: ByteBuffer
+
     init(configuration: GatewayConfiguration) {
         self.configuration = configuration.bayeux
         self.sessions = BayeuxSessions(maxSessions: configuration.bayeux.maxSessions)
         self.relay = PublishRelay(configuration: configuration)
+        self.encodedAdvice = Self.advice(configuration.bayeux, reconnect: "retry").jsonText
     }
 
-    /// `advice` as every handshake and connect reply carries it.
-    var advice: JSONValue {
+    /// `advice` with `reconnect` (and the configured interval and timeout, in milliseconds).
+    static func advice(_ configuration: GatewayConfiguration.Bayeux, reconnect: String) -> JSONValue {
         .object([
-            "reconnect": .string("retry"),
-            "interval": .number((self.configuration.interval * 1000).rounded()),
-            "timeout": .number((self.configuration.timeout * 1000).rounded()),
+            "reconnect": .string(reconnect),
+            "interval": .number((configuration.interval * 1000).rounded()),
+            "timeout": .number((configuration.timeout * 1000).rounded()),
         ])
     }
 

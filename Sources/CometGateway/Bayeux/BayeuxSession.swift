@@ -188,12 +188,11 @@ final class BayeuxSession: DeadlineOwner {
     private func connectReply(id: JSONValue?, reconnect: String?) -> ByteBuffer {
         var reply = BayeuxReply(channel: "/meta/connect", successful: true, id: id)
         reply.clientID = self.clientID
-        var advice = self.service.advice
-        if let reconnect, case .object(var fields) = advice {
-            fields["reconnect"] = .string(reconnect)
-            advice = .object(fields)
+        if let reconnect {
+            reply.advice = BayeuxService.advice(self.service.configuration, reconnect: reconnect)
+        } else {
+            reply.encodedAdvice = self.service.encodedAdvice
         }
-        reply.advice = advice
         var ext: [String: JSONValue] = [:]
         if self.ackEnabled { ext["ack"] = .number(Double(self.ackBatch)) }
         if self.dropped > 0 || !self.gapChannels.isEmpty {

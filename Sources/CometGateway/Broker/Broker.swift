@@ -37,11 +37,14 @@ public protocol MessageSink: Sendable {
     func gap(_ channel: ChannelName) -> Int
 }
 
-/// What a broker that subscribes per channel (Redis) learns from the hub: when a channel gains its first local
-/// subscriber and loses its last. Called in order, under the hub's lock: an implementation only records and enqueues.
+/// What a broker that subscribes per channel (Redis) learns from the hub: when a channel (or a wildcard pattern)
+/// gains its first local subscriber and loses its last. Called in order, under the hub's lock: an implementation only
+/// records and enqueues.
 public protocol ChannelInterest: Sendable {
     func channelGained(_ channel: ChannelName)
     func channelLost(_ channel: ChannelName)
+    func patternGained(_ pattern: ChannelPattern)
+    func patternLost(_ pattern: ChannelPattern)
 }
 
 /// Sequences, retains and distributes messages. The embedded ``MemoryBroker`` serves one node; a shared broker

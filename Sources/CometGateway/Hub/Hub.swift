@@ -96,11 +96,13 @@ public final class Hub: MessageSink, Sendable {
     /// loop (`shard`'s). Its ``HubSubscriber/receive(_:channelIndex:)`` gets channel index 0.
     ///
     /// Patterns cost each publish one match per distinct pattern of the node (none when there are none). A broker
-    /// that subscribes per channel (Redis) is not told of patterns: they see the channels that the node receives.
+    /// that subscribes per channel (Redis) is told when a pattern gains its first subscriber and loses its last.
     func add(_ subscriber: any HubSubscriber, pattern: ChannelPattern, on shard: LoopShard) {
         shard.add(subscriber, pattern: pattern)
         let shardCount = self.inboxes.count
+        let interest = self.interest.withLockedValue { $0 }
         self.routes.withLockedValue { routes in
+            if routes.patterns[pattern] == nil { interest?.patternGained(pattern) }
             routes.patterns[pattern, default: Route(perShard: Array(repeating: 0, count: shardCount), total: 0)]
                 .perShard[shard.index] += 1
             routes.patterns[pattern]!.total += 1
@@ -112,11 +114,16 @@ public final class Hub: MessageSink, Sendable {
     /// Unregisters a wildcard subscription (on its own event loop, `shard`'s).
     func remove(_ subscriber: any HubSubscriber, pattern: ChannelPattern, on shard: LoopShard) {
         shard.remove(subscriber, pattern: pattern)
+        let interest = self.interest.withLockedValue { $0 }
         self.routes.withLockedValue { routes in
             guard var route = routes.patterns.removeValue(forKey: pattern) else { return }
             route.perShard[shard.index] -= 1
             route.total -= 1
-            if route.total > 0 { routes.patterns[pattern] = route }
+            if route.total > 0 {
+                routes.patterns[pattern] = route
+            } else {
+                interest?.patternLost(pattern)
+            }
         }
         self.stats.subscribers.subtract(1, ordering: .relaxed)
         self.stats.subscribers(subscriber.kind, add: -1)

@@ -13,6 +13,7 @@ package final class GatewayMetrics: Sendable {
     private let connections: [(listener: String, gauge: Gauge)]
     private let subscribers: [(kind: SubscriberKind, gauge: Gauge)]
     private let channels: Gauge
+    private let bayeuxSessions: Gauge
     private let draining: Gauge
     private let brokerConnected: Gauge
     private let totals: [(name: String, counter: Counter)]
@@ -33,6 +34,7 @@ package final class GatewayMetrics: Sendable {
                                       labels: [("transport", kind.rawValue)]))
         }
         self.channels = registry.makeGauge(descriptor: name("channels", "Channels with subscribers on this node"))
+        self.bayeuxSessions = registry.makeGauge(descriptor: name("bayeux_sessions", "Bayeux clients (sessions) on this node"))
         self.draining = registry.makeGauge(descriptor: name("draining", "1 while the node drains for shutdown"))
         self.brokerConnected = registry.makeGauge(
             descriptor: name("broker_connected", "1 while the broker can serve (Redis: connected)"))
@@ -61,6 +63,7 @@ package final class GatewayMetrics: Sendable {
         self.connections[1].gauge.set(to: Double(stats.publisherConnections.load(ordering: .relaxed)))
         for (kind, gauge) in self.subscribers { gauge.set(to: Double(stats.subscribers(kind))) }
         self.channels.set(to: Double(hub.channelCount))
+        self.bayeuxSessions.set(to: Double(stats.bayeuxSessions.load(ordering: .relaxed)))
         self.draining.set(to: draining ? 1 : 0)
         self.brokerConnected.set(to: broker.isConnected ? 1 : 0)
         let redis = broker as? RedisBroker

@@ -32,6 +32,24 @@ extension RedisBroker {
         connection?.sendWithoutReply(["UNSUBSCRIBE", .string(self.eventsChannel(channel))])
     }
 
+    /// The hub's first local wildcard subscription of `pattern`: subscribe to its events channels' glob.
+    public func patternGained(_ pattern: ChannelPattern) {
+        let connection = self.state.withLockedValue { state -> RedisConnection? in
+            state.desiredPatterns.insert(pattern)
+            return state.connection
+        }
+        connection?.sendWithoutReply(["PSUBSCRIBE", .string(self.eventsGlob(pattern))])
+    }
+
+    /// The hub's last local wildcard subscription of `pattern` left: unsubscribe.
+    public func patternLost(_ pattern: ChannelPattern) {
+        let connection = self.state.withLockedValue { state -> RedisConnection? in
+            state.desiredPatterns.remove(pattern)
+            return state.connection
+        }
+        connection?.sendWithoutReply(["PUNSUBSCRIBE", .string(self.eventsGlob(pattern))])
+    }
+
     /// Completes when every one of `channels` is subscribed on Redis; fails at once without a pub/sub connection.
     func ready(_ channels: [ChannelName]) -> EventLoopFuture<Void> {
         let result = self.state.withLockedValue { state -> EventLoopFuture<Void>? in
@@ -60,6 +78,7 @@ extension RedisBroker {
             }
             return Array(state.desired)
         }
+        let patterns = self.state.withLockedValue { Array($0.desiredPatterns) }
         connection.closeFuture.whenComplete { _ in
             self.state.withLockedValue { state in
                 if state.connection === connection { state.connection = nil }
@@ -68,13 +87,23 @@ extension RedisBroker {
         if !channels.isEmpty {
             connection.sendWithoutReply(["SUBSCRIBE"] + channels.map { .string(self.eventsChannel($0)) })
         }
+        if !patterns.isEmpty {
+            connection.sendWithoutReply(["PSUBSCRIBE"] + patterns.map { .string(self.eventsGlob($0)) })
+        }
     }
 
     /// A value Redis pushed on the pub/sub connection (on its event loop).
     func push(_ value: RESPValue) {
-        guard let parts = value.elements, parts.count >= 3, let kind = parts[0].string,
-              let name = parts[1].string, let channel = self.channel(fromEvents: name)
-        else { return }
+        guard let parts = value.elements, parts.count >= 3, let kind = parts[0].string else { return }
+        // A pattern subscription's message: [pmessage, glob, channel, payload].
+        if kind == "pmessage" {
+            guard parts.count == 4, let name = parts[2].string, let channel = self.channel(fromEvents: name),
+                  let payload = parts[3].bytes
+            else { return }
+            self.patternMessage(payload, channel: channel)
+            return
+        }
+        guard let name = parts[1].string, let channel = self.channel(fromEvents: name) else { return }
         switch kind {
         case "subscribe":
             self.subscribed(channel)
@@ -103,8 +132,31 @@ extension RedisBroker {
         }
     }
 
+    /// A message that reached this node through a wildcard pattern. A channel the node is subscribed to (or filling
+    /// in) takes its messages from its own subscription, which reaches the pattern's subscribers too; until Redis
+    /// confirms that subscription, its messages come from here (and are remembered, so that none comes twice).
+    private func patternMessage(_ payload: ByteBuffer, channel: ChannelName) {
+        var payload = payload
+        guard payload.readInteger(as: UInt8.self) == UInt8(ascii: "m"),
+              let colon = payload.readableBytesView.firstIndex(of: UInt8(ascii: ":")),
+              let idText = payload.readString(length: colon - payload.readerIndex), let id = UInt64(idText),
+              payload.readInteger(as: UInt8.self) != nil,
+              let message = RedisMessageCodec.decode(payload, channel: channel, id: id)
+        else { return }  // deletions and stream closes concern plain subscribers only
+        let dispatch = self.state.withLockedValue { state -> Bool in
+            if state.subscribed.contains(channel) || state.backfilling[channel] != nil { return false }
+            guard state.desired.contains(channel) else { return true }
+            guard id > state.lastDispatched[channel] ?? 0 else { return false }
+            state.lastDispatched[channel] = id
+            return true
+        }
+        if dispatch { _ = self.sink.dispatch(message) }
+    }
+
     private func live(_ message: Message) {
         let dispatch = self.state.withLockedValue { state -> Bool in
+            // Unsubscribed while this was on its way: a pattern's message, if any, carries it.
+            guard state.desired.contains(message.channel) else { return false }
             if state.backfilling[message.channel] != nil {
                 state.backfilling[message.channel]!.append(message)
                 return false

@@ -20,6 +20,8 @@ public final class RedisBroker: Broker, ChannelInterest {
     struct PubSubState {
         /// Channels with local subscribers.
         var desired: Set<ChannelName> = []
+        /// Wildcard patterns with local subscribers (one Redis pattern subscription each).
+        var desiredPatterns: Set<ChannelPattern> = []
         /// Subscribe commands sent and not yet acknowledged, per channel.
         var pending: [ChannelName: Int] = [:]
         /// Channels whose subscription Redis confirmed (and that are still wanted).
@@ -104,6 +106,17 @@ public final class RedisBroker: Broker, ChannelInterest {
     private func deletedKey(_ channel: ChannelName) -> String { "\(self.prefix){\(channel.rawValue)}:deleted" }
 
     func eventsChannel(_ channel: ChannelName) -> String { "\(self.prefix){\(channel.rawValue)}:events" }
+
+    /// The Redis glob of a pattern's events channels: `PREFIX{chat.*}:events` (the hub matches the exact depth; the
+    /// prefix's glob characters are escaped; channel names have none).
+    func eventsGlob(_ pattern: ChannelPattern) -> String {
+        var prefix = ""
+        for character in self.prefix {
+            if "*?[]\\^".contains(character) { prefix.append("\\") }
+            prefix.append(character)
+        }
+        return "\(prefix){\(pattern.prefix.map { $0.rawValue + "." } ?? "")*}:events"
+    }
 
     func channel(fromEvents name: String) -> ChannelName? {
         let head = "\(self.prefix){"
