@@ -908,12 +908,16 @@ static void process_poll_body(conn_t *c, uint64_t t) {
         } else if (cfg.server == SRV_NCHAN) {
             on_payload(c, b, c->body.len, t); /* one raw message per response */
         } else {
-            /* {"messages":[{..,"data":"{\"seq\":..}"},...],"last_event_id":"X"} */
+            /* {"messages":[{..,"data":"{\"seq\":..}"},...],"last_event_id":"X"}; Bayeux: [{..,"data":{"seq":..}},
+             * .., {"channel":"/meta/connect",..,"clientId":"X"}] where a random clientId may hold the letters "seq":
+             * there the key is matched with its quotes */
+            const char *key = cfg.kind == K_BAYEUX ? "\"seq\":" : "seq";
+            size_t kl = strlen(key);
             const char *s = b;
             while (s < e) {
-                const char *k = memmem(s, (size_t)(e - s), "seq", 3);
+                const char *k = memmem(s, (size_t)(e - s), key, kl);
                 if (!k) break;
-                const char *ne = memmem(k + 3, (size_t)(e - k - 3), "seq", 3);
+                const char *ne = memmem(k + kl, (size_t)(e - k - kl), key, kl);
                 on_payload(c, k, (size_t)((ne ? ne : e) - k), t);
                 s = ne ? ne : e;
             }

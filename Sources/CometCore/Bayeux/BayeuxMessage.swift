@@ -30,44 +30,134 @@ public struct BayeuxMessage: Sendable {
     /// The deepest nesting a request body may have.
     public static let maxDepth = 32
 
-    /// Parses a request body: one message object or an array of at most `maxMessages` of them.
+    /// Parses a request body: one message object or an array of at most `maxMessages` of them. One pass over the
+    /// bytes: a message's fields go straight to their places (no dictionary per message).
     public static func parse(_ body: ByteBuffer, maxMessages: Int) throws(Refusal) -> [BayeuxMessage] {
-        let document: JSONValue
-        do {
-            document = try body.withUnsafeReadableBytes { bytes throws(JSONValue.SyntaxError) in
-                try JSONValue(parsing: bytes, maxDepth: Self.maxDepth)
+        try body.withUnsafeReadableBytes { bytes throws(Refusal) in
+            var parser = JSONValueParser(bytes: bytes, maxDepth: Self.maxDepth)
+            let notJSON = Refusal("body is not JSON (or is nested deeper than \(Self.maxDepth) levels)")
+            var messages: [BayeuxMessage] = []
+            do {
+                parser.skipWhitespace()
+                switch parser.current {
+                case UInt8(ascii: "["):
+                    parser.index += 1
+                    parser.skipWhitespace()
+                    if parser.current == UInt8(ascii: "]") {
+                        parser.index += 1
+                        parser.skipWhitespace()
+                        guard parser.index == bytes.count else { throw notJSON }
+                        throw Refusal("no message")
+                    }
+                    while true {
+                        guard messages.count < maxMessages else {
+                            throw Refusal("more than \(maxMessages) messages in one request")
+                        }
+                        guard parser.current == UInt8(ascii: "{") else {
+                            _ = try parser.value(depth: 1)
+                            throw Refusal("a message is not an object")
+                        }
+                        messages.append(try Self.message(&parser, depth: 1))
+                        parser.skipWhitespace()
+                        if parser.current == UInt8(ascii: ",") {
+                            parser.index += 1
+                            parser.skipWhitespace()
+                        } else if parser.current == UInt8(ascii: "]") {
+                            parser.index += 1
+                            break
+                        } else {
+                            throw notJSON
+                        }
+                    }
+                case UInt8(ascii: "{"):
+                    messages.append(try Self.message(&parser, depth: 0))
+                default:
+                    _ = try parser.value(depth: 0)
+                    parser.skipWhitespace()
+                    guard parser.index == bytes.count else { throw notJSON }
+                    throw Refusal("body is not a Bayeux message or an array of them")
+                }
+                parser.skipWhitespace()
+                guard parser.index == bytes.count else { throw notJSON }
+            } catch let refusal as Refusal {
+                throw refusal
+            } catch {
+                throw notJSON
             }
-        } catch {
-            throw Refusal("body is not JSON (or is nested deeper than \(Self.maxDepth) levels)")
+            return messages
         }
-        let objects: [JSONValue]
-        switch document {
-        case .array(let list): objects = list
-        case .object: objects = [document]
-        default: throw Refusal("body is not a Bayeux message or an array of them")
-        }
-        guard !objects.isEmpty else { throw Refusal("no message") }
-        guard objects.count <= maxMessages else { throw Refusal("more than \(maxMessages) messages in one request") }
-        var messages: [BayeuxMessage] = []
-        messages.reserveCapacity(objects.count)
-        for object in objects {
-            messages.append(try Self.message(object))
-        }
-        return messages
     }
 
-    private static func message(_ value: JSONValue) throws(Refusal) -> BayeuxMessage {
-        guard case .object(let fields) = value else { throw Refusal("a message is not an object") }
-        guard case .string(let channel)? = fields["channel"] else { throw Refusal("a message has no channel") }
+    /// The fields of a message the gateway reads, as parsed.
+    private struct Fields {
+        var channel, id, clientID, data, subscription, connectionType, supportedConnectionTypes, advice, ext: JSONValue?
+    }
+
+    /// A message object at the parser's `{`, nested at `depth`; its other fields are parsed and dropped.
+    private static func message(_ parser: inout JSONValueParser, depth: Int) throws -> BayeuxMessage {
+        guard depth < parser.maxDepth else { throw parser.fail() }
+        parser.index += 1
+        var fields = Fields()
+        parser.skipWhitespace()
+        if parser.current == UInt8(ascii: "}") {
+            parser.index += 1
+            return try Self.message(fields)
+        }
+        while true {
+            guard parser.current == UInt8(ascii: "\"") else { throw parser.fail() }
+            let key = try parser.string()
+            parser.skipWhitespace()
+            guard parser.current == UInt8(ascii: ":") else { throw parser.fail() }
+            parser.index += 1
+            parser.skipWhitespace()
+            let value = try parser.value(depth: depth + 1)
+            switch key {
+            case "channel": fields.channel = value
+            case "id": fields.id = value
+            case "clientId": fields.clientID = value
+            case "data": fields.data = value
+            case "subscription": fields.subscription = value
+            case "connectionType": fields.connectionType = value
+            case "supportedConnectionTypes": fields.supportedConnectionTypes = value
+            case "advice": fields.advice = value
+            case "ext": fields.ext = value
+            default: break
+            }
+            parser.skipWhitespace()
+            if parser.current == UInt8(ascii: ",") {
+                parser.index += 1
+                parser.skipWhitespace()
+            } else if parser.current == UInt8(ascii: "}") {
+                parser.index += 1
+                return try Self.message(fields)
+            } else {
+                throw parser.fail()
+            }
+        }
+    }
+
+    private static func message(_ fields: Fields) throws(Refusal) -> BayeuxMessage {
+        guard case .string(let channel)? = fields.channel else { throw Refusal("a message has no channel") }
+        func value(_ key: String) -> JSONValue? {
+            switch key {
+            case "clientId": fields.clientID
+            case "connectionType": fields.connectionType
+            case "subscription": fields.subscription
+            case "supportedConnectionTypes": fields.supportedConnectionTypes
+            case "advice": fields.advice
+            case "ext": fields.ext
+            default: nil
+            }
+        }
         func string(_ key: String) throws(Refusal) -> String? {
-            switch fields[key] {
+            switch value(key) {
             case nil, .null?: return nil
             case .string(let text)?: return text
             default: throw Refusal("'\(key)' is not a string")
             }
         }
         func strings(_ key: String) throws(Refusal) -> [String] {
-            switch fields[key] {
+            switch value(key) {
             case nil, .null?: return []
             case .string(let text)?: return [text]
             case .array(let list)?:
@@ -81,26 +171,26 @@ public struct BayeuxMessage: Sendable {
             }
         }
         func object(_ key: String) throws(Refusal) -> [String: JSONValue]? {
-            switch fields[key] {
+            switch value(key) {
             case nil, .null?: return nil
             case .object(let object)?: return object
             default: throw Refusal("'\(key)' is not an object")
             }
         }
         var supported: [String]? = nil
-        if case .array(let list)? = fields["supportedConnectionTypes"] {
+        if case .array(let list)? = fields.supportedConnectionTypes {
             supported = list.compactMap { if case .string(let text) = $0 { text } else { nil } }
             if supported!.count != list.count { supported = nil }
         }
         let id: JSONValue?
-        switch fields["id"] {
+        switch fields.id {
         case nil, .null?: id = nil
-        case .string?, .number?: id = fields["id"]
+        case .string?, .number?: id = fields.id
         default: throw Refusal("'id' is not a string or a number")
         }
         return BayeuxMessage(
-            channel: channel, id: id, clientID: try string("clientId"), data: fields["data"],
-            subscriptions: try strings("subscription"), subscription: fields["subscription"],
+            channel: channel, id: id, clientID: try string("clientId"), data: fields.data,
+            subscriptions: try strings("subscription"), subscription: fields.subscription,
             connectionType: try string("connectionType"),
             supportedConnectionTypes: supported, advice: try object("advice"),
             ext: try object("ext"))

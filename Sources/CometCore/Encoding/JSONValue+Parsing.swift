@@ -19,7 +19,7 @@ extension JSONValue {
     }
 }
 
-private struct JSONValueParser {
+struct JSONValueParser {
     let bytes: UnsafeRawBufferPointer
     let maxDepth: Int
     var index = 0

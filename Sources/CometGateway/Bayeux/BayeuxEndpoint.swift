@@ -19,14 +19,17 @@ struct BayeuxEndpoint {
     /// The replies and events for `messages`, received on `loop` over `transport`; completes on the session's loop
     /// (or `loop` for handshakes). `onHold` learns which session holds a connect of this request, and its serial,
     /// so that the request's connection can release it if it closes first.
-    func answer(_ messages: [BayeuxMessage], transport: BayeuxTransport, credentials: Authorizer.Credentials,
+    func answer(_ messages: [BayeuxMessage], transport: BayeuxTransport, credentials: @autoclosure () -> Authorizer.Credentials,
                 token: String?, on loop: any EventLoop,
                 onHold: (@Sendable (BayeuxSessions.Handle, Int) -> Void)? = nil) -> EventLoopFuture<[ByteBuffer]> {
         var replies: [ByteBuffer] = []
         var rest: [BayeuxMessage] = []
+        // A request made only of connects needs no credentials (they serve publishes and subscribes).
+        let needsCredentials = messages.contains { $0.channel != "/meta/connect" }
+        let credentials = needsCredentials ? credentials() : nil
         for message in messages {
             if message.channel == "/meta/handshake" {
-                replies.append(self.handshake(message, transport: transport, credentials: credentials, on: loop))
+                replies.append(self.handshake(message, transport: transport, credentials: credentials ?? .none, on: loop))
             } else {
                 rest.append(message)
             }
@@ -45,7 +48,7 @@ struct BayeuxEndpoint {
         let batch = rest
         let work: @Sendable () -> EventLoopFuture<[ByteBuffer]> = {
             let session = handle.session.value
-            session.credentials = credentials
+            if let credentials { session.credentials = credentials }
             let heldBefore = session.heldSerial
             let future = session.handle(batch, transport: transport, token: token)
             if let serial = session.heldSerial, serial != heldBefore { onHold?(handle, serial) }

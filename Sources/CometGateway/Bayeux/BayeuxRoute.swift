@@ -1,7 +1,7 @@
 import CometCore
 import Crypto
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// The Bayeux endpoint on the public listener (`bayeux.path`, `/cometd` by default, and every path below it, where
 /// CometD clients append the message type): `POST` with a JSON body (`long-polling`), `GET ?jsonp=NAME&message=JSON`
@@ -60,7 +60,7 @@ struct BayeuxRoute: Route {
         let replies = BayeuxEndpoint(gateway: self.gateway).answer(
             messages, transport: callback == nil ? .longPolling : .callbackPolling, credentials: .init(head),
             token: token, on: eventLoop, onHold: { handle, serial in claim.set(handle, serial) })
-        let response = replies.map { items -> HTTPResponse in
+        let render: @Sendable ([ByteBuffer]) -> HTTPResponse = { items in
             var headers = cors
             headers.append(("Cache-Control", "no-cache, no-store"))
             guard let callback else { return .json(200, "OK", BayeuxEndpoint.array(items), headers: headers) }
@@ -74,7 +74,7 @@ struct BayeuxRoute: Route {
             return HTTPResponse(status: 200, phrase: "OK", headers: headers,
                                 contentType: "text/javascript; charset=utf-8", body: script)
         }
-        return .hold(response, abandon: { claim.release() })
+        return .hold(replies, render: render, abandon: { claim.release() })
     }
 
     private func parse(_ body: ByteBuffer) throws -> [BayeuxMessage] {
@@ -108,14 +108,14 @@ struct BayeuxRoute: Route {
 /// The connect a request holds, learned when its session holds it: released if the request's connection closes
 /// before it is answered, so that the events it would take stay queued for the client's next connect.
 final class HoldClaim: Sendable {
-    private let held = NIOLockedValueBox<(BayeuxSessions.Handle, Int)?>(nil)
+    private let held = Mutex<(BayeuxSessions.Handle, Int)?>(nil)
 
     func set(_ handle: BayeuxSessions.Handle, _ serial: Int) {
-        self.held.withLockedValue { $0 = (handle, serial) }
+        self.held.withLock { $0 = (handle, serial) }
     }
 
     func release() {
-        guard let (handle, serial) = self.held.withLockedValue({ $0 }) else { return }
+        guard let (handle, serial) = self.held.withLock({ $0 }) else { return }
         handle.loop.execute { handle.session.value.abandon(serial) }
     }
 }

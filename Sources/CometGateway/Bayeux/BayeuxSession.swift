@@ -43,6 +43,11 @@ final class BayeuxSession: DeadlineOwner {
     private var ackBatch = 0
     private var unacked: [(batch: Int, events: [ByteBuffer])] = []
     private let timerID: UInt64
+    /// When the deadline is set to fire (nil: not set), when the held connect's hold ends, when the session expires
+    /// (uptime nanoseconds).
+    private var timerAt: Int64?
+    private var holdUntil: Int64 = 0
+    private var expiresAt: Int64 = 0
     private(set) var ended = false
 
     init(clientID: String, service: BayeuxService, gateway: GatewayContext, shard: LoopShard, ackEnabled: Bool,
@@ -124,7 +129,8 @@ final class BayeuxSession: DeadlineOwner {
         self.serial += 1
         let held = Held(serial: self.serial, promise: self.loop.makePromise(), before: before, id: message.id)
         self.held = held
-        self.shard.timers.set(self.timerID, at: Int64(self.loop.now.uptimeNanoseconds) + Int64(hold * 1e9), owner: self)
+        self.holdUntil = Int64(self.loop.now.uptimeNanoseconds) + Int64(hold * 1e9)
+        self.ensureTimer(at: self.holdUntil)
         return held.promise.futureResult
     }
 
@@ -186,6 +192,23 @@ final class BayeuxSession: DeadlineOwner {
     }
 
     private func connectReply(id: JSONValue?, reconnect: String?) -> ByteBuffer {
+        if reconnect == nil, !self.ackEnabled, self.dropped == 0, self.gapChannels.isEmpty {
+            // The common reply, written straight: {"channel":"/meta/connect","successful":true,"id":…,"clientId":…,
+            // "advice":…}.
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(96 + self.clientID.utf8.count + self.service.encodedAdvice.readableBytes)
+            buffer.writeStaticString(#"{"channel":"/meta/connect","successful":true"#)
+            if let id {
+                buffer.writeStaticString(#","id":"#)
+                id.write(into: &buffer)
+            }
+            buffer.writeStaticString(#","clientId":""#)
+            buffer.writeString(self.clientID)  // alphanumeric: nothing to escape
+            buffer.writeStaticString(#"","advice":"#)
+            buffer.writeImmutableBuffer(self.service.encodedAdvice)
+            buffer.writeStaticString("}")
+            return buffer
+        }
         var reply = BayeuxReply(channel: "/meta/connect", successful: true, id: id)
         reply.clientID = self.clientID
         if let reconnect {
@@ -207,18 +230,32 @@ final class BayeuxSession: DeadlineOwner {
 
     // MARK: - Lifetime
 
+    /// Starts the session timeout (no connect is held now).
     private func armExpiry() {
         guard !self.ended else { return }
-        let timeout = Int64(self.service.configuration.sessionTimeout * 1e9)
-        self.shard.timers.set(self.timerID, at: Int64(self.loop.now.uptimeNanoseconds) + timeout, owner: self)
+        self.expiresAt = Int64(self.loop.now.uptimeNanoseconds) + Int64(self.service.configuration.sessionTimeout * 1e9)
+        self.ensureTimer(at: self.expiresAt)
     }
 
-    /// The held connect's hold ended (it is answered), or the session timed out (it is forgotten).
+    /// Makes the deadline fire no later than `deadline`. A deadline already set earlier is kept (it fires early and
+    /// is set again then), so that a client polling quickly costs no timer update per poll.
+    private func ensureTimer(at deadline: Int64) {
+        if let timerAt = self.timerAt, timerAt <= deadline { return }
+        self.timerAt = deadline
+        self.shard.timers.set(self.timerID, at: deadline, owner: self)
+    }
+
+    /// The held connect's hold ended (it is answered), or the session timed out (it is forgotten); earlier than
+    /// either, the deadline is set again.
     func deadlineReached() {
+        self.timerAt = nil
+        let now = Int64(self.loop.now.uptimeNanoseconds)
         if self.held != nil {
-            self.answerHeld()
-        } else {
+            if now >= self.holdUntil { self.answerHeld() } else { self.ensureTimer(at: self.holdUntil) }
+        } else if now >= self.expiresAt {
             self.end(reconnect: nil)
+        } else {
+            self.ensureTimer(at: self.expiresAt)
         }
     }
 
@@ -229,6 +266,7 @@ final class BayeuxSession: DeadlineOwner {
         if self.held != nil { self.answerHeld(reconnect: reconnect ?? "handshake") }
         self.ended = true
         self.shard.timers.clear(self.timerID)
+        self.timerAt = nil
         for subscriber in self.subscriptions.values { self.unregister(subscriber) }
         self.subscriptions.removeAll()
         self.queue.removeAll()

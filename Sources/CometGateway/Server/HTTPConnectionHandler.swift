@@ -284,14 +284,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
             self.openWebSocket(endpoint, accept: accept, credentials: .init(head), context: context)
         case .proxy(let upstream):
             self.proxy(head, to: upstream, context: context)
-        case .hold(let future, let abandon):
+        case .hold(let future, let render, let abandon):
             self.exchange = .waiting(abandon: abandon)
             future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
                 guard case .waiting = self.exchange else { return }
                 self.exchange = .none
                 switch result {
-                case .success(let response):
-                    self.finish(self.respond(response, head: head), context: context)
+                case .success(let items):
+                    self.finish(self.respond(render(items), head: head), context: context)
                 case .failure:
                     let error = GatewayError(.serviceUnavailable, "unavailable")
                     self.finish(self.respond(HTTPResponse(error: error), head: head), context: context)

@@ -19,9 +19,9 @@ enum RouteAction {
     case webSocket(WebSocketEndpoint, accept: String)
     /// Pass the request through to this upstream (its body streams up as it arrives).
     case proxy(ProxyConfiguration.Upstream)
-    /// Answer when the future completes, unless the connection closes first: then `abandon` is called (a Bayeux
-    /// connect held for its client gives back the client's queued messages).
-    case hold(EventLoopFuture<HTTPResponse>, abandon: @Sendable () -> Void)
+    /// Answer with `render`'s response when the future completes, unless the connection closes first: then
+    /// `abandon` is called (a Bayeux connect held for its client gives back the client's queued messages).
+    case hold(EventLoopFuture<[ByteBuffer]>, render: @Sendable ([ByteBuffer]) -> HTTPResponse, abandon: @Sendable () -> Void)
     /// Decide when the future completes (a subscription waiting for the application's authorization).
     case deferred(EventLoopFuture<RouteAction>)
 }
