@@ -7,7 +7,7 @@ import NIOCore
 /// Built and run by `scripts/fuzz.sh` (with `-sanitize=fuzzer,address -D FUZZING`); in a normal build this is a small
 /// executable that says so. Every target must return without crashing, trapping or hanging on any input.
 enum FuzzTargets {
-    static let names = ["http", "epcp", "proxy-headers", "websocket", "request-target", "config", "channel-token", "grip", "resp"]
+    static let names = ["http", "epcp", "proxy-headers", "websocket", "request-target", "config", "channel-token", "grip", "resp", "bayeux"]
 
     /// Runs one input through the target `name`.
     static func run(_ name: String, _ bytes: UnsafeBufferPointer<UInt8>) {
@@ -21,6 +21,7 @@ enum FuzzTargets {
         case "channel-token": Self.channelToken(bytes)
         case "grip": Self.grip(bytes)
         case "resp": Self.resp(bytes)
+        case "bayeux": Self.bayeux(bytes)
         default: fatalError("unknown COMET_FUZZ_TARGET \(name) (known: \(names.joined(separator: ", ")))")
         }
     }
@@ -118,6 +119,39 @@ enum FuzzTargets {
         else { return }
         _ = GripResponses.render(instruction.response, keepAlive: true, date: "now", headOnly: false)
         _ = GripStreamTransport(instruction: instruction, chunked: text.count % 2 == 0, date: "now", heartbeatInterval: 15)
+    }
+
+    /// A Bayeux request body: parsed as a batch; every message's channel read as a Bayeux channel (and its gateway
+    /// channel), its data written back as JSON and checked; the body also read as one JSON value and as a delivery.
+    static func bayeux(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let body = ByteBuffer(bytes: bytes)
+        if let messages = try? BayeuxMessage.parse(body, maxMessages: 16) {
+            for message in messages {
+                let channel = BayeuxChannel(message.channel)
+                _ = channel?.gatewayChannel()
+                if let channel, let other = BayeuxChannel("/a/b") { _ = channel.matches(other) }
+                for name in message.subscriptions { _ = BayeuxChannel(name) }
+                if let data = message.data {
+                    let text = data.jsonText
+                    let valid = text.withUnsafeReadableBytes { JSONSyntax.isValid($0, maxDepth: 100) }
+                    precondition(valid, "JSONValue.write made invalid JSON")
+                }
+                var reply = BayeuxReply.failure(message.channel, id: message.id, error: "400:\(message.channel):x")
+                reply.subscription = message.subscription
+                reply.ext = message.ext.map { .object($0) }
+                let written = reply.bytes
+                precondition(written.withUnsafeReadableBytes { JSONSyntax.isValid($0, maxDepth: 100) }, "a reply is not JSON")
+            }
+        }
+        let raw = UnsafeRawBufferPointer(bytes)
+        let valid = JSONSyntax.isValid(raw, maxDepth: 32)
+        let parsed = try? JSONValue(parsing: raw, maxDepth: 32)
+        precondition(valid == (parsed != nil), "the JSON syntax check and the parser disagree")
+        if let channel = try? ChannelName(validating: "fuzz.a") {
+            let message = Message(channel: channel, id: 1, event: nil, contentType: "application/json", data: body,
+                                  publishedAt: 0)
+            _ = BayeuxEncoding.event(message)
+        }
     }
 
     /// What a Redis server (or something pretending to be one) sends: RESP values read with small bounds, each also

@@ -331,7 +331,15 @@ async def ws_ack_case(public, publish_url, stamp):
         await ws.send(json.dumps([{"channel": "/meta/disconnect", "clientId": client_id, "id": "6"}]))
         bye = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert bye[-1]["channel"] == "/meta/disconnect" and bye[-1]["successful"], bye
-    print("ok: ack extension over WebSocket: an unacknowledged reply was delivered again on a new socket")
+    async with websockets.connect(url) as ws:
+        await ws.send("{not bayeux")
+        try:
+            await asyncio.wait_for(ws.recv(), 10)
+            raise AssertionError("a malformed message was answered")
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 1007, closed
+    print("ok: ack extension over WebSocket: an unacknowledged reply was delivered again on a new socket; "
+          "a message that is not Bayeux closes the socket with 1007")
 
 
 async def run(public, publish_url, public_port):

@@ -77,6 +77,11 @@ struct LiveBayeuxTests {
             #expect(head.status == 200)
             let other = try bayeux.handshake()
             #expect(other != client)
+            // Three sessions (the curl handshake made one); each subscription is a bayeux subscriber.
+            _ = try bayeux.subscribe(other, #"["/m/a","/m/*"]"#)
+            let metrics = Curl.request("GET", "\(live.publishURL)/metrics").body
+            #expect(metrics.contains("comet_bayeux_sessions 3"), "\(metrics)")
+            #expect(metrics.contains(#"comet_subscribers{transport="bayeux"} 2"#))
         }
     }
 
