@@ -62,10 +62,16 @@ public final class Message: Sendable {
         if sse != 0 { Unmanaged<SSEParts>.fromOpaque(UnsafeRawPointer(bitPattern: sse)!).release() }
         let json = self.jsonParts.load(ordering: .acquiring)
         if json != 0 { Unmanaged<JSONParts>.fromOpaque(UnsafeRawPointer(bitPattern: json)!).release() }
-        for slot in [self.iframeChunk.load(ordering: .acquiring), self.webSocketText.load(ordering: .acquiring),
-                     self.gripChunk.load(ordering: .acquiring), self.bayeuxEvent.load(ordering: .acquiring)] where slot != 0 {
-            Unmanaged<SharedFrame>.fromOpaque(UnsafeRawPointer(bitPattern: slot)!).release()
-        }
+        Self.releaseFrame(self.iframeChunk.load(ordering: .acquiring))
+        Self.releaseFrame(self.webSocketText.load(ordering: .acquiring))
+        Self.releaseFrame(self.gripChunk.load(ordering: .acquiring))
+        Self.releaseFrame(self.bayeuxEvent.load(ordering: .acquiring))
+    }
+
+    /// Releases a retained ``SharedFrame`` slot's value, if it was rendered (no array, no allocation per message).
+    @inline(__always)
+    private static func releaseFrame(_ slot: UInt) {
+        if slot != 0 { Unmanaged<SharedFrame>.fromOpaque(UnsafeRawPointer(bitPattern: slot)!).release() }
     }
 
     /// The complete frame of this message in `format`, as every one-channel subscriber of a transport using that

@@ -159,7 +159,9 @@ public final class Hub: MessageSink, Sendable {
 
     private func post(_ event: ShardEvent, channel: ChannelName) -> Int {
         // Copying the route out retains its array; it does not allocate (unless wildcard subscriptions exist).
-        guard let route = self.routes.withLockedValue({ Self.route(of: channel, in: $0) }) else { return 0 }
+        guard let route = self.routes.withLockedValue({ routes in
+            routes.patterns.isEmpty ? routes.channels[channel] : Self.route(of: channel, in: routes)
+        }) else { return 0 }
         for (index, count) in route.perShard.enumerated() where count > 0 {
             self.inboxes[index].post(event, deliveries: count)
         }
