@@ -114,6 +114,9 @@ struct LiveBayeuxTests {
             }
             let (_, replies, _) = try bayeux.post(#"[{"channel":"/meta/connect","id":"1"}]"#)
             #expect(replies.first?["error"] as? String == "402::Unknown client")
+            let client = try bayeux.handshake()
+            let (_, mixed, _) = try bayeux.post(#"[{"channel":"/meta/subscribe","clientId":"\#(client)","subscription":"/a"},{"channel":"/meta/subscribe","clientId":"other0000000000000","subscription":"/b"}]"#)
+            #expect(mixed.count == 2 && mixed.allSatisfy { $0["error"] as? String == "400::one clientId per request" })
         }
     }
 

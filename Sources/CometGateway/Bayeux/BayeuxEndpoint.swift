@@ -35,15 +35,13 @@ struct BayeuxEndpoint {
             }
         }
         guard let first = rest.first else { return loop.makeSucceededFuture(replies) }
-        guard let clientID = first.clientID, let handle = self.service.sessions.lookup(clientID),
-              rest.allSatisfy({ $0.clientID == clientID })
-        else {
+        guard rest.allSatisfy({ $0.clientID == first.clientID }) else {
             return loop.makeSucceededFuture(replies + rest.map { message in
-                if let id = message.clientID, id == first.clientID, self.service.sessions.lookup(id) != nil {
-                    return BayeuxReply.failure(message.channel, id: message.id, error: "400::one clientId per request").bytes
-                }
-                return Self.unknownClient(message).bytes
+                BayeuxReply.failure(message.channel, id: message.id, error: "400::one clientId per request").bytes
             })
+        }
+        guard let clientID = first.clientID, let handle = self.service.sessions.lookup(clientID) else {
+            return loop.makeSucceededFuture(replies + rest.map { Self.unknownClient($0).bytes })
         }
         let batch = rest
         let work: @Sendable () -> EventLoopFuture<[ByteBuffer]> = {
