@@ -275,4 +275,43 @@ struct LiveRedisTests {
         }
         await redis.stop()
     }
+
+    @Test("Bayeux wildcards across nodes: /chat/* and /chat/** on node A get node B's publishes once each, also when the node subscribes to the channel by name too")
+    func bayeuxWildcardsAcrossNodes() async throws {
+        let redis = try await RedisServer.start()
+        try await self.withNodes(2, redis: redis) { nodes in
+            try await self.waitConnected(nodes)
+            let url = "http://127.0.0.1:\(nodes[0].publicPort)/cometd"
+            func post(_ batch: String) throws -> [[String: Any]] {
+                let body = Curl.request("POST", url, body: Array(batch.utf8), headers: ["Content-Type: application/json"]).body
+                return (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [[String: Any]]) ?? []
+            }
+            let shake = try post(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]"#)
+            let client = try #require(shake.first?["clientId"] as? String)
+            let subscribed = try post(#"[{"channel":"/meta/subscribe","clientId":"\#(client)","subscription":["/chat/*","/chat/**"]},{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling"}]"#)
+            #expect(subscribed.first?["successful"] as? Bool == true)
+            // The patterns' Redis subscriptions are asynchronous: publish until the first one arrives.
+            var first: [[String: Any]] = []
+            for attempt in 0..<50 where first.isEmpty {
+                _ = try publish(nodes[1], "chat.warmup", "w\(attempt)")
+                first = try post(#"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","advice":{"timeout":200}}]"#)
+                    .filter { $0["data"] != nil }
+            }
+            #expect(!first.isEmpty, "a wildcard subscription receives another node's publishes")
+            // Another client subscribes to /chat/room by name on the same node: the node now has both subscriptions.
+            let other = try #require(try post(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]"#).first?["clientId"] as? String)
+            _ = try post(#"[{"channel":"/meta/subscribe","clientId":"\#(other)","subscription":"/chat/room"}]"#)
+            try await Task.sleep(for: .milliseconds(300))  // the by-name subscription reaches Redis (nothing a client sees)
+            var ids: [String] = []
+            for index in 0..<20 { ids.append(try publish(nodes[1], index % 2 == 0 ? "chat.room" : "chat.deep.er", "m\(index)")) }
+            var got: [[String: Any]] = []
+            for _ in 0..<40 where got.count < 20 {
+                got += try post(#"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","advice":{"timeout":500}}]"#)
+                    .filter { ($0["data"] as? String)?.hasPrefix("m") == true }
+            }
+            #expect(got.compactMap { $0["id"] as? String } == ids, "every message once, in order")
+            #expect(got.compactMap { $0["channel"] as? String } == (0..<20).map { $0 % 2 == 0 ? "/chat/room" : "/chat/deep/er" })
+        }
+        await redis.stop()
+    }
 }
