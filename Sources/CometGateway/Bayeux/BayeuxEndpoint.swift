@@ -44,18 +44,27 @@ struct BayeuxEndpoint {
             return loop.makeSucceededFuture(replies + rest.map { Self.unknownClient($0).bytes })
         }
         let batch = rest
-        let work: @Sendable () -> EventLoopFuture<[ByteBuffer]> = {
-            let session = handle.session.value
-            if let credentials { session.credentials = credentials }
-            let heldBefore = session.heldSerial
-            let future = session.handle(batch, transport: transport, token: token)
-            if let serial = session.heldSerial, serial != heldBefore { onHold?(handle, serial) }
-            return future
-        }
-        let answered = handle.loop.inEventLoop ? work() : handle.loop.flatSubmit(work)
+        // On the session's loop (the common case: it shook hands on this connection's loop) without a task.
+        let answered = handle.loop.inEventLoop
+            ? Self.run(batch, handle: handle, transport: transport, credentials: credentials, token: token, onHold: onHold)
+            : handle.loop.flatSubmit {
+                Self.run(batch, handle: handle, transport: transport, credentials: credentials, token: token, onHold: onHold)
+            }
         guard !replies.isEmpty else { return answered }
         let handshakes = replies
         return answered.map { handshakes + $0 }
+    }
+
+    /// Carries out a batch on its session's loop (call on it).
+    private static func run(_ batch: [BayeuxMessage], handle: BayeuxSessions.Handle, transport: BayeuxTransport,
+                            credentials: Authorizer.Credentials?, token: String?,
+                            onHold: (@Sendable (BayeuxSessions.Handle, Int) -> Void)?) -> EventLoopFuture<[ByteBuffer]> {
+        let session = handle.session.value
+        if let credentials { session.credentials = credentials }
+        let heldBefore = session.heldSerial
+        let future = session.handle(batch, transport: transport, token: token)
+        if let serial = session.heldSerial, serial != heldBefore { onHold?(handle, serial) }
+        return future
     }
 
     private func handshake(_ message: BayeuxMessage, transport: BayeuxTransport, credentials: Authorizer.Credentials,

@@ -55,15 +55,21 @@ struct BayeuxRoute: Route {
         } catch {
             return .respond(HTTPResponse(error: GatewayError(.badRequest, "bad request")))
         }
-        let claim = HoldClaim()
-        let token = target.queryValue("token") ?? head.first(name: "x-comet-token")
+        // Only a connect is held (and needs releasing); only a subscribe reads a channel token.
+        let claim = messages.contains { $0.channel == "/meta/connect" } ? HoldClaim() : nil
+        let token = messages.contains { $0.channel == "/meta/subscribe" }
+            ? (target.queryValue("token") ?? head.first(name: "x-comet-token")) : nil
+        var onHold: (@Sendable (BayeuxSessions.Handle, Int) -> Void)? = nil
+        if let claim { onHold = { handle, serial in claim.set(handle, serial) } }
         let replies = BayeuxEndpoint(gateway: self.gateway).answer(
             messages, transport: callback == nil ? .longPolling : .callbackPolling, credentials: .init(head),
-            token: token, on: eventLoop, onHold: { handle, serial in claim.set(handle, serial) })
+            token: token, on: eventLoop, onHold: onHold)
         let render: @Sendable ([ByteBuffer]) -> HTTPResponse = { items in
-            var headers = cors
-            headers.append(("Cache-Control", "no-cache, no-store"))
-            guard let callback else { return .json(200, "OK", BayeuxEndpoint.array(items), headers: headers) }
+            guard let callback else {
+                let headers = cors.isEmpty ? Self.noCache : cors + Self.noCache
+                return .json(200, "OK", BayeuxEndpoint.array(items), headers: headers)
+            }
+            var headers = cors + Self.noCache
             var script = ByteBuffer()
             script.writeString(callback.name)
             script.writeStaticString("(")
@@ -74,8 +80,11 @@ struct BayeuxRoute: Route {
             return HTTPResponse(status: 200, phrase: "OK", headers: headers,
                                 contentType: "text/javascript; charset=utf-8", body: script)
         }
-        return .hold(replies, render: render, abandon: { claim.release() })
+        return .hold(replies, render: render, abandon: { claim?.release() })
     }
+
+    /// The cache headers of every answer.
+    private static let noCache = [("Cache-Control", "no-cache, no-store")]
 
     private func parse(_ body: ByteBuffer) throws -> [BayeuxMessage] {
         do {
