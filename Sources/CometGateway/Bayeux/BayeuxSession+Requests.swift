@@ -7,6 +7,11 @@ extension BayeuxSession {
     /// the events it takes), completed on this loop. `token` is the channel token the request carried
     /// (`?token=`, `X-Comet-Token`) for subscribes that do not carry their own (`ext.token`).
     func handle(_ messages: [BayeuxMessage], transport: BayeuxTransport, token: String?) -> EventLoopFuture<[ByteBuffer]> {
+        // The common request: one connect.
+        if messages.count == 1, let connect = messages.first, connect.channel == "/meta/connect" {
+            var none: [BayeuxMessage] = []
+            return self.step(&none, replies: [], connect: connect, transport: transport, token: token)
+        }
         var others = messages.filter { $0.channel != "/meta/connect" }
         let connects = messages.filter { $0.channel == "/meta/connect" }
         var refused: [ByteBuffer] = []

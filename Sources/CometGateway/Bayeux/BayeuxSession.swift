@@ -122,7 +122,7 @@ final class BayeuxSession: DeadlineOwner {
         let draining = self.gateway.draining.load(ordering: .relaxed)
         if self.connects == 1 || !self.queue.isEmpty || self.dropped > 0 || !self.gapChannels.isEmpty || hold <= 0
             || draining {
-            let reply = before + self.takeEvents() + [self.connectReply(id: message.id, reconnect: draining ? "handshake" : nil)]
+            let reply = self.takeEvents(after: before, then: { $0.connectReply(id: message.id, reconnect: draining ? "handshake" : nil) })
             self.armExpiry()
             return self.loop.makeSucceededFuture(reply)
         }
@@ -149,18 +149,21 @@ final class BayeuxSession: DeadlineOwner {
     private func answerHeld(reconnect: String? = nil) {
         guard let held = self.held else { return }
         self.held = nil
-        held.promise.succeed(held.before + self.takeEvents() + [self.connectReply(id: held.id, reconnect: reconnect)])
+        held.promise.succeed(self.takeEvents(after: held.before, then: { $0.connectReply(id: held.id, reconnect: reconnect) }))
         self.armExpiry()
     }
 
-    /// What is queued, as the events of the next connect reply (remembered until acknowledged, with `ack`).
-    private func takeEvents() -> [ByteBuffer] {
-        var events: [ByteBuffer] = []
-        events.reserveCapacity(self.queue.count)
-        while let event = self.queue.popFirst() { events.append(event) }
+    /// A connect's answer, in one array: `before` (the batch's other replies), what is queued (remembered until
+    /// acknowledged, with `ack`), then the connect reply that `reply` makes (after the events are taken: it carries
+    /// the ack batch and any gap).
+    private func takeEvents(after before: [ByteBuffer], then reply: (BayeuxSession) -> ByteBuffer) -> [ByteBuffer] {
+        var answer = before
+        answer.reserveCapacity(before.count + self.queue.count + 1)
+        let first = answer.count
+        while let event = self.queue.popFirst() { answer.append(event) }
         if self.ackEnabled {
             self.ackBatch += 1
-            if !events.isEmpty { self.unacked.append((self.ackBatch, events)) }
+            if answer.count > first { self.unacked.append((self.ackBatch, Array(answer[first...]))) }
             var kept = self.unacked.reduce(0) { $0 + $1.events.count }
             while kept > self.maxQueue, let oldest = self.unacked.first {
                 self.unacked.removeFirst()
@@ -168,7 +171,8 @@ final class BayeuxSession: DeadlineOwner {
                 self.dropped += oldest.events.count
             }
         }
-        return events
+        answer.append(reply(self))
+        return answer
     }
 
     /// With `ack`: the client's `ext.ack` names the last connect reply it received; the events of later replies
