@@ -7,7 +7,9 @@ final class BayeuxSubscriber: HubSubscriber {
     let channels: [ChannelName]
     let pattern: ChannelPattern?
     var slots: [Int]
-    private unowned let session: BayeuxSession
+    /// Strong: a removal deferred to the end of a shard's batch may still hand this subscriber a message after its
+    /// session ended (it ignores it). The cycle is broken when the session ends (it drops its subscriptions).
+    private let session: BayeuxSession
 
     init(channel: ChannelName, session: BayeuxSession) {
         self.channels = [channel]
