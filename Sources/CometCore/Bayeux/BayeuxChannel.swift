@@ -69,8 +69,9 @@ public struct BayeuxChannel: Hashable, Sendable, CustomStringConvertible {
 
     /// The Bayeux channel of a gateway channel (`chat.room1` → `/chat/room1`); nil when the name has an empty segment
     /// (`a..b`, `.a`) or is one of the protocol's own.
-    public init?(gateway channel: ChannelName) {
-        self.init("/" + channel.rawValue.split(separator: ".", omittingEmptySubsequences: false).joined(separator: "/"))
+    public init?(gateway channel: ChannelName, maxLength: Int = ChannelName.defaultMaxLength) {
+        self.init("/" + channel.rawValue.split(separator: ".", omittingEmptySubsequences: false).joined(separator: "/"),
+                  maxLength: maxLength)
         guard self.kind == .broadcast else { return nil }
     }
 

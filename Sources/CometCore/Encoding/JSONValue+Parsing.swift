@@ -7,8 +7,8 @@ extension JSONValue {
 
     /// Parses `bytes` as exactly one JSON value (RFC 8259; surrounding whitespace allowed) nested at most `maxDepth`
     /// deep. One pass over the bytes, no Foundation: a request body is read at the cost of the values it holds.
-    /// Strings are decoded from UTF-8 (an invalid sequence becomes U+FFFD); numbers become `Double`; a repeated key
-    /// keeps its last value.
+    /// Strings are decoded from UTF-8 (an invalid sequence becomes U+FFFD); numbers become `Double` (one beyond its
+    /// range, such as `1e999`, is refused); a repeated key keeps its last value.
     public init(parsing bytes: UnsafeRawBufferPointer, maxDepth: Int = 64) throws(SyntaxError) {
         var parser = JSONValueParser(bytes: bytes, maxDepth: maxDepth)
         parser.skipWhitespace()
@@ -213,7 +213,8 @@ struct JSONValueParser {
             guard digits(&self) else { throw self.fail() }
         }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: self.bytes[start..<self.index]), as: UTF8.self)
-        guard let value = Double(text) else { throw self.fail() }
+        // A number too large for a Double (1e999) has no JSON form to write back: refused.
+        guard let value = Double(text), value.isFinite else { throw self.fail() }
         return value
     }
 }

@@ -61,10 +61,8 @@ struct BayeuxEndpoint {
                             onHold: (@Sendable (BayeuxSessions.Handle, Int) -> Void)?) -> EventLoopFuture<[ByteBuffer]> {
         let session = handle.session.value
         if let credentials { session.credentials = credentials }
-        let heldBefore = session.heldSerial
-        let future = session.handle(batch, transport: transport, token: token)
-        if let serial = session.heldSerial, serial != heldBefore { onHold?(handle, serial) }
-        return future
+        return session.handle(batch, transport: transport, token: token,
+                              onHold: onHold.map { onHold in { serial in onHold(handle, serial) } })
     }
 
     private func handshake(_ message: BayeuxMessage, transport: BayeuxTransport, credentials: Authorizer.Credentials,

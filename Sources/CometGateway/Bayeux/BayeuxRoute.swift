@@ -115,16 +115,36 @@ struct BayeuxRoute: Route {
 }
 
 /// The connect a request holds, learned when its session holds it: released if the request's connection closes
-/// before it is answered, so that the events it would take stay queued for the client's next connect.
+/// before it is answered, so that the events it would take stay queued for the client's next connect. A release
+/// asked for before the session said which connect it holds is carried out when it says.
 final class HoldClaim: Sendable {
-    private let held = Mutex<(BayeuxSessions.Handle, Int)?>(nil)
+    private enum State {
+        case waiting
+        case held(BayeuxSessions.Handle, Int)
+        case released
+    }
+
+    private let state = Mutex<State>(.waiting)
 
     func set(_ handle: BayeuxSessions.Handle, _ serial: Int) {
-        self.held.withLock { $0 = (handle, serial) }
+        let releaseNow = self.state.withLock { state -> Bool in
+            if case .released = state { return true }
+            state = .held(handle, serial)
+            return false
+        }
+        if releaseNow { Self.abandon(handle, serial) }
     }
 
     func release() {
-        guard let (handle, serial) = self.held.withLock({ $0 }) else { return }
+        let held = self.state.withLock { state -> (BayeuxSessions.Handle, Int)? in
+            defer { state = .released }
+            if case .held(let handle, let serial) = state { return (handle, serial) }
+            return nil
+        }
+        if let (handle, serial) = held { Self.abandon(handle, serial) }
+    }
+
+    private static func abandon(_ handle: BayeuxSessions.Handle, _ serial: Int) {
         handle.loop.execute { handle.session.value.abandon(serial) }
     }
 }

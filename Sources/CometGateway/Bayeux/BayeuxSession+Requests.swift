@@ -6,11 +6,14 @@ extension BayeuxSession {
     /// Carries out a batch (all for this client), in order, with a connect last; the replies (and, for a connect,
     /// the events it takes), completed on this loop. `token` is the channel token the request carried
     /// (`?token=`, `X-Comet-Token`) for subscribes that do not carry their own (`ext.token`).
-    func handle(_ messages: [BayeuxMessage], transport: BayeuxTransport, token: String?) -> EventLoopFuture<[ByteBuffer]> {
+    /// `onHold` learns the serial of the connect when it is held (then, or after the batch's other messages that
+    /// waited for the application), so that the request's connection can release it if it closes first.
+    func handle(_ messages: [BayeuxMessage], transport: BayeuxTransport, token: String?,
+                onHold: ((Int) -> Void)? = nil) -> EventLoopFuture<[ByteBuffer]> {
         // The common request: one connect.
         if messages.count == 1, let connect = messages.first, connect.channel == "/meta/connect" {
             var none: [BayeuxMessage] = []
-            return self.step(&none, replies: [], connect: connect, transport: transport, token: token)
+            return self.step(&none, replies: [], connect: connect, transport: transport, token: token, onHold: onHold)
         }
         var others = messages.filter { $0.channel != "/meta/connect" }
         let connects = messages.filter { $0.channel == "/meta/connect" }
@@ -20,11 +23,12 @@ extension BayeuxSession {
                                                error: "400::one /meta/connect per request").bytes)
         }
         others.reverse()  // popped from the end, in order
-        return self.step(&others, replies: refused, connect: connects.last, transport: transport, token: token)
+        return self.step(&others, replies: refused, connect: connects.last, transport: transport, token: token,
+                         onHold: onHold)
     }
 
     private func step(_ pending: inout [BayeuxMessage], replies: [ByteBuffer], connect: BayeuxMessage?,
-                      transport: BayeuxTransport, token: String?) -> EventLoopFuture<[ByteBuffer]> {
+                      transport: BayeuxTransport, token: String?, onHold: ((Int) -> Void)?) -> EventLoopFuture<[ByteBuffer]> {
         var replies = replies
         while let message = pending.popLast() {
             guard !self.ended else {
@@ -37,7 +41,8 @@ extension BayeuxSession {
             case .later(let future):
                 var rest = pending
                 return future.hop(to: self.loop).assumeIsolated().flatMap { list in
-                    self.step(&rest, replies: replies + list, connect: connect, transport: transport, token: token)
+                    self.step(&rest, replies: replies + list, connect: connect, transport: transport, token: token,
+                              onHold: onHold)
                 }.nonisolated()
             }
         }
@@ -48,7 +53,7 @@ extension BayeuxSession {
                 "/meta/connect", id: connect.id, clientID: self.clientID,
                 error: "400:\(Self.argument(type)):unsupported connection type").bytes])
         }
-        return self.connect(connect, before: replies)
+        return self.connect(connect, before: replies, onHold: onHold)
     }
 
     private enum Answer {
@@ -105,6 +110,17 @@ extension BayeuxSession {
 
     private func target(_ name: String) -> Resolved {
         let maxLength = self.gateway.configuration.limits.maxChannelNameLength
+        if name == "/meta" || name.hasPrefix("/meta/") {
+            return .refused("403:\(Self.argument(name)):meta channels cannot be subscribed to")
+        }
+        if name.hasPrefix("/service/") {
+            // `/service/x`, `/service/*`, `/service/**`: accepted, deliver nothing.
+            let base = name.hasSuffix("/**") ? String(name.dropLast(3)) : name.hasSuffix("/*") ? String(name.dropLast(2)) : name
+            guard base == "/service" || BayeuxChannel(base, maxLength: maxLength) != nil else {
+                return .refused("400:\(Self.argument(name)):invalid channel")
+            }
+            return .target(.service)
+        }
         guard let channel = BayeuxChannel(name, maxLength: maxLength) else {
             return .refused("400:\(Self.argument(name)):invalid channel")
         }
@@ -172,6 +188,12 @@ extension BayeuxSession {
     }
 
     private func admit(_ targets: [(String, Target)], _ message: BayeuxMessage) -> ByteBuffer {
+        // Checked again: other subscribes of the client may have been admitted while this one waited.
+        let limit = self.service.configuration.maxSubscriptions
+        let adding = Set(targets.map(\.0)).subtracting(self.subscriptions.keys).count
+        guard self.subscriptions.count + adding <= limit else {
+            return self.failure(message, "403::too many subscriptions (at most \(limit))")
+        }
         for (name, target) in targets where self.subscriptions[name] == nil {
             let subscriber: BayeuxSubscriber
             switch target {

@@ -101,7 +101,8 @@ final class BayeuxSession: DeadlineOwner {
 
     /// The broker may have missed messages of `channel`: the next connect reply says so.
     func gap(_ channel: ChannelName) {
-        guard !self.ended, let name = BayeuxChannel(gateway: channel)?.description else { return }
+        let maxLength = self.gateway.configuration.limits.maxChannelNameLength
+        guard !self.ended, let name = BayeuxChannel(gateway: channel, maxLength: maxLength)?.description else { return }
         if !self.gapChannels.contains(name) { self.gapChannels.append(name) }
         if self.held != nil { self.answerHeld() }
     }
@@ -111,7 +112,8 @@ final class BayeuxSession: DeadlineOwner {
     /// A `/meta/connect` (the last of its batch; `before` holds the replies to the others): answered at once when
     /// it is the first after the handshake, something is queued, or the hold is 0; otherwise held until a message
     /// comes or the hold ends. A connect already held is answered first (the client replaced it).
-    func connect(_ message: BayeuxMessage, before: [ByteBuffer]) -> EventLoopFuture<[ByteBuffer]> {
+    func connect(_ message: BayeuxMessage, before: [ByteBuffer],
+                 onHold: ((Int) -> Void)? = nil) -> EventLoopFuture<[ByteBuffer]> {
         if self.held != nil { self.answerHeld() }
         self.applyAck(message.ext)
         self.connects += 1
@@ -131,11 +133,9 @@ final class BayeuxSession: DeadlineOwner {
         self.held = held
         self.holdUntil = Int64(self.loop.now.uptimeNanoseconds) + Int64(hold * 1e9)
         self.ensureTimer(at: self.holdUntil)
+        onHold?(held.serial)
         return held.promise.futureResult
     }
-
-    /// The serial of the connect held now (the connection that carries it reports its loss with it).
-    var heldSerial: Int? { self.held?.serial }
 
     /// The connection of the held connect `serial` closed: it is released without its events (they stay queued for
     /// the next connect).

@@ -3,7 +3,8 @@ import NIOCore
 
 /// Bayeux over a WebSocket (`connectionType: "websocket"`): each text message is a batch of Bayeux messages and is
 /// answered with one text message holding the replies (a held `/meta/connect`'s reply, with the events it takes,
-/// comes when it is answered). Batches are answered in the order they came. Confined to the connection's event loop.
+/// comes when it is answered). A batch that waits for the application (a relayed publish, an authorized subscribe)
+/// may be answered after a later one; replies echo their requests' `id`. Confined to the connection's event loop.
 final class BayeuxSocket: WebSocketApplication {
     private unowned let session: WebSocketSession
     /// The held connect of this socket, released if the socket closes first.
