@@ -314,4 +314,39 @@ struct LiveRedisTests {
         }
         await redis.stop()
     }
+
+    @Test("A Bayeux wildcard subscriber is told of a gap (ext.gap names the wildcard) when its node's pub/sub connection was lost")
+    func bayeuxWildcardGapAfterReconnect() async throws {
+        let redis = try await RedisServer.start()
+        try await self.withNodes(2, redis: redis) { nodes in
+            try await self.waitConnected(nodes)
+            let url = "http://127.0.0.1:\(nodes[0].publicPort)/cometd"
+            func post(_ batch: String) throws -> [[String: Any]] {
+                let body = Curl.request("POST", url, body: Array(batch.utf8), headers: ["Content-Type: application/json"]).body
+                return (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [[String: Any]]) ?? []
+            }
+            let client = try #require(try post(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]"#).first?["clientId"] as? String)
+            _ = try post(#"[{"channel":"/meta/subscribe","clientId":"\#(client)","subscription":"/gp/*"},{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling"}]"#)
+            var live = false
+            for attempt in 0..<50 where !live {
+                _ = try publish(nodes[1], "gp.warm", "w\(attempt)")
+                live = try post(#"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","advice":{"timeout":200}}]"#)
+                    .contains { $0["data"] != nil }
+            }
+            #expect(live, "the wildcard receives another node's publishes")
+            let killer = try await RedisConnection.connect(
+                to: RedisAddress(url: redis.url)!, on: MultiThreadedEventLoopGroup.singleton.next(),
+                connectTimeout: .seconds(2), commandTimeout: .seconds(2)).get()
+            _ = try await killer.send(["CLIENT", "KILL", "TYPE", "pubsub"]).get()
+            killer.close()
+            var gap: [String: Any]? = nil
+            for _ in 0..<40 where gap == nil {
+                let replies = try post(#"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","advice":{"timeout":250}}]"#)
+                let connect = replies.first { $0["channel"] as? String == "/meta/connect" }
+                gap = (connect?["ext"] as? [String: Any])?["gap"] as? [String: Any]
+            }
+            #expect((gap?["channels"] as? [String])?.contains("/gp/*") == true, "\(String(describing: gap))")
+        }
+        await redis.stop()
+    }
 }

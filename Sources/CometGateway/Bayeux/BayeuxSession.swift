@@ -107,6 +107,16 @@ final class BayeuxSession: DeadlineOwner {
         if self.held != nil { self.answerHeld() }
     }
 
+    /// Messages that the wildcard `pattern` brings may have been missed: the next connect reply names the wildcard
+    /// (`/chat/*`) among `ext.gap.channels`.
+    func gap(pattern: ChannelPattern) {
+        guard !self.ended else { return }
+        let name = "/" + (pattern.prefix.map { $0.rawValue.split(separator: ".").joined(separator: "/") + "/" } ?? "")
+            + (pattern.deep ? "**" : "*")
+        if !self.gapChannels.contains(name) { self.gapChannels.append(name) }
+        if self.held != nil { self.answerHeld() }
+    }
+
     // MARK: - Connect
 
     /// A `/meta/connect` (the last of its batch; `before` holds the replies to the others): answered at once when

@@ -41,4 +41,8 @@ final class BayeuxSubscriber: HubSubscriber {
     func gap(_ channel: ChannelName) {
         self.session.gap(channel)
     }
+
+    func gap(pattern: ChannelPattern) {
+        self.session.gap(pattern: pattern)
+    }
 }

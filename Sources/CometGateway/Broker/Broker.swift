@@ -35,6 +35,9 @@ public protocol MessageSink: Sendable {
     /// Messages of the channel may have been missed on this node (its broker could not fill them in): its
     /// subscribers are told of the gap where they are.
     func gap(_ channel: ChannelName) -> Int
+    /// Messages of channels that only a wildcard `pattern` brings to this node may have been missed (the broker
+    /// cannot fill those in): the pattern's subscribers are told.
+    func patternGap(_ pattern: ChannelPattern) -> Int
 }
 
 /// What a broker that subscribes per channel (Redis) learns from the hub: when a channel (or a wildcard pattern)

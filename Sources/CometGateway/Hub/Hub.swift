@@ -157,6 +157,14 @@ public final class Hub: MessageSink, Sendable {
         self.post(.gap(channel), channel: channel)
     }
 
+    public func patternGap(_ pattern: ChannelPattern) -> Int {
+        guard let route = self.routes.withLockedValue({ $0.patterns[pattern] }) else { return 0 }
+        for (index, count) in route.perShard.enumerated() where count > 0 {
+            self.inboxes[index].post(.patternGap(pattern), deliveries: 0)
+        }
+        return route.total
+    }
+
     private func post(_ event: ShardEvent, channel: ChannelName) -> Int {
         // Copying the route out retains its array; it does not allocate (unless wildcard subscriptions exist).
         guard let route = self.routes.withLockedValue({ routes in
@@ -213,6 +221,8 @@ enum ShardEvent: Sendable {
     case streamsClosed(ChannelName)
     /// Messages may have been missed (``MessageSink/gap(_:)``).
     case gap(ChannelName)
+    /// Messages a wildcard brings may have been missed (``MessageSink/patternGap(_:)``).
+    case patternGap(ChannelPattern)
 }
 
 /// The cross-thread entrance of a ``LoopShard``: events posted here are delivered on the shard's loop in order, in

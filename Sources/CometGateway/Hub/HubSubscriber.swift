@@ -21,6 +21,8 @@ protocol HubSubscriber: AnyObject {
     func streamsClosed(_ channel: ChannelName)
     /// Messages of the channel may have been missed: tell the subscriber (a gap notice).
     func gap(_ channel: ChannelName)
+    /// Messages of channels the wildcard `pattern` brought may have been missed (only a pattern's subscribers get it).
+    func gap(pattern: ChannelPattern)
 }
 
 /// Something the shard ticks every `transports.heartbeat_interval`: a stream that writes a heartbeat when idle, a

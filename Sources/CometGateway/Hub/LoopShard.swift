@@ -205,6 +205,10 @@ final class LoopShard {
                 for entry in list.entries {
                     entry.subscriber.streamsClosed(channel)
                 }
+            case .patternGap(let pattern):
+                for entry in self.patterns where entry.pattern == pattern {
+                    entry.subscriber.gap(pattern: pattern)
+                }
             case .gap(let channel):
                 for entry in self.patterns where entry.pattern.matches(channel) {
                     entry.subscriber.gap(channel)

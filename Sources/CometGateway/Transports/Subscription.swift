@@ -297,6 +297,9 @@ final class Subscription: HubSubscriber, HeartbeatReceiver {
         self.owner.streamEnded(self, final: final)
     }
 
+    /// Never called: a subscription names its channels and is never registered for a wildcard pattern.
+    func gap(pattern: ChannelPattern) {}
+
     /// Messages of `channel` may have been missed (the broker lost them): the subscriber is told as a resume would tell
     /// it. A stream writes its transport's gap notice and goes on; a waiting poll is answered at once with what it has
     /// and the gap; a parked one ends, so that the next poll resumes through its cursor and history (which reports

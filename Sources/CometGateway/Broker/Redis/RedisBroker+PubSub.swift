@@ -36,6 +36,7 @@ extension RedisBroker {
     public func patternGained(_ pattern: ChannelPattern) {
         let connection = self.state.withLockedValue { state -> RedisConnection? in
             state.desiredPatterns.insert(pattern)
+            if state.connection != nil { state.patternsSubscribedBefore.insert(pattern) }
             return state.connection
         }
         connection?.sendWithoutReply(["PSUBSCRIBE", .string(self.eventsGlob(pattern))])
@@ -45,6 +46,7 @@ extension RedisBroker {
     public func patternLost(_ pattern: ChannelPattern) {
         let connection = self.state.withLockedValue { state -> RedisConnection? in
             state.desiredPatterns.remove(pattern)
+            state.patternsSubscribedBefore.remove(pattern)
             return state.connection
         }
         connection?.sendWithoutReply(["PUNSUBSCRIBE", .string(self.eventsGlob(pattern))])
@@ -78,7 +80,13 @@ extension RedisBroker {
             }
             return Array(state.desired)
         }
-        let patterns = self.state.withLockedValue { Array($0.desiredPatterns) }
+        // Patterns subscribed on an earlier connection may have missed messages meanwhile; their channels cannot be
+        // filled in (the node does not know them), so their subscribers are told of a gap.
+        let (patterns, missed) = self.state.withLockedValue { state -> ([ChannelPattern], [ChannelPattern]) in
+            let missed = Array(state.desiredPatterns.intersection(state.patternsSubscribedBefore))
+            state.patternsSubscribedBefore = state.desiredPatterns
+            return (Array(state.desiredPatterns), missed)
+        }
         connection.closeFuture.whenComplete { _ in
             self.state.withLockedValue { state in
                 if state.connection === connection { state.connection = nil }
@@ -90,6 +98,7 @@ extension RedisBroker {
         if !patterns.isEmpty {
             connection.sendWithoutReply(["PSUBSCRIBE"] + patterns.map { .string(self.eventsGlob($0)) })
         }
+        for pattern in missed { _ = self.sink.patternGap(pattern) }
     }
 
     /// A value Redis pushed on the pub/sub connection (on its event loop).

@@ -22,6 +22,8 @@ public final class RedisBroker: Broker, ChannelInterest {
         var desired: Set<ChannelName> = []
         /// Wildcard patterns with local subscribers (one Redis pattern subscription each).
         var desiredPatterns: Set<ChannelPattern> = []
+        /// Patterns subscribed on a pub/sub connection (a later connection reports a gap for them).
+        var patternsSubscribedBefore: Set<ChannelPattern> = []
         /// Subscribe commands sent and not yet acknowledged, per channel.
         var pending: [ChannelName: Int] = [:]
         /// Channels whose subscription Redis confirmed (and that are still wanted).
