@@ -4,8 +4,8 @@ import Foundation
 import NIOConcurrencyHelpers
 import Testing
 
-/// A Bayeux client over HTTP (long-polling), one libcurl request per batch.
-private struct BayeuxHTTP {
+/// A Bayeux client over HTTP (long-polling), one libcurl request per batch (also used by the Redis tests).
+struct BayeuxHTTP {
     let url: String
 
     init(_ live: LiveGateway, path: String = "/cometd") {

@@ -281,33 +281,21 @@ struct LiveRedisTests {
         let redis = try await RedisServer.start()
         try await self.withNodes(2, redis: redis) { nodes in
             try await self.waitConnected(nodes)
-            let url = "http://127.0.0.1:\(nodes[0].publicPort)/cometd"
-            func post(_ batch: String) throws -> [[String: Any]] {
-                let body = Curl.request("POST", url, body: Array(batch.utf8), headers: ["Content-Type: application/json"]).body
-                return (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [[String: Any]]) ?? []
-            }
-            let shake = try post(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]"#)
-            let client = try #require(shake.first?["clientId"] as? String)
-            let subscribed = try post(#"[{"channel":"/meta/subscribe","clientId":"\#(client)","subscription":["/chat/*","/chat/**"]},{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling"}]"#)
-            #expect(subscribed.first?["successful"] as? Bool == true)
-            // The patterns' Redis subscriptions are asynchronous: publish until the first one arrives.
-            var first: [[String: Any]] = []
-            for attempt in 0..<50 where first.isEmpty {
-                _ = try publish(nodes[1], "chat.warmup", "w\(attempt)")
-                first = try post(#"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","advice":{"timeout":200}}]"#)
-                    .filter { $0["data"] != nil }
-            }
-            #expect(!first.isEmpty, "a wildcard subscription receives another node's publishes")
+            let bayeux = BayeuxHTTP(nodes[0])
+            let client = try bayeux.handshake()
+            #expect(try bayeux.subscribe(client, #"["/chat/*","/chat/**"]"#)["successful"] as? Bool == true)
+            _ = try bayeux.connect(client)
+            #expect(try Self.patternLive(bayeux, client, publishing: nodes[1], "chat.warmup"),
+                    "a wildcard subscription receives another node's publishes")
             // Another client subscribes to /chat/room by name on the same node: the node now has both subscriptions.
-            let other = try #require(try post(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]"#).first?["clientId"] as? String)
-            _ = try post(#"[{"channel":"/meta/subscribe","clientId":"\#(other)","subscription":"/chat/room"}]"#)
+            let other = try bayeux.handshake()
+            _ = try bayeux.subscribe(other, #""/chat/room""#)
             try await Task.sleep(for: .milliseconds(300))  // the by-name subscription reaches Redis (nothing a client sees)
             var ids: [String] = []
             for index in 0..<20 { ids.append(try publish(nodes[1], index % 2 == 0 ? "chat.room" : "chat.deep.er", "m\(index)")) }
             var got: [[String: Any]] = []
             for _ in 0..<40 where got.count < 20 {
-                got += try post(#"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","advice":{"timeout":500}}]"#)
-                    .filter { ($0["data"] as? String)?.hasPrefix("m") == true }
+                got += try bayeux.connect(client, advice: #"{"timeout":500}"#).filter { ($0["data"] as? String)?.hasPrefix("m") == true }
             }
             #expect(got.compactMap { $0["id"] as? String } == ids, "every message once, in order")
             #expect(got.compactMap { $0["channel"] as? String } == (0..<20).map { $0 % 2 == 0 ? "/chat/room" : "/chat/deep/er" })
@@ -320,20 +308,12 @@ struct LiveRedisTests {
         let redis = try await RedisServer.start()
         try await self.withNodes(2, redis: redis) { nodes in
             try await self.waitConnected(nodes)
-            let url = "http://127.0.0.1:\(nodes[0].publicPort)/cometd"
-            func post(_ batch: String) throws -> [[String: Any]] {
-                let body = Curl.request("POST", url, body: Array(batch.utf8), headers: ["Content-Type: application/json"]).body
-                return (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [[String: Any]]) ?? []
-            }
-            let client = try #require(try post(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]"#).first?["clientId"] as? String)
-            _ = try post(#"[{"channel":"/meta/subscribe","clientId":"\#(client)","subscription":"/gp/*"},{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling"}]"#)
-            var live = false
-            for attempt in 0..<50 where !live {
-                _ = try publish(nodes[1], "gp.warm", "w\(attempt)")
-                live = try post(#"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","advice":{"timeout":200}}]"#)
-                    .contains { $0["data"] != nil }
-            }
-            #expect(live, "the wildcard receives another node's publishes")
+            let bayeux = BayeuxHTTP(nodes[0])
+            let client = try bayeux.handshake()
+            _ = try bayeux.subscribe(client, #""/gp/*""#)
+            _ = try bayeux.connect(client)
+            #expect(try Self.patternLive(bayeux, client, publishing: nodes[1], "gp.warm"),
+                    "the wildcard receives another node's publishes")
             let killer = try await RedisConnection.connect(
                 to: RedisAddress(url: redis.url)!, on: MultiThreadedEventLoopGroup.singleton.next(),
                 connectTimeout: .seconds(2), commandTimeout: .seconds(2)).get()
@@ -341,12 +321,22 @@ struct LiveRedisTests {
             killer.close()
             var gap: [String: Any]? = nil
             for _ in 0..<40 where gap == nil {
-                let replies = try post(#"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","advice":{"timeout":250}}]"#)
-                let connect = replies.first { $0["channel"] as? String == "/meta/connect" }
+                let connect = try bayeux.connect(client, advice: #"{"timeout":250}"#).first { $0["channel"] as? String == "/meta/connect" }
                 gap = (connect?["ext"] as? [String: Any])?["gap"] as? [String: Any]
             }
             #expect((gap?["channels"] as? [String])?.contains("/gp/*") == true, "\(String(describing: gap))")
         }
         await redis.stop()
+    }
+
+    /// Publishes to `channel` on `node` until `client`'s wildcard delivers it (the pattern's Redis subscription is
+    /// asynchronous); whether it did within about 50 tries.
+    private static func patternLive(_ bayeux: BayeuxHTTP, _ client: String, publishing node: LiveGateway,
+                                    _ channel: String) throws -> Bool {
+        for attempt in 0..<50 {
+            _ = try publish(node, channel, "w\(attempt)")
+            if try bayeux.connect(client, advice: #"{"timeout":200}"#).contains(where: { $0["data"] != nil }) { return true }
+        }
+        return false
     }
 }
