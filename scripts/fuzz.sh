@@ -7,8 +7,8 @@
 # machine, fed in two reads), epcp (Pushpin's /publish/ bodies), proxy-headers (the proxy's header rewriting),
 # websocket (client frames), request-target (request targets, subscribe requests, WebSocket control messages),
 # config (gateway.conf), channel-token (signed channel tokens), grip (an application's GRIP headers and instruct
-# bodies, rendered as the gateway writes them), resp (what a Redis server sends, and stored messages), bayeux (Bayeux request bodies, the JSON parser against the
-# JSON syntax check, replies and deliveries). Default: all of them, 60 seconds each.
+# bodies, rendered as the gateway writes them), resp (what a Redis server sends, and stored messages), bayeux (Bayeux request bodies, JSON parsed, written back and
+# parsed again, replies and deliveries). Default: all of them, 60 seconds each.
 #
 # Builds a debug build with -sanitize=fuzzer,address in .build-fuzz (about 4 minutes the first time), keeps each
 # target's corpus in .build-fuzz/corpus/TARGET (so later runs start from what earlier ones found), and writes any
