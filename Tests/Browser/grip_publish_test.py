@@ -25,7 +25,8 @@ def read_stream(url, lines, stop):
             line = response.readline()
             if not line:
                 return
-            lines.append(json.loads(line))
+            if line.strip():  # a blank line is the stream's heartbeat (transports.heartbeat_interval)
+                lines.append(json.loads(line))
 
 
 def post(url, body, accept=None):
