@@ -32,7 +32,10 @@
 #                   Grip-Hold: stream; publishes are EPCP http-stream items to /publish/), compared with 2
 #  12 cluster       gateway and nchan: two nodes and one Redis (the gateway's broker.type = "redis", Nchan's
 #                   nchan_redis_pass), subscribers on one node, publishes on the other: 1k SSE at 100 and
-#                   1,000 msg/s, latency across nodes (needs redis-server)
+#                   1,000 msg/s, latency across nodes (needs redis-server); then the gateway alone: 1k SSE on
+#                   one node and spread over three nodes (all with the Redis broker), 4 channels (each
+#                   published on its own connection) at 500 to 5,000 msg/s in all: deliveries/s of three
+#                   nodes against one
 #  13 bayeux        gateway only: 1k Bayeux long-polling clients (/cometd: handshake, subscribe, /meta/connect
 #                   held) at 50 msg/s (compared with 4), then 10k clients (--quick: 2k) handshaking and
 #                   subscribing at once, held at 2 msg/s (connect time, nothing lost, RSS per client)
@@ -143,9 +146,11 @@ SUB_PORT=$PORT_BASE
 PUB_PORT=$((PORT_BASE + 1))
 ORIGIN_PORT=$((PORT_BASE + 2))
 ZMQ_BASE=$((PORT_BASE + 3)) # pushpin zmq specs use +3..+5
-REDIS_PORT=$((PORT_BASE + 6)) # scenario 12; its nodes' other listeners use +7 and +8
-CLUSTER_PID_B=""
+REDIS_PORT=$((PORT_BASE + 6)) # scenario 12; its nodes' other listeners use +7 to +10
+CLUSTER_PID_B="" CLUSTER_PID_C=""
 CLUSTER_RATES="100,1000"
+# scenario 12's second part: deliveries/s of one node and of three nodes (Redis broker), rising rates
+if [ "$QUICK" = 1 ]; then CLUSTER_TPUT_RATES="500,2000"; else CLUSTER_TPUT_RATES="500,1000,2000,5000"; fi
 
 TS=$(date +%Y%m%d-%H%M%S)
 RUN="$OUTBASE/$TS"
@@ -192,6 +197,7 @@ cleanup() {
     local p
     for p in "${LOADGEN_PIDS[@]:-}"; do stop_pid "$p" 2; done
     stop_pid "$CLUSTER_PID_B" 2
+    stop_pid "$CLUSTER_PID_C" 2
     stop_server
 }
 trap cleanup EXIT
@@ -600,41 +606,74 @@ scenario_grip() {
 # node B, so every delivery crossed Redis (publish-to-delivery latency across nodes). Both nodes on CPU 0, Redis on
 # CPU 1 with the load generator (a third core would be fairer to both; this machine has two). Server CPU counts both
 # nodes; Redis's is reported as a helper's.
-start_gateway-cluster() {
-    local dir=$1 node port
+# Then deliveries/s of three nodes against one: the same sweep (CLUSTER_TPUT_RATES) against one node with the Redis
+# broker, and against three nodes (the subscribers spread round-robin over them, publishes on the first). The nodes
+# share CPU 0, Redis and the load generator CPU 1: two cores leave no room to give each node its own, so this row
+# shows what spreading subscribers over nodes costs per delivery, not the throughput more cores would add.
+
+# start_redis DIR: a scratch redis-server on CPU 1 (its pid is ORIGIN_PID, reported as a helper's CPU)
+start_redis() {
     command -v redis-server >/dev/null || { log "redis-server missing"; return 1; }
     (exec taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-        --logfile "$dir/redis.log") >/dev/null 2>&1 &
+        --logfile "$1/redis.log") >/dev/null 2>&1 &
     ORIGIN_PID=$!
-    for node in a b; do
-        if [ $node = a ]; then port="$SUB_PORT $((PORT_BASE + 7))"; else port="$((PORT_BASE + 8)) $PUB_PORT"; fi
-        set -- $port
-        printf '[broker]\ntype = "redis"\nredis_url = "redis://127.0.0.1:%s"\n' "$REDIS_PORT" >"$dir/node-$node.conf"
-        (
-            ulimit -n 20000
-            exec taskset -c 0 "$GATEWAY_BIN" --config "$dir/node-$node.conf" --listen "127.0.0.1:$1" \
-                --publish-listen "127.0.0.1:$2" --threads 1 --log-level warning
-        ) >"$dir/node-$node.log" 2>&1 &
-        [ $node = a ] && SERVER_PID=$! || CLUSTER_PID_B=$!
+}
+
+# launch_node DIR NAME SUBPORT PUBPORT: a gateway node with the Redis broker on CPU 0; its pid is NODE_PID
+launch_node() {
+    printf '[broker]\ntype = "redis"\nredis_url = "redis://127.0.0.1:%s"\n' "$REDIS_PORT" >"$1/node-$2.conf"
+    (
+        ulimit -n 20000
+        exec taskset -c 0 "$GATEWAY_BIN" --config "$1/node-$2.conf" --listen "127.0.0.1:$3" \
+            --publish-listen "127.0.0.1:$4" --threads 1 --log-level warning
+    ) >"$1/node-$2.log" 2>&1 &
+    NODE_PID=$!
+}
+
+# wait_nodes PUBPORT...: each node's /healthz answers and reports its broker connected (bounded: 30 s + 10 s)
+wait_nodes() {
+    local p i
+    for p in "$@"; do
+        wait_http "$p" /healthz 30 || return 1
+        for ((i = 0; i < 100; i++)); do
+            curl -s "http://127.0.0.1:$p/healthz" | grep -q '"broker_connected":true' && break
+            sleep 0.1
+        done
     done
-    wait_http "$SUB_PORT" /healthz 30 && wait_http "$PUB_PORT" /healthz 30 || return 1
-    local i
-    for ((i = 0; i < 100; i++)); do
-        curl -s "http://127.0.0.1:$PUB_PORT/healthz" | grep -q '"broker_connected":true' && \
-            curl -s "http://127.0.0.1:$((PORT_BASE + 7))/healthz" | grep -q '"broker_connected":true' && break
-        sleep 0.1
-    done
+}
+
+start_gateway-cluster() {
+    start_redis "$1" || return 1
+    launch_node "$1" a "$SUB_PORT" "$((PORT_BASE + 7))"; SERVER_PID=$NODE_PID
+    launch_node "$1" b "$((PORT_BASE + 8))" "$PUB_PORT"; CLUSTER_PID_B=$NODE_PID
+    wait_http "$SUB_PORT" /healthz 30 || return 1
+    wait_nodes "$PUB_PORT" "$((PORT_BASE + 7))" || return 1
     SERVER_PIDS="$SERVER_PID,$CLUSTER_PID_B"
+}
+
+# One node with the Redis broker: subscribers and publishes on it.
+start_gateway-redis1() {
+    start_redis "$1" || return 1
+    launch_node "$1" a "$SUB_PORT" "$PUB_PORT"; SERVER_PID=$NODE_PID
+    wait_nodes "$PUB_PORT" || return 1
+    SERVER_PIDS="$SERVER_PID"
+}
+
+# Three nodes: A (SUB_PORT, PUB_PORT), B (+7, +8) and C (+9, +10).
+start_gateway-redis3() {
+    start_redis "$1" || return 1
+    launch_node "$1" a "$SUB_PORT" "$PUB_PORT"; SERVER_PID=$NODE_PID
+    launch_node "$1" b "$((PORT_BASE + 7))" "$((PORT_BASE + 8))"; CLUSTER_PID_B=$NODE_PID
+    launch_node "$1" c "$((PORT_BASE + 9))" "$((PORT_BASE + 10))"; CLUSTER_PID_C=$NODE_PID
+    wait_nodes "$PUB_PORT" "$((PORT_BASE + 8))" "$((PORT_BASE + 10))" || return 1
+    SERVER_PIDS="$SERVER_PID,$CLUSTER_PID_B,$CLUSTER_PID_C"
 }
 
 # Nchan's side of scenario 12: two nginx + Nchan instances storing channels in the same Redis (nchan_redis_pass),
 # subscribers on instance A, publishes on instance B.
 start_nchan-cluster() {
     local dir=$1 node sub pub
-    command -v redis-server >/dev/null || { log "redis-server missing"; return 1; }
-    (exec taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-        --logfile "$dir/redis.log") >/dev/null 2>&1 &
-    ORIGIN_PID=$!
+    start_redis "$dir" || return 1
     for node in a b; do
         if [ $node = a ]; then sub=$SUB_PORT pub=$((PORT_BASE + 7)); else sub=$((PORT_BASE + 8)) pub=$PUB_PORT; fi
         mkdir -p "$dir/$node/tmp"
@@ -663,8 +702,24 @@ scenario_cluster() {
     lg "$name" "$RES/$name-s12.json" --mode fanout --kind sse --subs "$FAN_SUBS" --rates "$CLUSTER_RATES" \
         --duration "$FAN_DUR" --drain "$DRAIN" --pub-conns 1 --pipeline "$PIPELINE" --settle 2 \
         --stop-after-fail 2 --deadline 240 --label cluster
+    stop_cluster
+    [ "$name" = gateway ] || return 0
+    local nodes
+    for nodes in 1 3; do
+        start_server "$name-redis$nodes" tput || { stop_cluster; continue; }
+        lg "$name" "$RES/$name-s12-nodes$nodes.json" --mode fanout --kind sse --subs "$FAN_SUBS" --channels 4 \
+            --sub-ports "$([ $nodes = 1 ] && echo "$SUB_PORT" || echo "$SUB_PORT,$((PORT_BASE + 7)),$((PORT_BASE + 9))")" \
+            --rates "$CLUSTER_TPUT_RATES" --duration "$FAN_DUR" --drain "$DRAIN" --pub-conns 4 --pipeline "$PIPELINE" \
+            --settle 2 --stop-after-fail 2 --deadline 300 --label "redis-nodes$nodes"
+        stop_cluster
+    done
+}
+
+# stop_cluster: the extra nodes of scenario 12, then the first node and Redis
+stop_cluster() {
     stop_pid "$CLUSTER_PID_B" 5
-    CLUSTER_PID_B=""
+    stop_pid "$CLUSTER_PID_C" 5
+    CLUSTER_PID_B="" CLUSTER_PID_C=""
     stop_server
 }
 
@@ -745,8 +800,8 @@ IDLE_AFTER=$(cpu_idle_pct)
         "$CAP_COUNTS" "$FAN_SUBS" "$FAN_RATES" "$FAN_DUR" "$WIDE_SUBS" "$WIDE_RATE" "$WIDE_DUR"
     printf '"lp_subs":%d,"lp_rate":%s,"lp_dur":%s,"mc_chans":%d,"mc_rate":%s,"mc_dur":%s,"pt_dur":%s,"payload":%d,"pub_conns":%d,"pipeline":%d,"pt_pipeline":%d,' \
         "$LP_SUBS" "$LP_RATE" "$LP_DUR" "$MC_CHANS" "$MC_RATE" "$MC_DUR" "$PT_DUR" "$PAYLOAD" "$PUB_CONNS" "$PIPELINE" "$PT_PIPELINE"
-    printf '"ws_subs":%d,"ws_rate":%s,"ws_dur":%s,"storm_subs":%d,"storm_rate":%s,"iframe_rate":%s,"cluster_rates":"%s","bayeux_hold":%d,"repeat":%d}}\n' \
-        "$WS_SUBS" "$WS_RATE" "$WS_DUR" "$STORM_SUBS" "$STORM_RATE" "$IFRAME_RATE" "$CLUSTER_RATES" "$BAYEUX_HOLD" "$REPEAT"
+    printf '"ws_subs":%d,"ws_rate":%s,"ws_dur":%s,"storm_subs":%d,"storm_rate":%s,"iframe_rate":%s,"cluster_rates":"%s","cluster_tput_rates":"%s","bayeux_hold":%d,"repeat":%d}}\n' \
+        "$WS_SUBS" "$WS_RATE" "$WS_DUR" "$STORM_SUBS" "$STORM_RATE" "$IFRAME_RATE" "$CLUSTER_RATES" "$CLUSTER_TPUT_RATES" "$BAYEUX_HOLD" "$REPEAT"
 } >"$RUN/meta.json"
 
 python3 "$BENCH/report.py" --run "$RUN" --json-out "$RESULTS_DIR/bench-$TS.json" \

@@ -67,6 +67,43 @@ struct LiveRedisTests {
         await redis.stop()
     }
 
+    @Test("Publishes pipelined on one connection go to Redis together: answered in request order with rising ids, delivered once each in order, and Connection: close ends the connection after every answer")
+    func pipelinedPublishes() async throws {
+        let redis = try await RedisServer.start()
+        try await self.withNodes(1, redis: redis) { nodes in
+            try await self.waitConnected(nodes)
+            let sse = try await RawHTTPClient.get(port: nodes[0].publicPort, "/sub/pipe?transport=sse")
+            #expect(await sse.wait { $0.contains("retry:") })
+            // More than PipelinedResponses.limit, so that the connection also stops reading and goes on.
+            let count = PipelinedResponses.limit + 8
+            var requests = ""
+            for index in 1...count {
+                let close = index == count ? "Connection: close\r\n" : ""
+                requests += "POST /pub/pipe HTTP/1.1\r\nHost: x\r\n\(close)Content-Length: \("p\(index)".utf8.count)\r\n\r\np\(index)"
+                if index == count / 2 { requests += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" }
+            }
+            let publisher = try await RawHTTPClient.connect(port: nodes[0].publishPort)
+            try await publisher.send(requests)
+            #expect(await publisher.waitForClose(), "closed after the last answer")
+            let answers = publisher.text.components(separatedBy: "HTTP/1.1 ").dropFirst()
+            #expect(answers.count == count + 1, "one answer per request")
+            let statuses = answers.map { $0.components(separatedBy: "\r\n")[0] }
+            #expect(statuses[count / 2] == "200 OK", "the health check in its place")
+            let ids = answers.compactMap { answer -> UInt64? in
+                guard let range = answer.range(of: "\"id\":\"") else { return nil }
+                return UInt64(answer[range.upperBound...].prefix { $0 != "\"" })
+            }
+            #expect(ids.count == count)
+            #expect(ids == ids.sorted() && Set(ids).count == count, "ids rise in request order")
+            #expect(statuses.enumerated().allSatisfy { $0.offset == count / 2 || $0.element == "201 Created" })
+            let expected = (1...count).map { "p\($0)" }
+            #expect(await sse.wait { Self.sseData($0).count >= count })
+            #expect(Self.sseData(sse.text) == expected)
+            await sse.close()
+        }
+        await redis.stop()
+    }
+
     @Test("A cursor from one node resumes exactly on another; a long poll alternating nodes misses nothing")
     func resumeAcrossNodes() async throws {
         let redis = try await RedisServer.start()

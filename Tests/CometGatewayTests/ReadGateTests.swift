@@ -1,4 +1,5 @@
 import CometCore
+import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -110,29 +111,86 @@ struct ReadGateTests {
         return (gateway, broker)
     }
 
-    @Test("A publisher connection reads nothing more while its publish waits for the broker, and reads on after")
-    func publisherReadsWaitForTheBroker() throws {
-        let channel = EmbeddedChannel()
+    /// A publisher connection on `channel` with a ``DeferredBroker``, connected, after its first read.
+    private static func publisherConnection(_ channel: EmbeddedChannel) throws -> (DeferredBroker, ReadCounter) {
         let (gateway, broker) = Self.deferredGateway(on: channel)
         let counter = ReadCounter()
         try channel.pipeline.syncOperations.addHandler(counter)
         try GatewayListener.addConnectionHandlers(to: channel, role: .publisher, gateway: gateway)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         channel.read()
-        let before = counter.reads
-        #expect(before >= 1)
+        #expect(counter.reads >= 1)
+        return (broker, counter)
+    }
 
-        let publish = "POST /pub/a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
-        try channel.writeInbound(ByteBuffer(string: publish))
-        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "not answered yet")
+    private static func publishRequest(_ channel: String, _ body: String, close: Bool = false) -> String {
+        "POST /pub/\(channel) HTTP/1.1\r\nHost: x\r\n\(close ? "Connection: close\r\n" : "")Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+    }
+
+    /// Everything written to the client so far, as text.
+    private static func written(_ channel: EmbeddedChannel) throws -> String {
+        var text = ""
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { text += String(buffer: buffer) }
+        return text
+    }
+
+    @Test("A publisher connection reads on while publishes wait for the broker, stops at the limit, and reads again once the oldest is answered")
+    func publisherReadsUpToTheLimit() throws {
+        let channel = EmbeddedChannel()
+        let (broker, counter) = try Self.publisherConnection(channel)
+        let limit = PipelinedResponses.limit
+        for index in 0..<(limit - 1) {
+            try channel.writeInbound(ByteBuffer(string: Self.publishRequest("a", "m\(index)")))
+        }
+        #expect(broker.pending.withLock { $0.count } == limit - 1, "every publish went to the broker")
+        #expect(try Self.written(channel).isEmpty, "none answered yet")
+        let before = counter.reads
         channel.read()
-        #expect(counter.reads == before, "no read passes while the publish waits")
+        #expect(counter.reads == before + 1, "reads pass below the limit")
+
+        // The limit-th and one more arrive together: the first is taken, the second waits unparsed.
+        try channel.writeInbound(ByteBuffer(string: Self.publishRequest("a", "last") + Self.publishRequest("a", "over")))
+        #expect(broker.pending.withLock { $0.count } == limit)
+        channel.read()
+        #expect(counter.reads == before + 1, "no read passes at the limit")
 
         #expect(broker.completeOne())
-        let response = try #require(try channel.readOutbound(as: ByteBuffer.self))
-        #expect(String(buffer: response).hasPrefix("HTTP/1.1 202 Accepted\r\n"))  // no subscribers
-        #expect(counter.reads == before + 1, "the read asked for meanwhile passes once answered")
+        #expect(try Self.written(channel).hasPrefix("HTTP/1.1 202 Accepted\r\n"))
+        #expect(counter.reads == before + 2, "the read asked for at the limit passes once the oldest is answered")
+        #expect(broker.pending.withLock { $0.count } == limit, "the request held at the limit went to the broker")
+        while broker.completeOne() {}
+        let rest = try Self.written(channel)
+        #expect(rest.components(separatedBy: "HTTP/1.1 202 Accepted\r\n").count - 1 == limit)
         #expect(channel.isActive)
+    }
+
+    @Test("Pipelined answers are written in request order whatever order the broker answers in; one answered at once waits behind them; Connection: close ends the connection after all")
+    func pipelinedAnswersInOrder() throws {
+        let channel = EmbeddedChannel()
+        let (broker, _) = try Self.publisherConnection(channel)
+        let requests = Self.publishRequest("a", "one") + Self.publishRequest("b", "two")
+            + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + Self.publishRequest("a", "three", close: true)
+        try channel.writeInbound(ByteBuffer(string: requests))
+        #expect(broker.pending.withLock { $0.count } == 3, "every publish went to the broker, in order")
+        #expect(try Self.written(channel).isEmpty)
+
+        // The broker answers the second publish first: nothing is written until the first is answered.
+        let second = broker.pending.withLock { $0.remove(at: 1) }
+        second.promise.succeed(broker.memory.publishNow(second.drafts))
+        #expect(try Self.written(channel).isEmpty, "the second answer waits for the first")
+        #expect(broker.completeOne())
+        let answers = try Self.written(channel)
+        let heads = answers.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.components(separatedBy: "\r\n")[0] }
+        #expect(heads == ["202 Accepted", "202 Accepted", "200 OK"])
+        let channels = answers.components(separatedBy: "\"channel\":\"").dropFirst().map { $0.prefix(1) }
+        #expect(channels == ["a", "b"], "in request order")
+        #expect(channel.isActive)
+
+        #expect(broker.completeOne(), "the Connection: close publish")
+        let last = try Self.written(channel)
+        #expect(last.hasPrefix("HTTP/1.1 202 Accepted\r\n"))
+        #expect(last.lowercased().contains("connection: close"))
+        #expect(!channel.isActive, "closed after the last answer")
     }
 }
 

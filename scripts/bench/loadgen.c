@@ -185,6 +185,9 @@ static struct {
     char host[64];
     struct sockaddr_in sub_addr, pub_addr;
     int sub_port, pub_port, origin_port;
+    int sub_ports[8]; /* --sub-ports: subscriber i connects to sub_ports[i % nsub_ports] (several nodes) */
+    int nsub_ports;
+    struct sockaddr_in sub_addrs[8];
     int subs, channels;
     char chan_prefix[64];
     double rates[32];
@@ -438,7 +441,7 @@ static void build_bayeux_request(conn_t *c, const char *ch) {
                         "\"long-polling\"}]", c->client_id);
     char req[1000];
     int n = snprintf(req, sizeof req, "POST /cometd HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %d\r\nUser-Agent: comet-bench\r\n\r\n%s", cfg.sub_port, blen, body);
+                     "Content-Length: %d\r\nUser-Agent: comet-bench\r\n\r\n%s", cfg.sub_ports[c->id % cfg.nsub_ports], blen, body);
     buf_append(&c->wbuf, req, (size_t)n);
 }
 
@@ -515,7 +518,7 @@ static void build_sub_request(conn_t *c) {
     char req[1200];
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: %s\r\n%sUser-Agent: comet-bench\r\n\r\n",
-                     path, cfg.sub_port, accept, extra);
+                     path, cfg.sub_ports[c->id % cfg.nsub_ports], accept, extra);
     buf_append(&c->wbuf, req, (size_t)n);
 }
 
@@ -1022,7 +1025,7 @@ static void clear_pending(conn_t *c) {
 static void sub_open(conn_t *c) {
     c->t_start = now_ns();
     c->t_first = 0;
-    if (conn_open(c, &cfg.sub_addr) == 0) {
+    if (conn_open(c, &cfg.sub_addrs[c->id % cfg.nsub_ports]) == 0) {
         c->pending = 1;
         pending_connects++;
         return;
@@ -1773,6 +1776,7 @@ static void usage(void) {
             "                               bayeux: long-polling on the gateway's /cometd)\n"
             "  --host 127.0.0.1             target (loopback only)\n"
             "  --sub-port P --pub-port P    subscriber / publisher ports\n"
+            "  --sub-ports P1,P2,..         subscribers spread round-robin over several nodes' ports (up to 8)\n"
             "  --origin-port P              pushpin GRIP origin (long-poll publishes go through it)\n"
             "  --subs N --channels C        subscribers, spread round-robin over C channels\n"
             "  --channel-prefix S           channel name prefix (default bench)\n"
@@ -1840,7 +1844,7 @@ static void parse_args(int argc, char **argv) {
         {"stop-after-fail", 1, 0, 'F'}, {"p99-limit-ms", 1, 0, 'X'}, {"label", 1, 0, 'l'},
         {"max-fds", 1, 0, 'M'},      {"pub-order", 1, 0, 'o'},    {"aux-pids", 1, 0, 'A'},
         {"connect-rate", 1, 0, 'y'}, {"prime-msgs", 1, 0, 'u'},   {"reconnect-batch", 1, 0, 'b'},
-        {"grip", 0, 0, 'g'},         {0, 0, 0, 0}};
+        {"grip", 0, 0, 'g'},         {"sub-ports", 1, 0, 'q'},    {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -1872,6 +1876,13 @@ static void parse_args(int argc, char **argv) {
             break;
         case 'h': snprintf(cfg.host, sizeof cfg.host, "%s", optarg); break;
         case 'p': cfg.sub_port = atoi(optarg); break;
+        case 'q': {
+            char *s = optarg, *tok;
+            while ((tok = strsep(&s, ",")) && cfg.nsub_ports < 8)
+                if (*tok) cfg.sub_ports[cfg.nsub_ports++] = atoi(tok);
+            if (cfg.nsub_ports) cfg.sub_port = cfg.sub_ports[0];
+            break;
+        }
         case 'P': cfg.pub_port = atoi(optarg); break;
         case 'O': cfg.origin_port = atoi(optarg); break;
         case 'n': cfg.subs = atoi(optarg); break;
@@ -1952,6 +1963,11 @@ static void parse_args(int argc, char **argv) {
     cfg.sub_addr.sin_addr = a;
     cfg.sub_addr.sin_port = htons((uint16_t)cfg.sub_port);
     cfg.pub_addr = cfg.sub_addr;
+    if (cfg.nsub_ports == 0) cfg.sub_ports[cfg.nsub_ports++] = cfg.sub_port;
+    for (int i = 0; i < cfg.nsub_ports; i++) {
+        cfg.sub_addrs[i] = cfg.sub_addr;
+        cfg.sub_addrs[i].sin_port = htons((uint16_t)cfg.sub_ports[i]);
+    }
     int pport = cfg.pub_port;
     if (cfg.server == SRV_PUSHPIN && cfg.kind == K_LONGPOLL) {
         if (!cfg.origin_port) die("--origin-port is required for pushpin long-poll");

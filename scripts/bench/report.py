@@ -500,6 +500,41 @@ def main():
         summary.setdefault("gateway", {})["s12"] = get("gateway", "s12")
         tables.append(t)
 
+    # 12, second part: deliveries/s of three nodes against one, all with the Redis broker -------------------
+    one, three = get("gateway", "s12-nodes1"), get("gateway", "s12-nodes3")
+    if one or three:
+        t = Table(f"12. Deliveries/s: 1 channel x {params.get('fan_subs')} SSE subscribers on one node, and spread "
+                  f"over three nodes, one Redis",
+                  "The gateway with broker.type = redis in both columns; publishes on the first node. Every node "
+                  "on CPU 0, Redis and the load generator on CPU 1: two cores leave no room for a core per node, "
+                  "so the three nodes share the one core that the single node has. The ratio shows what spreading "
+                  "the subscribers over nodes costs (each message is read from Redis and framed once per node); "
+                  "with a core per node each node would carry its share at the one-node CPU per delivery. "
+                  "'deliveries/s' counts deliveries over the step and its drain; server CPU counts every node.",
+                  columns=[("three", "three nodes"), ("one", "one node")], ratios=[("three", "one", "three/one")])
+        steps_of = {"three": (three or {}).get("steps", []), "one": (one or {}).get("steps", [])}
+        t.add("highest passing rate (msg/s)", HIGHER,
+              {"three": (three or {}).get("max_passing_rate"), "one": (one or {}).get("max_passing_rate")})
+        best = {}
+        for k, steps in steps_of.items():
+            ok = [st for st in steps if st.get("pass") and st.get("pub_secs")]
+            best[k] = max((st["deliveries"] / (st["pub_secs"] + st["drain_secs"]) for st in ok), default=None)
+        t.add("highest deliveries/s of a passing step", HIGHER, best)
+        rates = [float(x) for x in str(params.get("cluster_tput_rates", "")).split(",") if x]
+        for r in rates:
+            stp = {k: next((st for st in steps if st.get("rate_target") == r), None) for k, steps in steps_of.items()}
+            val = lambda f: {k: (f(v) if v else None) for k, v in stp.items()}
+            t.add(f"{r:g}/s: publish rate achieved", HIGHER, val(lambda d: d.get("rate_achieved")))
+            t.add(f"{r:g}/s: deliveries/s", HIGHER,
+                  val(lambda d: d["deliveries"] / (d["pub_secs"] + d["drain_secs"]) if d.get("pub_secs") else None))
+            t.add(f"{r:g}/s: lost", LOWER, val(lambda d: d.get("lost")))
+            t.add(f"{r:g}/s: p99 latency (ms)", LOWER, val(lambda d: (d.get("latency_ms") or {}).get("p99")))
+            t.add(f"{r:g}/s: server CPU per delivery (us)", LOWER, val(lambda d: d.get("cpu_us_per_delivery")))
+            t.add(f"{r:g}/s: loadgen CPU (%)", "", val(lambda d: d.get("loadgen_cpu_pct")))
+            t.add(f"{r:g}/s: pass", HIGHER, val(lambda d: d.get("pass")))
+        summary.setdefault("gateway", {})["s12_nodes"] = {"one": one, "three": three}
+        tables.append(t)
+
     # The gateway against the floor: fan-out p99 and CPU per delivery -----------------------------------
     if "gateway" in servers and "floor" in servers:
         t = Table("Gateway vs the floor (floor.c: one write() per subscriber per message, no queueing, "

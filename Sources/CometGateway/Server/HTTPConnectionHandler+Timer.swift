@@ -16,6 +16,8 @@ extension HTTPConnectionHandler: DeadlineOwner {
             break
         case .rearm(let at):
             self.shard?.timers.set(self.timerID, at: at, owner: self)
+        case .closeIdle where !self.pipelined.isEmpty:
+            self.pipelined.closeWhenWritten = true  // after the answers still waiting for the broker
         case .closeIdle:
             self.close(context: context)
         case .requestTimedOut:

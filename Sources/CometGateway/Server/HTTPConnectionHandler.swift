@@ -49,6 +49,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     var overLimit = false
     /// Pauses socket reads while a publish is answered (publisher connections only).
     let readGate: ReadGate?
+    /// Responses of pipelined publishes waiting for the broker, written in order (publisher connections with a
+    /// remote broker only: those with a ``readGate``).
+    var pipelined = PipelinedResponses()
+    /// An action that must wait until ``pipelined`` is written (none comes on the publisher listener today).
+    var afterPipelined: (() -> Void)?
     var context: ChannelHandlerContext?
     /// Writes this connection's responses and messages (straight to the socket when it can).
     var writer: ConnectionWriter?
@@ -157,7 +162,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
             context.close(promise: nil)
         }
         if self.machine.quiesce() {
-            self.close(context: context)
+            if self.pipelined.isEmpty {
+                self.close(context: context)
+            } else {
+                self.pipelined.closeWhenWritten = true  // after the answers still waiting for the broker
+            }
             return
         }
         switch self.exchange {
@@ -206,7 +215,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         guard !self.driving else { return }
         self.driving = true
         defer { self.driving = false }
-        var action = self.machine.next()
+        var action = self.nextAction()
         while true {
             switch action {
             case .wait:
@@ -228,8 +237,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
                 self.fail(error, context: context)
                 return
             }
-            action = self.machine.next()
+            action = self.nextAction()
         }
+    }
+
+    /// The machine's next action, or `wait` while ``PipelinedResponses/limit`` answers wait for the broker.
+    private func nextAction() -> HTTPConnectionStateMachine.Action {
+        self.pipelined.isFull ? .wait : self.machine.next()
     }
 
     /// Admits a head and chooses its route; nil when it was refused (and answered).
@@ -264,20 +278,28 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
 
     /// Does what the route said.
     func carryOut(_ action: RouteAction, head: RequestHead, context: ChannelHandlerContext) {
+        if !self.pipelined.isEmpty && Self.waitsForPipelined(action) {
+            self.afterPipelined = { self.carryOut(action, head: head, context: context) }
+            return
+        }
         switch action {
         case .respond(let response):
             self.finish(self.respond(response, head: head), context: context)
         case .published(let receipt):
             let keepAlive = self.machine.keepAlive
-            self.writer!.writeAndFlush(PublishEndpoint.response(for: receipt, keepAlive: keepAlive, shard: self.shard!))
+            self.write(PublishEndpoint.response(for: receipt, keepAlive: keepAlive, shard: self.shard!))
             self.finish(keepAlive, context: context)
         case .respondLater(let future):
             let logger = self.gateway.logger
-            let action = future.map { RouteAction.respond($0) }.recover { error in
+            let response = future.recover { error in
                 logger.error("publish failed", metadata: ["error": "\(error)"])
-                return .respond(HTTPResponse(error: GatewayError(.serviceUnavailable, "broker unavailable")))
+                return HTTPResponse(error: GatewayError(.serviceUnavailable, "broker unavailable"))
             }
-            self.carryOut(.deferred(action), head: head, context: context)
+            if self.readGate != nil && self.machine.keepAlive && !self.machine.quiescing {
+                self.respondPipelined(response, head: head, context: context)
+            } else {
+                self.carryOut(.deferred(response.map { RouteAction.respond($0) }), head: head, context: context)
+            }
         case .subscribe(let request, let corsHeaders):
             self.subscribe(request, corsHeaders: corsHeaders, context: context)
         case .webSocket(let endpoint, let accept):
@@ -322,9 +344,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         }
         switch self.machine.responseFinished(now: self.now(context), idleTimeout: self.nanoseconds(self.limits.idleTimeout)) {
         case .close:
-            // A response sent before its request's body was read (a proxied upload refused early): close.
+            // A response sent before its request's body was read (a proxied upload refused early), or draining: close.
             self.enterClosed()
-            self.writer?.closeWhenWritten()
+            if self.pipelined.isEmpty {
+                self.writer?.closeWhenWritten()
+            } else {
+                self.pipelined.closeWhenWritten = true  // after the answers still waiting for the broker
+            }
         case .keepAlive(let timer):
             self.exchange = .none
             self.arm(timer)
@@ -333,21 +359,96 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Whether `action` must wait until the pipelined responses before it are written: it writes over time (a
+    /// stream, a tunnel) or answers after something else completes. Complete responses queue behind them instead.
+    private static func waitsForPipelined(_ action: RouteAction) -> Bool {
+        switch action {
+        case .respond, .published, .respondLater: return false
+        case .subscribe, .webSocket, .proxy, .hold, .deferred: return true
+        }
+    }
+
+    /// Takes the next request while this one's response waits for the broker: the response is written when it and
+    /// every response before it are ready (see ``PipelinedResponses``).
+    private func respondPipelined(_ response: EventLoopFuture<HTTPResponse>, head: RequestHead,
+                                  context: ChannelHandlerContext) {
+        let ticket = self.pipelined.reserve()
+        response.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+            guard self.writer != nil else { return }  // the connection is gone
+            let response = (try? result.get()) ?? HTTPResponse(error: GatewayError(.serviceUnavailable, "unavailable"))
+            // Kept alive: requests after it were taken already (a publish's answer never asks to close).
+            self.pipelined.fill(ticket, with: self.serialize(response, keepAlive: true, head: head))
+            self.writePipelined(context: context)
+        }
+        self.finish(true, context: context)
+        if self.pipelined.isFull { self.readGate?.hold() }
+    }
+
+    /// Writes the pipelined responses that are ready, in order; then closes, or takes requests again.
+    private func writePipelined(context: ChannelHandlerContext) {
+        guard let writer = self.writer else { return }
+        let wasFull = self.pipelined.isFull
+        var wrote = false
+        while let bytes = self.pipelined.popReady() {
+            wrote = writer.write(bytes) || wrote
+        }
+        if wrote { writer.flush() }
+        guard self.pipelined.isEmpty else {
+            if wasFull && !self.pipelined.isFull && !self.closed {
+                self.readGate?.release()
+                self.drive(context: context)
+            }
+            return
+        }
+        if self.pipelined.closeWhenWritten {
+            self.enterClosed()
+            writer.closeWhenWritten()
+            return
+        }
+        if !self.closed {
+            self.readGate?.release()
+            if let action = self.afterPipelined {
+                self.afterPipelined = nil
+                action()
+            } else if wasFull {
+                self.drive(context: context)
+            }
+        }
+    }
+
     // MARK: - Writing
 
     /// Writes `response` (only its head for a `HEAD` request); returns whether the connection stays open after it.
     func respond(_ response: HTTPResponse, head: RequestHead?) -> Bool {
         let keepAlive = self.machine.keepAlive && !response.close
+        self.write(self.serialize(response, keepAlive: keepAlive, head: head))
+        if !keepAlive {
+            self.enterClosed()
+            if self.pipelined.isEmpty {
+                self.writer!.closeWhenWritten()
+            } else {
+                self.pipelined.closeWhenWritten = true  // after the answers still waiting for the broker
+            }
+        }
+        return keepAlive
+    }
+
+    /// `response`'s bytes (only its head for a `HEAD` request).
+    private func serialize(_ response: HTTPResponse, keepAlive: Bool, head: RequestHead?) -> ByteBuffer {
         var bytes = response.serialize(keepAlive: keepAlive, date: self.dateCache!.current)
         if head?.method == .head, let body = response.body {
             bytes.moveWriterIndex(to: bytes.writerIndex - body.readableBytes)  // the head of a GET, Content-Length included
         }
-        self.writer!.writeAndFlush(bytes)
-        if !keepAlive {
-            self.enterClosed()
-            self.writer!.closeWhenWritten()
+        return bytes
+    }
+
+    /// Writes a whole response now, or after the pipelined responses still waiting for the broker.
+    private func write(_ bytes: ByteBuffer) {
+        if self.pipelined.isEmpty {
+            self.writer!.writeAndFlush(bytes)
+        } else {
+            self.pipelined.append(bytes)
         }
-        return keepAlive
     }
 
     /// Answers a head that cannot be served (and whose body is not read) and closes.
