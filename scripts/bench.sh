@@ -659,6 +659,9 @@ start_gateway-redis1() {
     SERVER_PIDS="$SERVER_PID"
 }
 
+start_gateway-base-redis1() { GATEWAY_BIN="$BASE_BIN" start_gateway-redis1 "$1"; }
+start_gateway-base-redis3() { GATEWAY_BIN="$BASE_BIN" start_gateway-redis3 "$1"; }
+
 # Three nodes: A (SUB_PORT, PUB_PORT), B (+7, +8) and C (+9, +10).
 start_gateway-redis3() {
     start_redis "$1" || return 1
@@ -695,15 +698,17 @@ start_nchan-cluster() {
 scenario_cluster() {
     local name=$1
     case "$name" in
-    gateway | nchan) ;;
+    gateway | gateway-base | nchan) ;;
     *) skip "$name" 12 "Redis scale-out: the gateway's and Nchan's"; return 0 ;;
     esac
-    start_server "$name-cluster" cluster || return 0
-    lg "$name" "$RES/$name-s12.json" --mode fanout --kind sse --subs "$FAN_SUBS" --rates "$CLUSTER_RATES" \
-        --duration "$FAN_DUR" --drain "$DRAIN" --pub-conns 1 --pipeline "$PIPELINE" --settle 2 \
-        --stop-after-fail 2 --deadline 240 --label cluster
-    stop_cluster
-    [ "$name" = gateway ] || return 0
+    if [ "$name" != gateway-base ]; then
+        start_server "$name-cluster" cluster || return 0
+        lg "$name" "$RES/$name-s12.json" --mode fanout --kind sse --subs "$FAN_SUBS" --rates "$CLUSTER_RATES" \
+            --duration "$FAN_DUR" --drain "$DRAIN" --pub-conns 1 --pipeline "$PIPELINE" --settle 2 \
+            --stop-after-fail 2 --deadline 240 --label cluster
+        stop_cluster
+    fi
+    [ "$name" != nchan ] || return 0
     local nodes
     for nodes in 1 3; do
         start_server "$name-redis$nodes" tput || { stop_cluster; continue; }

@@ -501,20 +501,26 @@ def main():
         tables.append(t)
 
     # 12, second part: deliveries/s of three nodes against one, all with the Redis broker -------------------
-    one, three = get("gateway", "s12-nodes1"), get("gateway", "s12-nodes3")
-    if one or three:
-        t = Table(f"12. Deliveries/s: 1 channel x {params.get('fan_subs')} SSE subscribers on one node, and spread "
-                  f"over three nodes, one Redis",
-                  "The gateway with broker.type = redis in both columns; publishes on the first node. Every node "
-                  "on CPU 0, Redis and the load generator on CPU 1: two cores leave no room for a core per node, "
-                  "so the three nodes share the one core that the single node has. The ratio shows what spreading "
-                  "the subscribers over nodes costs (each message is read from Redis and framed once per node); "
-                  "with a core per node each node would carry its share at the one-node CPU per delivery. "
-                  "'deliveries/s' counts deliveries over the step and its drain; server CPU counts every node.",
-                  columns=[("three", "three nodes"), ("one", "one node")], ratios=[("three", "one", "three/one")])
-        steps_of = {"three": (three or {}).get("steps", []), "one": (one or {}).get("steps", [])}
-        t.add("highest passing rate (msg/s)", HIGHER,
-              {"three": (three or {}).get("max_passing_rate"), "one": (one or {}).get("max_passing_rate")})
+    nodes = {"three": get("gateway", "s12-nodes3"), "one": get("gateway", "s12-nodes1"),
+             "three-base": get("gateway-base", "s12-nodes3"), "one-base": get("gateway-base", "s12-nodes1")}
+    if nodes["one"] or nodes["three"]:
+        columns = [("three", "three nodes"), ("one", "one node")]
+        ratios = [("three", "one", "three/one")]
+        if nodes["one-base"] or nodes["three-base"]:
+            columns += [("three-base", "three nodes (base)"), ("one-base", "one node (base)")]
+            ratios += [("three", "three-base", "three/base"), ("one", "one-base", "one/base")]
+        t = Table(f"12. Deliveries/s: {params.get('fan_subs')} SSE subscribers of 4 channels on one node, and "
+                  f"spread over three nodes, one Redis",
+                  "The gateway with broker.type = redis in every column; each channel published on its own "
+                  "connection to the first node. Every node on CPU 0, Redis and the load generator on CPU 1: two "
+                  "cores leave no room for a core per node, so the three nodes share the one core that the single "
+                  "node has. The ratio shows what spreading the subscribers over nodes costs (each message is read "
+                  "from Redis and framed once per node); with a core per node each node would carry its share at "
+                  "the one-node CPU per delivery. 'deliveries/s' counts deliveries over the step and its drain; "
+                  "server CPU counts every node. '(base)': the --base-bin build.",
+                  columns=columns, ratios=ratios)
+        steps_of = {k: (v or {}).get("steps", []) for k, v in nodes.items()}
+        t.add("highest passing rate (msg/s)", HIGHER, {k: (v or {}).get("max_passing_rate") for k, v in nodes.items()})
         best = {}
         for k, steps in steps_of.items():
             ok = [st for st in steps if st.get("pass") and st.get("pub_secs")]
@@ -532,7 +538,7 @@ def main():
             t.add(f"{r:g}/s: server CPU per delivery (us)", LOWER, val(lambda d: d.get("cpu_us_per_delivery")))
             t.add(f"{r:g}/s: loadgen CPU (%)", "", val(lambda d: d.get("loadgen_cpu_pct")))
             t.add(f"{r:g}/s: pass", HIGHER, val(lambda d: d.get("pass")))
-        summary.setdefault("gateway", {})["s12_nodes"] = {"one": one, "three": three}
+        summary.setdefault("gateway", {})["s12_nodes"] = nodes
         tables.append(t)
 
     # The gateway against the floor: fan-out p99 and CPU per delivery -----------------------------------
