@@ -30,6 +30,15 @@ struct BayeuxMessageTests {
         #expect(batch[3].data == .object(["text": .string("hi")]))
     }
 
+    @Test("Keys are matched exactly: an escaped key means the same field, a near-miss or a longer key is another field")
+    func keys() throws {
+        let escaped = try self.parse(#"{"chann\u0065l": "/meta/connect", "client\u0049d": "abc", "channelX": 1, "i": 2, "idx": 3}"#)
+        #expect(escaped[0].channel == "/meta/connect")
+        #expect(escaped[0].clientID == "abc")
+        #expect(escaped[0].id == nil, "'i' and 'idx' are not 'id'")
+        #expect(throws: BayeuxMessage.Refusal.self) { try self.parse(#"{"Channel": "/meta/connect"}"#) }
+    }
+
     @Test("Bad bodies are refused with a reason")
     func refusals() {
         func reason(_ json: String) -> String? {

@@ -415,7 +415,18 @@ def main():
                 + ("SSE fan-out at the same rate and subscriber count (the first step of scenario 2's sweep)."
                    if key == "s9" else "JSON long-poll with the same subscribers, rate and duration.")
                 + ("" if base else f" Scenario {base_key[1:]} was not run, so there is nothing to compare with."))
-        t = Table(title, note, columns=[kind, base_kind], ratios=[(kind, base_kind, f"{kind}/{base_kind}")])
+        columns, ratios = [kind, base_kind], [(kind, base_kind, f"{kind}/{base_kind}")]
+        prev, prev_base = first_step("gateway-base", key), first_step("gateway-base", base_key)
+        if key == "s13" and prev:
+            # The --base-bin build in the same run: its own ratio, and this build's Bayeux against it.
+            data[f"{kind} (base)"] = prev
+            columns.append(f"{kind} (base)")
+            ratios.append((kind, f"{kind} (base)", f"{kind}/base"))
+            if prev_base:
+                data[f"{base_kind} (base)"] = prev_base
+                columns.append(f"{base_kind} (base)")
+                ratios.append((f"{kind} (base)", f"{base_kind} (base)", f"base {kind}/{base_kind}"))
+        t = Table(title, note, columns=columns, ratios=ratios)
         step_rows(t, data)
         t.add("subscriber disconnects (whole run)", LOWER,
               {kind: (get("gateway", key) or {}).get("disconnects"),

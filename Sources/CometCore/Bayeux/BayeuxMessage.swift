@@ -93,6 +93,56 @@ public struct BayeuxMessage: Sendable {
         var channel, id, clientID, data, subscription, connectionType, supportedConnectionTypes, advice, ext: JSONValue?
     }
 
+    /// The fields the gateway reads, by their JSON key.
+    private enum Key: CaseIterable {
+        case channel, id, clientID, data, subscription, connectionType, supportedConnectionTypes, advice, ext, other
+
+        var name: StaticString {
+            switch self {
+            case .channel: "channel"
+            case .id: "id"
+            case .clientID: "clientId"
+            case .data: "data"
+            case .subscription: "subscription"
+            case .connectionType: "connectionType"
+            case .supportedConnectionTypes: "supportedConnectionTypes"
+            case .advice: "advice"
+            case .ext: "ext"
+            case .other: ""
+            }
+        }
+
+        /// The key whose name is `bytes` (`other` for any other).
+        init(_ bytes: UnsafeRawBufferPointer) {
+            for key in Self.allCases where key != .other {
+                let name = key.name
+                if name.utf8CodeUnitCount == bytes.count,
+                   bytes.elementsEqual(UnsafeRawBufferPointer(start: name.utf8Start, count: bytes.count)) {
+                    self = key
+                    return
+                }
+            }
+            self = .other
+        }
+    }
+
+    /// The key starting at the parser's `"`, read from the bytes without making a string when it has no escapes
+    /// (no key the gateway reads needs one; an escaped key is decoded first).
+    private static func key(_ parser: inout JSONValueParser) throws(JSONValue.SyntaxError) -> Key {
+        let start = parser.index + 1
+        var end = start
+        while end < parser.bytes.count, parser.bytes[end] != UInt8(ascii: "\""), parser.bytes[end] != UInt8(ascii: "\\"),
+              parser.bytes[end] >= 0x20 {
+            end += 1
+        }
+        if end < parser.bytes.count, parser.bytes[end] == UInt8(ascii: "\"") {
+            parser.index = end + 1
+            return Key(UnsafeRawBufferPointer(rebasing: parser.bytes[start..<end]))
+        }
+        let text = try parser.string()
+        return Array(text.utf8).withUnsafeBytes { Key($0) }
+    }
+
     /// A message object at the parser's `{`, nested at `depth`; its other fields are parsed and dropped.
     private static func message(_ parser: inout JSONValueParser, depth: Int) throws -> BayeuxMessage {
         guard depth < parser.maxDepth else { throw parser.fail() }
@@ -105,23 +155,23 @@ public struct BayeuxMessage: Sendable {
         }
         while true {
             guard parser.current == UInt8(ascii: "\"") else { throw parser.fail() }
-            let key = try parser.string()
+            let key = try Self.key(&parser)
             parser.skipWhitespace()
             guard parser.current == UInt8(ascii: ":") else { throw parser.fail() }
             parser.index += 1
             parser.skipWhitespace()
             let value = try parser.value(depth: depth + 1)
             switch key {
-            case "channel": fields.channel = value
-            case "id": fields.id = value
-            case "clientId": fields.clientID = value
-            case "data": fields.data = value
-            case "subscription": fields.subscription = value
-            case "connectionType": fields.connectionType = value
-            case "supportedConnectionTypes": fields.supportedConnectionTypes = value
-            case "advice": fields.advice = value
-            case "ext": fields.ext = value
-            default: break
+            case .channel: fields.channel = value
+            case .id: fields.id = value
+            case .clientID: fields.clientID = value
+            case .data: fields.data = value
+            case .subscription: fields.subscription = value
+            case .connectionType: fields.connectionType = value
+            case .supportedConnectionTypes: fields.supportedConnectionTypes = value
+            case .advice: fields.advice = value
+            case .ext: fields.ext = value
+            case .other: break
             }
             parser.skipWhitespace()
             if parser.current == UInt8(ascii: ",") {
@@ -138,26 +188,16 @@ public struct BayeuxMessage: Sendable {
 
     private static func message(_ fields: Fields) throws(Refusal) -> BayeuxMessage {
         guard case .string(let channel)? = fields.channel else { throw Refusal("a message has no channel") }
-        func value(_ key: String) -> JSONValue? {
-            switch key {
-            case "clientId": fields.clientID
-            case "connectionType": fields.connectionType
-            case "subscription": fields.subscription
-            case "supportedConnectionTypes": fields.supportedConnectionTypes
-            case "advice": fields.advice
-            case "ext": fields.ext
-            default: nil
-            }
-        }
-        func string(_ key: String) throws(Refusal) -> String? {
-            switch value(key) {
+        // `key` names the field in a refusal only.
+        func string(_ value: JSONValue?, _ key: String) throws(Refusal) -> String? {
+            switch value {
             case nil, .null?: return nil
             case .string(let text)?: return text
             default: throw Refusal("'\(key)' is not a string")
             }
         }
-        func strings(_ key: String) throws(Refusal) -> [String] {
-            switch value(key) {
+        func strings(_ value: JSONValue?, _ key: String) throws(Refusal) -> [String] {
+            switch value {
             case nil, .null?: return []
             case .string(let text)?: return [text]
             case .array(let list)?:
@@ -170,8 +210,8 @@ public struct BayeuxMessage: Sendable {
             default: throw Refusal("'\(key)' is not a string or a list of strings")
             }
         }
-        func object(_ key: String) throws(Refusal) -> [String: JSONValue]? {
-            switch value(key) {
+        func object(_ value: JSONValue?, _ key: String) throws(Refusal) -> [String: JSONValue]? {
+            switch value {
             case nil, .null?: return nil
             case .object(let object)?: return object
             default: throw Refusal("'\(key)' is not an object")
@@ -189,10 +229,10 @@ public struct BayeuxMessage: Sendable {
         default: throw Refusal("'id' is not a string or a number")
         }
         return BayeuxMessage(
-            channel: channel, id: id, clientID: try string("clientId"), data: fields.data,
-            subscriptions: try strings("subscription"), subscription: fields.subscription,
-            connectionType: try string("connectionType"),
-            supportedConnectionTypes: supported, advice: try object("advice"),
-            ext: try object("ext"))
+            channel: channel, id: id, clientID: try string(fields.clientID, "clientId"), data: fields.data,
+            subscriptions: try strings(fields.subscription, "subscription"), subscription: fields.subscription,
+            connectionType: try string(fields.connectionType, "connectionType"),
+            supportedConnectionTypes: supported, advice: try object(fields.advice, "advice"),
+            ext: try object(fields.ext, "ext"))
     }
 }

@@ -56,35 +56,40 @@ struct BayeuxRoute: Route {
             return .respond(HTTPResponse(error: GatewayError(.badRequest, "bad request")))
         }
         // Only a connect is held (and needs releasing); only a subscribe reads a channel token.
-        let claim = messages.contains { $0.channel == "/meta/connect" } ? HoldClaim() : nil
+        let claim = HoldClaim(format: Format(callback: callback, cors: cors))
         let token = messages.contains { $0.channel == "/meta/subscribe" }
             ? (target.queryValue("token") ?? head.first(name: "x-comet-token")) : nil
-        var onHold: (@Sendable (BayeuxSessions.Handle, Int) -> Void)? = nil
-        if let claim { onHold = { handle, serial in claim.set(handle, serial) } }
         let replies = BayeuxEndpoint(gateway: self.gateway).answer(
             messages, transport: callback == nil ? .longPolling : .callbackPolling, credentials: .init(head),
-            token: token, on: eventLoop, onHold: onHold)
-        let render: @Sendable ([ByteBuffer]) -> HTTPResponse = { items in
-            guard let callback else {
-                let headers = cors.isEmpty ? Self.noCache : cors + Self.noCache
-                return .json(200, "OK", BayeuxEndpoint.array(items), headers: headers)
+            token: token, on: eventLoop, claim: messages.contains { $0.channel == "/meta/connect" } ? claim : nil)
+        return .hold(replies, claim)
+    }
+
+    /// How an HTTP request's replies are answered: a JSON array, or a script calling the `jsonp` callback with it.
+    struct Format: Sendable {
+        let callback: JavaScriptCallback?
+        let cors: [(String, String)]
+
+        /// The cache headers of every answer.
+        private static let noCache = [("Cache-Control", "no-cache, no-store")]
+
+        func response(_ array: ByteBuffer) -> HTTPResponse {
+            guard let callback = self.callback else {
+                let headers = self.cors.isEmpty ? Self.noCache : self.cors + Self.noCache
+                return .json(200, "OK", array, headers: headers)
             }
-            var headers = cors + Self.noCache
+            var headers = self.cors + Self.noCache
             var script = ByteBuffer()
+            script.reserveCapacity(callback.name.utf8.count + array.readableBytes + 3)
             script.writeString(callback.name)
             script.writeStaticString("(")
-            var array = BayeuxEndpoint.array(items)
-            script.writeBuffer(&array)
+            script.writeImmutableBuffer(array)
             script.writeStaticString(");")
             headers.append(("X-Content-Type-Options", "nosniff"))
             return HTTPResponse(status: 200, phrase: "OK", headers: headers,
                                 contentType: "text/javascript; charset=utf-8", body: script)
         }
-        return .hold(replies, render: render, abandon: { claim?.release() })
     }
-
-    /// The cache headers of every answer.
-    private static let noCache = [("Cache-Control", "no-cache, no-store")]
 
     private func parse(_ body: ByteBuffer) throws -> [BayeuxMessage] {
         do {
@@ -116,8 +121,9 @@ struct BayeuxRoute: Route {
 
 /// The connect a request holds, learned when its session holds it: released if the request's connection closes
 /// before it is answered, so that the events it would take stay queued for the client's next connect. A release
-/// asked for before the session said which connect it holds is carried out when it says.
-final class HoldClaim: Sendable {
+/// asked for before the session said which connect it holds is carried out when it says. For an HTTP request it is
+/// also the request's ``HeldAnswer`` (one object per request).
+final class HoldClaim: HeldAnswer {
     private enum State {
         case waiting
         case held(BayeuxSessions.Handle, Int)
@@ -125,6 +131,20 @@ final class HoldClaim: Sendable {
     }
 
     private let state = Mutex<State>(.waiting)
+    /// How the HTTP request's answer is made (a WebSocket's claim has none: its answers are frames).
+    private let format: BayeuxRoute.Format?
+
+    init(format: BayeuxRoute.Format? = nil) {
+        self.format = format
+    }
+
+    func render(_ body: ByteBuffer) -> HTTPResponse {
+        (self.format ?? BayeuxRoute.Format(callback: nil, cors: [])).response(body)
+    }
+
+    func abandon() {
+        self.release()
+    }
 
     func set(_ handle: BayeuxSessions.Handle, _ serial: Int) {
         let releaseNow = self.state.withLock { state -> Bool in

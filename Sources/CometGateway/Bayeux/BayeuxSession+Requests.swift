@@ -4,16 +4,16 @@ import NIOCore
 /// A client's requests other than the handshake: connect, disconnect, subscribe, unsubscribe, publish.
 extension BayeuxSession {
     /// Carries out a batch (all for this client), in order, with a connect last; the replies (and, for a connect,
-    /// the events it takes), completed on this loop. `token` is the channel token the request carried
+    /// the events it takes) as one JSON array, completed on this loop (empty when a held connect was released). `token` is the channel token the request carried
     /// (`?token=`, `X-Comet-Token`) for subscribes that do not carry their own (`ext.token`).
-    /// `onHold` learns the serial of the connect when it is held (then, or after the batch's other messages that
+    /// `claim` learns the serial of the connect when it is held (then, or after the batch's other messages that
     /// waited for the application), so that the request's connection can release it if it closes first.
     func handle(_ messages: [BayeuxMessage], transport: BayeuxTransport, token: String?,
-                onHold: ((Int) -> Void)? = nil) -> EventLoopFuture<[ByteBuffer]> {
+                claim: HoldClaim? = nil) -> EventLoopFuture<ByteBuffer> {
         // The common request: one connect.
         if messages.count == 1, let connect = messages.first, connect.channel == "/meta/connect" {
             var none: [BayeuxMessage] = []
-            return self.step(&none, replies: [], connect: connect, transport: transport, token: token, onHold: onHold)
+            return self.step(&none, replies: [], connect: connect, transport: transport, token: token, claim: claim)
         }
         var others = messages.filter { $0.channel != "/meta/connect" }
         let connects = messages.filter { $0.channel == "/meta/connect" }
@@ -24,11 +24,11 @@ extension BayeuxSession {
         }
         others.reverse()  // popped from the end, in order
         return self.step(&others, replies: refused, connect: connects.last, transport: transport, token: token,
-                         onHold: onHold)
+                         claim: claim)
     }
 
     private func step(_ pending: inout [BayeuxMessage], replies: [ByteBuffer], connect: BayeuxMessage?,
-                      transport: BayeuxTransport, token: String?, onHold: ((Int) -> Void)?) -> EventLoopFuture<[ByteBuffer]> {
+                      transport: BayeuxTransport, token: String?, claim: HoldClaim?) -> EventLoopFuture<ByteBuffer> {
         var replies = replies
         while let message = pending.popLast() {
             guard !self.ended else {
@@ -42,18 +42,20 @@ extension BayeuxSession {
                 var rest = pending
                 return future.hop(to: self.loop).assumeIsolated().flatMap { list in
                     self.step(&rest, replies: replies + list, connect: connect, transport: transport, token: token,
-                              onHold: onHold)
+                              claim: claim)
                 }.nonisolated()
             }
         }
-        guard let connect else { return self.loop.makeSucceededFuture(replies) }
-        guard !self.ended else { return self.loop.makeSucceededFuture(replies + [BayeuxEndpoint.unknownClient(connect).bytes]) }
-        if let type = connect.connectionType, BayeuxTransport(rawValue: type) == nil {
-            return self.loop.makeSucceededFuture(replies + [BayeuxReply.failure(
-                "/meta/connect", id: connect.id, clientID: self.clientID,
-                error: "400:\(Self.argument(type)):unsupported connection type").bytes])
+        guard let connect else { return self.loop.makeSucceededFuture(BayeuxEndpoint.array(replies)) }
+        guard !self.ended else {
+            return self.loop.makeSucceededFuture(BayeuxEndpoint.array(replies + [BayeuxEndpoint.unknownClient(connect).bytes]))
         }
-        return self.connect(connect, before: replies, onHold: onHold)
+        if let type = connect.connectionType, BayeuxTransport(rawValue: type) == nil {
+            return self.loop.makeSucceededFuture(BayeuxEndpoint.array(replies + [BayeuxReply.failure(
+                "/meta/connect", id: connect.id, clientID: self.clientID,
+                error: "400:\(Self.argument(type)):unsupported connection type").bytes]))
+        }
+        return self.connect(connect, before: replies, claim: claim)
     }
 
     private enum Answer {

@@ -12,7 +12,7 @@ final class BayeuxSession: DeadlineOwner {
     /// A `/meta/connect` waiting for messages.
     struct Held {
         let serial: Int
-        let promise: EventLoopPromise<[ByteBuffer]>
+        let promise: EventLoopPromise<ByteBuffer>
         /// The replies of the batch's other messages, sent before the events.
         let before: [ByteBuffer]
         let id: JSONValue?
@@ -123,7 +123,7 @@ final class BayeuxSession: DeadlineOwner {
     /// it is the first after the handshake, something is queued, or the hold is 0; otherwise held until a message
     /// comes or the hold ends. A connect already held is answered first (the client replaced it).
     func connect(_ message: BayeuxMessage, before: [ByteBuffer],
-                 onHold: ((Int) -> Void)? = nil) -> EventLoopFuture<[ByteBuffer]> {
+                 claim: HoldClaim? = nil) -> EventLoopFuture<ByteBuffer> {
         if self.held != nil { self.answerHeld() }
         self.applyAck(message.ext)
         self.connects += 1
@@ -134,7 +134,9 @@ final class BayeuxSession: DeadlineOwner {
         let draining = self.gateway.draining.load(ordering: .relaxed)
         if self.connects == 1 || !self.queue.isEmpty || self.dropped > 0 || !self.gapChannels.isEmpty || hold <= 0
             || draining {
-            let reply = self.takeEvents(after: before, then: { $0.connectReply(id: message.id, reconnect: draining ? "handshake" : nil) })
+            let reply = self.takeEvents(after: before, then: {
+                $0.writeConnectReply(id: message.id, reconnect: draining ? "handshake" : nil, into: &$1)
+            })
             self.armExpiry()
             return self.loop.makeSucceededFuture(reply)
         }
@@ -143,7 +145,7 @@ final class BayeuxSession: DeadlineOwner {
         self.held = held
         self.holdUntil = Int64(self.loop.now.uptimeNanoseconds) + Int64(hold * 1e9)
         self.ensureTimer(at: self.holdUntil)
-        onHold?(held.serial)
+        claim?.set(BayeuxSessions.Handle(loop: self.loop, session: NIOLoopBound(self, eventLoop: self.loop)), held.serial)
         return held.promise.futureResult
     }
 
@@ -152,28 +154,36 @@ final class BayeuxSession: DeadlineOwner {
     func abandon(_ serial: Int) {
         guard let held = self.held, held.serial == serial else { return }
         self.held = nil
-        held.promise.succeed([])
+        held.promise.succeed(ByteBuffer())
         self.armExpiry()
     }
 
     private func answerHeld(reconnect: String? = nil) {
         guard let held = self.held else { return }
         self.held = nil
-        held.promise.succeed(self.takeEvents(after: held.before, then: { $0.connectReply(id: held.id, reconnect: reconnect) }))
+        held.promise.succeed(self.takeEvents(after: held.before, then: {
+            $0.writeConnectReply(id: held.id, reconnect: reconnect, into: &$1)
+        }))
         self.armExpiry()
     }
 
-    /// A connect's answer, in one array: `before` (the batch's other replies), what is queued (remembered until
-    /// acknowledged, with `ack`), then the connect reply that `reply` makes (after the events are taken: it carries
-    /// the ack batch and any gap).
-    private func takeEvents(after before: [ByteBuffer], then reply: (BayeuxSession) -> ByteBuffer) -> [ByteBuffer] {
-        var answer = before
-        answer.reserveCapacity(before.count + self.queue.count + 1)
-        let first = answer.count
-        while let event = self.queue.popFirst() { answer.append(event) }
+    /// A connect's answer, written as one JSON array into one buffer: `before` (the batch's other replies), what is
+    /// queued (remembered until acknowledged, with `ack`), then the connect reply that `reply` writes (after the
+    /// events are taken: it carries the ack batch and any gap).
+    private func takeEvents(after before: [ByteBuffer], then reply: (BayeuxSession, inout ByteBuffer) -> Void) -> ByteBuffer {
+        var answer = ByteBuffer()
+        var size = 2 + Self.connectReplyBound + self.clientID.utf8.count + self.service.encodedAdvice.readableBytes
+        for item in before { size += item.readableBytes + 1 }
+        for event in self.queue { size += event.readableBytes + 1 }
+        answer.reserveCapacity(size)
+        answer.writeStaticString("[")
+        for item in before {
+            answer.writeImmutableBuffer(item)
+            answer.writeStaticString(",")
+        }
         if self.ackEnabled {
             self.ackBatch += 1
-            if answer.count > first { self.unacked.append((self.ackBatch, Array(answer[first...]))) }
+            if !self.queue.isEmpty { self.unacked.append((self.ackBatch, Array(self.queue))) }
             var kept = self.unacked.reduce(0) { $0 + $1.events.count }
             while kept > self.maxQueue, let oldest = self.unacked.first {
                 self.unacked.removeFirst()
@@ -181,9 +191,17 @@ final class BayeuxSession: DeadlineOwner {
                 self.dropped += oldest.events.count
             }
         }
-        answer.append(reply(self))
+        while let event = self.queue.popFirst() {
+            answer.writeImmutableBuffer(event)
+            answer.writeStaticString(",")
+        }
+        reply(self, &answer)
+        answer.writeStaticString("]")
         return answer
     }
+
+    /// Room for the common connect reply besides its client id and advice (its `id` may need more: the buffer grows).
+    private static let connectReplyBound = 96
 
     /// With `ack`: the client's `ext.ack` names the last connect reply it received; the events of later replies
     /// (lost on the way) go out again, before anything queued since. A connect without `ext.ack` acknowledges all.
@@ -205,12 +223,11 @@ final class BayeuxSession: DeadlineOwner {
         }
     }
 
-    private func connectReply(id: JSONValue?, reconnect: String?) -> ByteBuffer {
+    /// Writes the connect reply into `buffer`.
+    private func writeConnectReply(id: JSONValue?, reconnect: String?, into buffer: inout ByteBuffer) {
         if reconnect == nil, !self.ackEnabled, self.dropped == 0, self.gapChannels.isEmpty {
             // The common reply, written straight: {"channel":"/meta/connect","successful":true,"id":…,"clientId":…,
             // "advice":…}.
-            var buffer = ByteBuffer()
-            buffer.reserveCapacity(96 + self.clientID.utf8.count + self.service.encodedAdvice.readableBytes)
             buffer.writeStaticString(#"{"channel":"/meta/connect","successful":true"#)
             if let id {
                 buffer.writeStaticString(#","id":"#)
@@ -221,7 +238,7 @@ final class BayeuxSession: DeadlineOwner {
             buffer.writeStaticString(#"","advice":"#)
             buffer.writeImmutableBuffer(self.service.encodedAdvice)
             buffer.writeStaticString("}")
-            return buffer
+            return
         }
         var reply = BayeuxReply(channel: "/meta/connect", successful: true, id: id)
         reply.clientID = self.clientID
@@ -239,7 +256,7 @@ final class BayeuxSession: DeadlineOwner {
             self.gapChannels.removeAll()
         }
         if !ext.isEmpty { reply.ext = .object(ext) }
-        return reply.bytes
+        buffer.writeImmutableBuffer(reply.bytes)
     }
 
     // MARK: - Lifetime

@@ -29,10 +29,10 @@ final class BayeuxSocket: WebSocketApplication {
         let claim = self.claim
         BayeuxEndpoint(gateway: gateway).answer(
             messages, transport: .webSocket, credentials: self.session.credentials, token: nil,
-            on: self.session.eventLoop, onHold: { handle, serial in claim.set(handle, serial) }
-        ).hop(to: self.session.eventLoop).assumeIsolated().whenSuccess { items in
-            guard !self.closed, !items.isEmpty else { return }
-            self.session.outbound.sendNow(WebSocketEncoding.frame(.text, payload: BayeuxEndpoint.array(items)))
+            on: self.session.eventLoop, claim: claim
+        ).hop(to: self.session.eventLoop).assumeIsolated().whenSuccess { array in
+            guard !self.closed, array.readableBytes > 0 else { return }  // empty: the held connect was released
+            self.session.outbound.sendNow(WebSocketEncoding.frame(.text, payload: array))
         }
     }
 

@@ -42,7 +42,7 @@ extension HTTPConnectionHandler {
                       known: [ChannelName: UInt64]) {
         guard let context = self.context, let mode = instruction.mode else { return }
         let channels = instruction.channels.map(\.name)
-        self.exchange = .waiting(abandon: nil)
+        self.exchange = .waiting(nil)
         self.gripCursor(instruction, known: known).hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
             guard case .waiting = self.exchange, let context = self.context else { return }
             guard case .success(let cursor) = result else {

@@ -24,8 +24,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         /// A route chosen from the head, waiting for its body.
         case routed(any Route, RequestTarget)
         /// An answer that comes when a future completes (a publish waiting for the broker, a held Bayeux connect);
-        /// `abandon` is called if the connection closes first.
-        case waiting(abandon: (@Sendable () -> Void)?)
+        /// a held answer is abandoned if the connection closes first.
+        case waiting((any HeldAnswer)?)
         /// A subscription (a stream, or a long poll).
         case holding(Subscription)
         /// A WebSocket after its handshake: the session reads everything from here on.
@@ -306,21 +306,21 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
             self.openWebSocket(endpoint, accept: accept, credentials: .init(head), context: context)
         case .proxy(let upstream):
             self.proxy(head, to: upstream, context: context)
-        case .hold(let future, let render, let abandon):
-            self.exchange = .waiting(abandon: abandon)
+        case .hold(let future, let answer):
+            self.exchange = .waiting(answer)
             future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
                 guard case .waiting = self.exchange else { return }
                 self.exchange = .none
                 switch result {
                 case .success(let items):
-                    self.finish(self.respond(render(items), head: head), context: context)
+                    self.finish(self.respond(answer.render(items), head: head), context: context)
                 case .failure:
                     let error = GatewayError(.serviceUnavailable, "unavailable")
                     self.finish(self.respond(HTTPResponse(error: error), head: head), context: context)
                 }
             }
         case .deferred(let future):
-            self.exchange = .waiting(abandon: nil)
+            self.exchange = .waiting(nil)
             self.readGate?.hold()
             future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
                 guard case .waiting = self.exchange else { return }
@@ -479,8 +479,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
             session.connectionClosed()
         case .proxying(let exchange):
             exchange.cancel()
-        case .waiting(let abandon):
-            abandon?()
+        case .waiting(let answer):
+            answer?.abandon()
         case .none, .routed:
             break
         }

@@ -19,11 +19,19 @@ enum RouteAction {
     case webSocket(WebSocketEndpoint, accept: String)
     /// Pass the request through to this upstream (its body streams up as it arrives).
     case proxy(ProxyConfiguration.Upstream)
-    /// Answer with `render`'s response when the future completes, unless the connection closes first: then
-    /// `abandon` is called (a Bayeux connect held for its client gives back the client's queued messages).
-    case hold(EventLoopFuture<[ByteBuffer]>, render: @Sendable ([ByteBuffer]) -> HTTPResponse, abandon: @Sendable () -> Void)
+    /// Answer with the ``HeldAnswer``'s response to the future's body when it completes, unless the connection closes
+    /// first: then it is abandoned (a Bayeux connect held for its client gives back the client's queued messages).
+    case hold(EventLoopFuture<ByteBuffer>, any HeldAnswer)
     /// Decide when the future completes (a subscription waiting for the application's authorization).
     case deferred(EventLoopFuture<RouteAction>)
+}
+
+/// What answers a ``RouteAction/hold(_:_:)`` when its future completes, and what to do if the connection closes first.
+protocol HeldAnswer: AnyObject, Sendable {
+    /// The response carrying `body`.
+    func render(_ body: ByteBuffer) -> HTTPResponse
+    /// The connection closed before the answer came.
+    func abandon()
 }
 
 /// What a WebSocket carries after its handshake.
