@@ -2,24 +2,42 @@ import NIOCore
 
 /// One message of a Bayeux request (`/meta/handshake`, `/meta/connect`, a publish, …), its fields checked for type.
 ///
-/// A request body is one message object or an array of them (a batch). Fields the gateway does not know are kept
-/// in ``extra`` (nothing is lost when relaying a publish).
-public struct BayeuxMessage: Sendable {
+/// A request body is one message object or an array of them (a batch). Fields the gateway does not read are
+/// dropped (a relayed publish carries its `channel` and `data`).
+///
+/// A class: a message is read in many places on its way (endpoint, session, replies) and is passed by one reference
+/// rather than copied field by field.
+public final class BayeuxMessage: Sendable {
     /// The channel, as given (validated by whoever acts on it: a bad name gets a Bayeux error reply, not a 400).
-    public var channel: String
+    public let channel: String
     /// The message id, echoed in every reply: a string or a number as the client sent it.
-    public var id: JSONValue?
-    public var clientID: String?
-    public var data: JSONValue?
+    public let id: JSONValue?
+    public let clientID: String?
+    public let data: JSONValue?
     /// `/meta/subscribe` and `/meta/unsubscribe`: one channel or several.
-    public var subscriptions: [String]
+    public let subscriptions: [String]
     /// The `subscription` field as the client gave it (echoed in the reply).
-    public var subscription: JSONValue?
-    public var connectionType: String?
+    public let subscription: JSONValue?
+    public let connectionType: String?
     /// `/meta/handshake`: nil when absent or not a list of strings (the handshake is then refused).
-    public var supportedConnectionTypes: [String]?
-    public var advice: [String: JSONValue]?
-    public var ext: [String: JSONValue]?
+    public let supportedConnectionTypes: [String]?
+    public let advice: [String: JSONValue]?
+    public let ext: [String: JSONValue]?
+
+    init(channel: String, id: JSONValue?, clientID: String?, data: JSONValue?, subscriptions: [String],
+         subscription: JSONValue?, connectionType: String?, supportedConnectionTypes: [String]?,
+         advice: [String: JSONValue]?, ext: [String: JSONValue]?) {
+        self.channel = channel
+        self.id = id
+        self.clientID = clientID
+        self.data = data
+        self.subscriptions = subscriptions
+        self.subscription = subscription
+        self.connectionType = connectionType
+        self.supportedConnectionTypes = supportedConnectionTypes
+        self.advice = advice
+        self.ext = ext
+    }
 
     /// Why a request body is not Bayeux (the client gets `400` with this reason).
     public struct Refusal: Error, Sendable, Equatable {
