@@ -164,6 +164,22 @@ struct ReadGateTests {
         #expect(channel.isActive)
     }
 
+    @Test("A 100 Continue for a pipelined request comes after the answers before it")
+    func continueAfterWaitingAnswers() throws {
+        let channel = EmbeddedChannel()
+        let (broker, _) = try Self.publisherConnection(channel)
+        try channel.writeInbound(ByteBuffer(string: Self.publishRequest("a", "one")
+            + "POST /pub/a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"))
+        #expect(try Self.written(channel).isEmpty, "no interim answer before the first request's answer")
+        #expect(broker.completeOne())
+        let written = try Self.written(channel)
+        #expect(written.hasPrefix("HTTP/1.1 202 Accepted\r\n"))
+        #expect(written.hasSuffix("HTTP/1.1 100 Continue\r\n\r\n"))
+        try channel.writeInbound(ByteBuffer(string: "two"))
+        #expect(broker.completeOne())
+        #expect(try Self.written(channel).hasPrefix("HTTP/1.1 202 Accepted\r\n"))
+    }
+
     @Test("Pipelined answers are written in request order whatever order the broker answers in; one answered at once waits behind them; Connection: close ends the connection after all")
     func pipelinedAnswersInOrder() throws {
         let channel = EmbeddedChannel()

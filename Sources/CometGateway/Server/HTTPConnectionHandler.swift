@@ -260,7 +260,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         case .route(let route, let target):
             let policy = route.bodyPolicy(for: head)
             if case .continueFirst = admission, policy.accepts(contentLength: head.contentLength) {
-                self.writer!.writeAndFlush(RequestAdmission.continueResponse)
+                self.write(RequestAdmission.continueResponse)  // after the answers before it, if any wait
             }
             switch policy {
             case .buffer:
