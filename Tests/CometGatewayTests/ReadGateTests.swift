@@ -164,6 +164,74 @@ struct ReadGateTests {
         #expect(channel.isActive)
     }
 
+    @Test("Answers made at once that fill the queue also stop the reads; requests held meanwhile stay within the bound")
+    func immediateAnswersFillTheQueue() throws {
+        let channel = EmbeddedChannel()
+        let (broker, counter) = try Self.publisherConnection(channel)
+        var requests = Self.publishRequest("a", "slow")
+        for _ in 1..<PipelinedResponses.limit { requests += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" }
+        try channel.writeInbound(ByteBuffer(string: requests))
+        let before = counter.reads
+        channel.read()
+        #expect(counter.reads == before, "no read passes while the queue is full")
+        // A client that goes on pipelining past the bound is closed, as one that pipelines behind any answer.
+        let filler = String(repeating: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", count: 3000)
+        _ = try? channel.writeInbound(ByteBuffer(string: filler))
+        #expect(!channel.isActive, "closed past HTTPConnectionStateMachine.maxHeldBytes")
+        _ = broker.completeOne()
+    }
+
+    @Test("While the queue is full no request timer runs: a broker slower than the request timeout loses nothing")
+    func noRequestTimeoutWhileFull() throws {
+        let channel = EmbeddedChannel()
+        let (broker, _) = try Self.publisherConnection(channel)
+        var requests = ""
+        for index in 0...PipelinedResponses.limit { requests += Self.publishRequest("a", "m\(index)") }
+        try channel.writeInbound(ByteBuffer(string: requests))
+        #expect(broker.pending.withLock { $0.count } == PipelinedResponses.limit)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(60))
+        #expect(channel.isActive)
+        #expect(!(try Self.written(channel).contains("408")))
+        while broker.completeOne() {}
+        let answers = try Self.written(channel)
+        #expect(answers.components(separatedBy: "HTTP/1.1 202 Accepted").count - 1 == PipelinedResponses.limit + 1)
+    }
+
+    @Test("Draining with answers waiting: they are written, the last says Connection: close, then the connection closes")
+    func drainWithWaitingAnswers() throws {
+        let channel = EmbeddedChannel()
+        let (broker, _) = try Self.publisherConnection(channel)
+        try channel.writeInbound(ByteBuffer(string: Self.publishRequest("a", "one") + Self.publishRequest("a", "two")))
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(channel.isActive, "open while answers wait")
+        #expect(broker.completeOne())
+        let first = try Self.written(channel)
+        #expect(first.lowercased().contains("connection: keep-alive"))
+        #expect(broker.completeOne())
+        let last = try Self.written(channel)
+        #expect(last.lowercased().contains("connection: close"))
+        #expect(!channel.isActive)
+    }
+
+    @Test("A connection closed while a request waits behind pipelined answers lets it go")
+    func closeReleasesTheWaitingRequest() throws {
+        let channel = EmbeddedChannel()
+        let (broker, _) = try Self.publisherConnection(channel)
+        weak var handler: HTTPConnectionHandler?
+        try {
+            let installed = try channel.pipeline.syncOperations.handler(type: HTTPConnectionHandler.self)
+            let epcp = #"{"items":[{"channel":"a","formats":{"http-stream":{"action":"close"}}}]}"#
+            try channel.writeInbound(ByteBuffer(string: Self.publishRequest("a", "one")
+                + "POST /publish/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(epcp.utf8.count)\r\n\r\n" + epcp))
+            #expect(installed.afterPipelined != nil, "the chained EPCP publish waits for the answer before it")
+            handler = installed
+        }()
+        _ = try channel.finish()
+        #expect(handler == nil || handler?.afterPipelined == nil, "released with the connection")
+        _ = broker.completeOne()
+    }
+
     @Test("A 100 Continue for a pipelined request comes after the answers before it")
     func continueAfterWaitingAnswers() throws {
         let channel = EmbeddedChannel()

@@ -1,4 +1,5 @@
 import CometCore
+import Logging
 import NIOCore
 import Synchronization
 
@@ -163,7 +164,13 @@ struct PublishEndpoint {
                 done = done.flatMap { broker.closeStreams(item.channel, on: eventLoop) }
             }
         }
-        return .respondLater(done.map { published })
+        // Its commands go to the broker one after another: on a connection that takes pipelined requests, the next
+        // request's publish would overtake them, so this one is answered alone (after the answers before it).
+        let logger = self.gateway.logger
+        return .deferred(done.map { RouteAction.respond(published) }.recover { error in
+            logger.error("publish failed", metadata: ["error": "\(error)"])
+            return .respond(HTTPResponse(error: GatewayError(.serviceUnavailable, "broker unavailable")))
+        })
     }
 
     private static func plain(_ status: Int, _ phrase: String, _ text: String) -> HTTPResponse {

@@ -52,8 +52,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     /// Responses of pipelined publishes waiting for the broker, written in order (publisher connections with a
     /// remote broker only: those with a ``readGate``).
     var pipelined = PipelinedResponses()
-    /// An action that must wait until ``pipelined`` is written (none comes on the publisher listener today).
-    var afterPipelined: (() -> Void)?
+    /// An action that must wait until ``pipelined`` is written (a chained EPCP publish; nothing else that comes on
+    /// the publisher listener waits).
+    var afterPipelined: (action: RouteAction, head: RequestHead)?
+    /// The request that filled ``pipelined`` is still being answered in the machine's eyes (later bytes held, at most
+    /// its bound, no request timer) until a slot is free.
+    var finishWhenRoom = false
     var context: ChannelHandlerContext?
     /// Writes this connection's responses and messages (straight to the socket when it can).
     var writer: ConnectionWriter?
@@ -215,7 +219,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         guard !self.driving else { return }
         self.driving = true
         defer { self.driving = false }
-        var action = self.nextAction()
+        var action = self.machine.next()
         while true {
             switch action {
             case .wait:
@@ -237,13 +241,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
                 self.fail(error, context: context)
                 return
             }
-            action = self.nextAction()
+            action = self.machine.next()
         }
-    }
-
-    /// The machine's next action, or `wait` while ``PipelinedResponses/limit`` answers wait for the broker.
-    private func nextAction() -> HTTPConnectionStateMachine.Action {
-        self.pipelined.isFull ? .wait : self.machine.next()
     }
 
     /// Admits a head and chooses its route; nil when it was refused (and answered).
@@ -279,7 +278,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     /// Does what the route said.
     func carryOut(_ action: RouteAction, head: RequestHead, context: ChannelHandlerContext) {
         if !self.pipelined.isEmpty && Self.waitsForPipelined(action) {
-            self.afterPipelined = { self.carryOut(action, head: head, context: context) }
+            self.afterPipelined = (action, head)
             return
         }
         switch action {
@@ -342,6 +341,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
             self.enterClosed()  // the response's write closes the connection
             return
         }
+        if self.pipelined.isFull {
+            // As many answers wait as may: this request stays the one being answered (later bytes are held within
+            // the machine's bound, no request timer runs) and reads pause until the oldest answer is written.
+            self.finishWhenRoom = true
+            self.readGate?.hold()
+            return
+        }
         switch self.machine.responseFinished(now: self.now(context), idleTimeout: self.nanoseconds(self.limits.idleTimeout)) {
         case .close:
             // A response sent before its request's body was read (a proxied upload refused early), or draining: close.
@@ -376,43 +382,42 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         response.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
             guard self.writer != nil else { return }  // the connection is gone
             let response = (try? result.get()) ?? HTTPResponse(error: GatewayError(.serviceUnavailable, "unavailable"))
-            // Kept alive: requests after it were taken already (a publish's answer never asks to close).
-            self.pipelined.fill(ticket, with: self.serialize(response, keepAlive: true, head: head))
+            // Kept alive (requests after it were taken already) unless it is the last before a close.
+            self.pipelined.fill(ticket, with: .response(response, head: head, keepAlive: true))
             self.writePipelined(context: context)
         }
         self.finish(true, context: context)
-        if self.pipelined.isFull { self.readGate?.hold() }
     }
 
     /// Writes the pipelined responses that are ready, in order; then closes, or takes requests again.
     private func writePipelined(context: ChannelHandlerContext) {
         guard let writer = self.writer else { return }
-        let wasFull = self.pipelined.isFull
         var wrote = false
-        while let bytes = self.pipelined.popReady() {
-            wrote = writer.write(bytes) || wrote
+        while let slot = self.pipelined.popReady() {
+            switch slot {
+            case .waiting:
+                break
+            case .bytes(let bytes):
+                wrote = writer.write(bytes) || wrote
+            case .response(let response, let head, let keepAlive):
+                // The last answer before a close says so.
+                let last = self.pipelined.isEmpty && self.pipelined.closeWhenWritten
+                wrote = writer.write(self.serialize(response, keepAlive: keepAlive && !last, head: head)) || wrote
+            }
         }
         if wrote { writer.flush() }
-        guard self.pipelined.isEmpty else {
-            if wasFull && !self.pipelined.isFull && !self.closed {
-                self.readGate?.release()
-                self.drive(context: context)
-            }
-            return
-        }
-        if self.pipelined.closeWhenWritten {
+        if self.pipelined.isEmpty && self.pipelined.closeWhenWritten {
             self.enterClosed()
             writer.closeWhenWritten()
             return
         }
-        if !self.closed {
-            self.readGate?.release()
-            if let action = self.afterPipelined {
-                self.afterPipelined = nil
-                action()
-            } else if wasFull {
-                self.drive(context: context)
-            }
+        guard !self.closed else { return }
+        if self.finishWhenRoom && !self.pipelined.isFull {
+            self.finishWhenRoom = false
+            self.finish(true, context: context)  // takes the requests held meanwhile
+        } else if self.pipelined.isEmpty, let (action, head) = self.afterPipelined {
+            self.afterPipelined = nil
+            self.carryOut(action, head: head, context: context)
         }
     }
 
@@ -421,7 +426,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     /// Writes `response` (only its head for a `HEAD` request); returns whether the connection stays open after it.
     func respond(_ response: HTTPResponse, head: RequestHead?) -> Bool {
         let keepAlive = self.machine.keepAlive && !response.close
-        self.write(self.serialize(response, keepAlive: keepAlive, head: head))
+        if self.pipelined.isEmpty {
+            self.writer!.writeAndFlush(self.serialize(response, keepAlive: keepAlive, head: head))
+        } else {
+            self.pipelined.append(.response(response, head: head, keepAlive: keepAlive))
+        }
         if !keepAlive {
             self.enterClosed()
             if self.pipelined.isEmpty {
@@ -447,7 +456,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         if self.pipelined.isEmpty {
             self.writer!.writeAndFlush(bytes)
         } else {
-            self.pipelined.append(bytes)
+            self.pipelined.append(.bytes(bytes))
         }
     }
 
@@ -486,6 +495,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         }
         self.parkedPoll?.connectionClosed()
         self.parkedPoll = nil
+        self.afterPipelined = nil
         self.nextLink?.cancel()
         self.nextLink = nil
         self.exchange = .none
