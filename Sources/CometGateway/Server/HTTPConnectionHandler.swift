@@ -13,7 +13,8 @@ import Synchronization
 ///
 /// Split by concern: what answers a request is in `HTTPConnectionHandler+Subscriptions.swift` (subscriptions,
 /// WebSocket) and `HTTPConnectionHandler+Proxy.swift` (the application behind the gateway); its single deadline in
-/// `HTTPConnectionHandler+Timer.swift`. Members those files use are internal, not private.
+/// `HTTPConnectionHandler+Timer.swift`; pipelined publish answers in `HTTPConnectionHandler+Pipelining.swift`. Members
+/// those files use are internal, not private.
 final class HTTPConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
@@ -365,62 +366,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Whether `action` must wait until the pipelined responses before it are written: it writes over time (a
-    /// stream, a tunnel) or answers after something else completes. Complete responses queue behind them instead.
-    private static func waitsForPipelined(_ action: RouteAction) -> Bool {
-        switch action {
-        case .respond, .published, .respondLater: return false
-        case .subscribe, .webSocket, .proxy, .hold, .deferred: return true
-        }
-    }
-
-    /// Takes the next request while this one's response waits for the broker: the response is written when it and
-    /// every response before it are ready (see ``PipelinedResponses``).
-    private func respondPipelined(_ response: EventLoopFuture<HTTPResponse>, head: RequestHead,
-                                  context: ChannelHandlerContext) {
-        let ticket = self.pipelined.reserve()
-        response.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
-            guard self.writer != nil else { return }  // the connection is gone
-            let response = (try? result.get()) ?? HTTPResponse(error: GatewayError(.serviceUnavailable, "unavailable"))
-            // Kept alive (requests after it were taken already) unless it is the last before a close.
-            self.pipelined.fill(ticket, with: .response(response, head: head, keepAlive: true))
-            self.writePipelined(context: context)
-        }
-        self.finish(true, context: context)
-    }
-
-    /// Writes the pipelined responses that are ready, in order; then closes, or takes requests again.
-    private func writePipelined(context: ChannelHandlerContext) {
-        guard let writer = self.writer else { return }
-        var wrote = false
-        while let slot = self.pipelined.popReady() {
-            switch slot {
-            case .waiting:
-                break
-            case .bytes(let bytes):
-                wrote = writer.write(bytes) || wrote
-            case .response(let response, let head, let keepAlive):
-                // The last answer before a close says so.
-                let last = self.pipelined.isEmpty && self.pipelined.closeWhenWritten
-                wrote = writer.write(self.serialize(response, keepAlive: keepAlive && !last, head: head)) || wrote
-            }
-        }
-        if wrote { writer.flush() }
-        if self.pipelined.isEmpty && self.pipelined.closeWhenWritten {
-            self.enterClosed()
-            writer.closeWhenWritten()
-            return
-        }
-        guard !self.closed else { return }
-        if self.finishWhenRoom && !self.pipelined.isFull {
-            self.finishWhenRoom = false
-            self.finish(true, context: context)  // takes the requests held meanwhile
-        } else if self.pipelined.isEmpty, let (action, head) = self.afterPipelined {
-            self.afterPipelined = nil
-            self.carryOut(action, head: head, context: context)
-        }
-    }
-
     // MARK: - Writing
 
     /// Writes `response` (only its head for a `HEAD` request); returns whether the connection stays open after it.
@@ -443,21 +388,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     }
 
     /// `response`'s bytes (only its head for a `HEAD` request).
-    private func serialize(_ response: HTTPResponse, keepAlive: Bool, head: RequestHead?) -> ByteBuffer {
+    func serialize(_ response: HTTPResponse, keepAlive: Bool, head: RequestHead?) -> ByteBuffer {
         var bytes = response.serialize(keepAlive: keepAlive, date: self.dateCache!.current)
         if head?.method == .head, let body = response.body {
             bytes.moveWriterIndex(to: bytes.writerIndex - body.readableBytes)  // the head of a GET, Content-Length included
         }
         return bytes
-    }
-
-    /// Writes a whole response now, or after the pipelined responses still waiting for the broker.
-    private func write(_ bytes: ByteBuffer) {
-        if self.pipelined.isEmpty {
-            self.writer!.writeAndFlush(bytes)
-        } else {
-            self.pipelined.append(.bytes(bytes))
-        }
     }
 
     /// Answers a head that cannot be served (and whose body is not read) and closes.
