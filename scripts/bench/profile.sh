@@ -2,20 +2,22 @@
 # Where a server's CPU time goes in one benchmark load: kernel (by system call), SwiftNIO, the gateway's own code.
 #
 #   bash scripts/bench/profile.sh [--server gateway|nchan] [--load fanout|longpoll|bayeux|publish|grip]
-#                                 [--rate MSG_PER_S] [--subs N] [--seconds S]
+#                                 [--rate MSG_PER_S] [--subs N] [--seconds S] [--size BYTES] [--freq HZ]
 #
 # Starts the server pinned to CPU 0 (the gateway with --threads 1, nginx with one worker), drives it with the
 # benchmark's load generator on CPU 1 (127.0.0.1 only, bounded in time), records the server's stacks with
 # `perf record -g` in the middle of the load, and prints the split (perf_split.py) in percent and in microseconds
 # per delivery (fan-out, long poll) or per publish. Needs root (perf), perf (Debian: linux-perf), gcc, and for
-# nchan nginx with libnginx-mod-nchan. Defaults: gateway, fanout, 100 msg/s, 1000 subscribers (publish: 0), 12 s.
+# nchan nginx with libnginx-mod-nchan. Defaults: gateway, fanout, 100 msg/s, 1000 subscribers (publish: 0), 12 s,
+# 128-byte payloads (as scripts/bench.sh), 4999 samples/s. Sampling slows the server; a load near its capacity then
+# batches more per write than without perf: --freq 499 (and more --seconds) disturbs it least.
 # Uses the release build of scripts/bench.sh (.build-bench); builds it when missing.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH="$ROOT/scripts/bench"
 OUT="$BENCH/out/profile-$(date +%Y%m%d-%H%M%S)"
-SERVER=gateway LOAD=fanout RATE=100 SUBS= SECONDS_=12
+SERVER=gateway LOAD=fanout RATE=100 SUBS= SECONDS_=12 SIZE=128 FREQ=4999
 while [ $# -gt 0 ]; do
     case "$1" in
         --server) SERVER=$2; shift ;;
@@ -23,6 +25,8 @@ while [ $# -gt 0 ]; do
         --rate) RATE=$2; shift ;;
         --subs) SUBS=$2; shift ;;
         --seconds) SECONDS_=$2; shift ;;
+        --size) SIZE=$2; shift ;;
+        --freq) FREQ=$2; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -88,15 +92,15 @@ case "$LOAD" in
     publish) ARGS=(--mode pubtput --subs "${SUBS:-0}" --pub-conns 8 --pipeline 1 --pub-order any) ;;
 esac
 RECORD=$((SECONDS_ - 5))
-(sleep 4; perf record -F 4999 -g -o "$OUT/perf.data" -p "$TARGET" -- sleep "$RECORD" >"$OUT/perf.log" 2>&1) &
+(sleep 4; exec taskset -c 1 perf record -B -F "$FREQ" -g -o "$OUT/perf.data" -a -C 0 -- sleep "$RECORD" >"$OUT/perf.log" 2>&1) &
 PERF=$!
 taskset -c 1 "$LOADGEN" --server "$SERVER" --sub-port "$SUB_PORT" --pub-port "$PUB_PORT" --pids "$TARGET" \
-    "${ARGS[@]}" --duration "$SECONDS_" --drain 2 --deadline $((SECONDS_ + 120)) >"$OUT/loadgen.json" 2>"$OUT/loadgen.log"
+    "${ARGS[@]}" --size "$SIZE" --duration "$SECONDS_" --drain 2 --deadline $((SECONDS_ + 120)) >"$OUT/loadgen.json" 2>"$OUT/loadgen.log"
 wait "$PERF" || true
 grep -E "ok=" "$OUT/loadgen.log" || true
 PER_OP=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); r=d.get('result') or d['steps'][0]; \
 v=r['cpu_us_per_publish'] if sys.argv[2]=='publish' else r['cpu_us_per_delivery']; print(v if v and v>0 else '')" \
     "$OUT/loadgen.json" "$LOAD")
 echo "$SERVER, $LOAD: server CPU ${PER_OP:-?} us per $([ "$LOAD" = publish ] && echo publish || echo delivery)"
-perf script -i "$OUT/perf.data" -F ip,sym 2>/dev/null | python3 "$BENCH/perf_split.py" ${PER_OP:+--per-op-us "$PER_OP"}
+perf script -i "$OUT/perf.data" --pid "$TARGET" -F ip,sym 2>/dev/null | python3 "$BENCH/perf_split.py" ${PER_OP:+--per-op-us "$PER_OP"}
 echo "raw: $OUT"

@@ -16,12 +16,11 @@ struct BayeuxEndpoint {
         return reply
     }
 
-    /// The replies and events for `messages` as one JSON array, received on `loop` over `transport`; completes on
-    /// the session's loop (or `loop` for handshakes), empty when a held connect was released. `claim` learns which session holds a connect of this request, and its serial,
-    /// so that the request's connection can release it if it closes first.
+    /// Answers `messages`, received on `loop` over `transport`, into `reply`: their replies and events as one JSON
+    /// array, handed over at once or later (from the session's loop, or `loop` for handshakes). A held connect tells
+    /// `reply` which session holds it, so that the request's connection can release it if it closes first.
     func answer(_ messages: [BayeuxMessage], transport: BayeuxTransport, credentials: @autoclosure () -> Authorizer.Credentials,
-                token: String?, on loop: any EventLoop,
-                claim: HoldClaim? = nil) -> EventLoopFuture<ByteBuffer> {
+                token: String?, on loop: any EventLoop, reply: HoldClaim) {
         var replies: [ByteBuffer] = []
         // A request made only of connects needs no credentials (they serve publishes and subscribes).
         let needsCredentials = messages.contains { $0.channel != "/meta/connect" }
@@ -37,35 +36,36 @@ struct BayeuxEndpoint {
                 }
             }
         }
-        guard let first = rest.first else { return loop.makeSucceededFuture(Self.array(replies)) }
+        guard let first = rest.first else { return reply.deliver(Self.array(replies)) }
         guard rest.allSatisfy({ $0.clientID == first.clientID }) else {
-            return loop.makeSucceededFuture(Self.array(replies + rest.map { message in
+            return reply.deliver(Self.array(replies + rest.map { message in
                 BayeuxReply.failure(message.channel, id: message.id, error: "400::one clientId per request").bytes
             }))
         }
         guard let clientID = first.clientID, let handle = self.service.sessions.lookup(clientID) else {
-            return loop.makeSucceededFuture(Self.array(replies + rest.map { Self.unknownClient($0).bytes }))
+            return reply.deliver(Self.array(replies + rest.map { Self.unknownClient($0).bytes }))
         }
-        let batch = rest
         // On the session's loop (the common case: it shook hands on this connection's loop) without a task.
-        let answered = handle.loop.inEventLoop
-            ? Self.run(batch, handle: handle, transport: transport, credentials: credentials, token: token, claim: claim)
-            : handle.loop.flatSubmit {
-                Self.run(batch, handle: handle, transport: transport, credentials: credentials, token: token, claim: claim)
+        if handle.loop.inEventLoop {
+            Self.run(rest, before: replies, handle: handle, transport: transport, credentials: credentials, token: token,
+                     reply: reply)
+        } else {
+            let batch = rest
+            let before = replies
+            handle.loop.execute {
+                Self.run(batch, before: before, handle: handle, transport: transport, credentials: credentials,
+                         token: token, reply: reply)
             }
-        guard !replies.isEmpty else { return answered }
-        let handshakes = replies
-        return answered.map { Self.array(handshakes, then: $0) }
+        }
     }
 
     /// Carries out a batch on its session's loop (call on it).
-    private static func run(_ batch: [BayeuxMessage], handle: BayeuxSessions.Handle, transport: BayeuxTransport,
-                            credentials: Authorizer.Credentials?, token: String?,
-                            claim: HoldClaim?) -> EventLoopFuture<ByteBuffer> {
+    private static func run(_ batch: [BayeuxMessage], before: [ByteBuffer], handle: BayeuxSessions.Handle,
+                            transport: BayeuxTransport, credentials: Authorizer.Credentials?, token: String?,
+                            reply: HoldClaim) {
         let session = handle.session.value
         if let credentials { session.credentials = credentials }
-        return session.handle(batch, transport: transport, token: token,
-                              claim: claim)
+        session.handle(batch, before: before, transport: transport, token: token, reply: reply)
     }
 
     private func handshake(_ message: BayeuxMessage, transport: BayeuxTransport, credentials: Authorizer.Credentials,
@@ -109,20 +109,6 @@ struct BayeuxEndpoint {
         reply.supportedConnectionTypes = BayeuxTransport.names
         reply.version = "1.0"
         return reply.bytes
-    }
-
-    /// `items` followed by the elements of the JSON array `array` (empty: none), as one array.
-    static func array(_ items: [ByteBuffer], then array: ByteBuffer) -> ByteBuffer {
-        guard array.readableBytes > 2 else { return Self.array(items) }  // `[]`, or nothing
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(items.reduce(array.readableBytes + 1) { $0 + $1.readableBytes + 1 })
-        buffer.writeStaticString("[")
-        for item in items {
-            buffer.writeImmutableBuffer(item)
-            buffer.writeStaticString(",")
-        }
-        buffer.writeImmutableBuffer(array.getSlice(at: array.readerIndex + 1, length: array.readableBytes - 1)!)
-        return buffer
     }
 
     /// `[reply,…]`: the JSON array of a response or a WebSocket message.

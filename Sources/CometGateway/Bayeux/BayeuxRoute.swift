@@ -55,14 +55,14 @@ struct BayeuxRoute: Route {
         } catch {
             return .respond(HTTPResponse(error: GatewayError(.badRequest, "bad request")))
         }
-        // Only a connect is held (and needs releasing); only a subscribe reads a channel token.
+        // Only a subscribe reads a channel token.
         let claim = HoldClaim(format: Format(callback: callback, cors: cors))
         let token = messages.contains { $0.channel == "/meta/subscribe" }
             ? (target.queryValue("token") ?? head.first(name: "x-comet-token")) : nil
-        let replies = BayeuxEndpoint(gateway: self.gateway).answer(
+        BayeuxEndpoint(gateway: self.gateway).answer(
             messages, transport: callback == nil ? .longPolling : .callbackPolling, credentials: .init(head),
-            token: token, on: eventLoop, claim: messages.contains { $0.channel == "/meta/connect" } ? claim : nil)
-        return .hold(replies, claim)
+            token: token, on: eventLoop, reply: claim)
+        return .hold(claim)
     }
 
     /// How an HTTP request's replies are answered: a JSON array, or a script calling the `jsonp` callback with it.
@@ -116,55 +116,5 @@ struct BayeuxRoute: Route {
         } catch {
             return .respond(HTTPResponse(error: GatewayError(.badRequest, "bad request"), close: true))
         }
-    }
-}
-
-/// The connect a request holds, learned when its session holds it: released if the request's connection closes
-/// before it is answered, so that the events it would take stay queued for the client's next connect. A release
-/// asked for before the session said which connect it holds is carried out when it says. For an HTTP request it is
-/// also the request's ``HeldAnswer`` (one object per request).
-final class HoldClaim: HeldAnswer {
-    private enum State {
-        case waiting
-        case held(BayeuxSessions.Handle, Int)
-        case released
-    }
-
-    private let state = Mutex<State>(.waiting)
-    /// How the HTTP request's answer is made (a WebSocket's claim has none: its answers are frames).
-    private let format: BayeuxRoute.Format?
-
-    init(format: BayeuxRoute.Format? = nil) {
-        self.format = format
-    }
-
-    func render(_ body: ByteBuffer) -> HTTPResponse {
-        (self.format ?? BayeuxRoute.Format(callback: nil, cors: [])).response(body)
-    }
-
-    func abandon() {
-        self.release()
-    }
-
-    func set(_ handle: BayeuxSessions.Handle, _ serial: Int) {
-        let releaseNow = self.state.withLock { state -> Bool in
-            if case .released = state { return true }
-            state = .held(handle, serial)
-            return false
-        }
-        if releaseNow { Self.abandon(handle, serial) }
-    }
-
-    func release() {
-        let held = self.state.withLock { state -> (BayeuxSessions.Handle, Int)? in
-            defer { state = .released }
-            if case .held(let handle, let serial) = state { return (handle, serial) }
-            return nil
-        }
-        if let (handle, serial) = held { Self.abandon(handle, serial) }
-    }
-
-    private static func abandon(_ handle: BayeuxSessions.Handle, _ serial: Int) {
-        handle.loop.execute { handle.session.value.abandon(serial) }
     }
 }

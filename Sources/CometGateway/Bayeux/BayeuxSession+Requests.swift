@@ -3,32 +3,32 @@ import NIOCore
 
 /// A client's requests other than the handshake: connect, disconnect, subscribe, unsubscribe, publish.
 extension BayeuxSession {
-    /// Carries out a batch (all for this client), in order, with a connect last; the replies (and, for a connect,
-    /// the events it takes) as one JSON array, completed on this loop (empty when a held connect was released). `token` is the channel token the request carried
-    /// (`?token=`, `X-Comet-Token`) for subscribes that do not carry their own (`ext.token`).
-    /// `claim` learns the serial of the connect when it is held (then, or after the batch's other messages that
-    /// waited for the application), so that the request's connection can release it if it closes first.
-    func handle(_ messages: [BayeuxMessage], transport: BayeuxTransport, token: String?,
-                claim: HoldClaim? = nil) -> EventLoopFuture<ByteBuffer> {
+    /// Carries out a batch (all for this client), in order, with a connect last, and hands `reply` the replies
+    /// after `before` (and, for a connect, the events it takes) as one JSON array: at once, after the application
+    /// answered, or when a held connect is answered. `token` is the channel token the request carried (`?token=`,
+    /// `X-Comet-Token`) for subscribes that do not carry their own (`ext.token`). A held connect tells `reply` its
+    /// serial, so that the request's connection can release it if it closes first.
+    func handle(_ messages: [BayeuxMessage], before: [ByteBuffer], transport: BayeuxTransport, token: String?,
+                reply: HoldClaim) {
         // The common request: one connect.
         if messages.count == 1, let connect = messages.first, connect.channel == "/meta/connect" {
             var none: [BayeuxMessage] = []
-            return self.step(&none, replies: [], connect: connect, transport: transport, token: token, claim: claim)
+            self.step(&none, replies: before, connect: connect, transport: transport, token: token, reply: reply)
+            return
         }
         var others = messages.filter { $0.channel != "/meta/connect" }
         let connects = messages.filter { $0.channel == "/meta/connect" }
-        var refused: [ByteBuffer] = []
+        var replies = before
         for extra in connects.dropLast() {
-            refused.append(BayeuxReply.failure("/meta/connect", id: extra.id, clientID: self.clientID,
+            replies.append(BayeuxReply.failure("/meta/connect", id: extra.id, clientID: self.clientID,
                                                error: "400::one /meta/connect per request").bytes)
         }
         others.reverse()  // popped from the end, in order
-        return self.step(&others, replies: refused, connect: connects.last, transport: transport, token: token,
-                         claim: claim)
+        self.step(&others, replies: replies, connect: connects.last, transport: transport, token: token, reply: reply)
     }
 
     private func step(_ pending: inout [BayeuxMessage], replies: [ByteBuffer], connect: BayeuxMessage?,
-                      transport: BayeuxTransport, token: String?, claim: HoldClaim?) -> EventLoopFuture<ByteBuffer> {
+                      transport: BayeuxTransport, token: String?, reply: HoldClaim) {
         var replies = replies
         while let message = pending.popLast() {
             guard !self.ended else {
@@ -40,22 +40,24 @@ extension BayeuxSession {
                 replies += list
             case .later(let future):
                 var rest = pending
-                return future.hop(to: self.loop).assumeIsolated().flatMap { list in
+                future.hop(to: self.loop).assumeIsolated().whenComplete { result in
+                    let list = (try? result.get()) ?? [self.failure(message, "503::unavailable")]
                     self.step(&rest, replies: replies + list, connect: connect, transport: transport, token: token,
-                              claim: claim)
-                }.nonisolated()
+                              reply: reply)
+                }
+                return
             }
         }
-        guard let connect else { return self.loop.makeSucceededFuture(BayeuxEndpoint.array(replies)) }
+        guard let connect else { return reply.deliver(BayeuxEndpoint.array(replies)) }
         guard !self.ended else {
-            return self.loop.makeSucceededFuture(BayeuxEndpoint.array(replies + [BayeuxEndpoint.unknownClient(connect).bytes]))
+            return reply.deliver(BayeuxEndpoint.array(replies + [BayeuxEndpoint.unknownClient(connect).bytes]))
         }
         if let type = connect.connectionType, BayeuxTransport(rawValue: type) == nil {
-            return self.loop.makeSucceededFuture(BayeuxEndpoint.array(replies + [BayeuxReply.failure(
+            return reply.deliver(BayeuxEndpoint.array(replies + [BayeuxReply.failure(
                 "/meta/connect", id: connect.id, clientID: self.clientID,
                 error: "400:\(Self.argument(type)):unsupported connection type").bytes]))
         }
-        return self.connect(connect, before: replies, claim: claim)
+        self.connect(connect, before: replies, reply: reply)
     }
 
     private enum Answer {

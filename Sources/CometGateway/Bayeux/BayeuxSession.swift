@@ -12,7 +12,8 @@ final class BayeuxSession: DeadlineOwner {
     /// A `/meta/connect` waiting for messages.
     struct Held {
         let serial: Int
-        let promise: EventLoopPromise<ByteBuffer>
+        /// Where its answer goes.
+        let reply: HoldClaim
         /// The replies of the batch's other messages, sent before the events.
         let before: [ByteBuffer]
         let id: JSONValue?
@@ -119,11 +120,10 @@ final class BayeuxSession: DeadlineOwner {
 
     // MARK: - Connect
 
-    /// A `/meta/connect` (the last of its batch; `before` holds the replies to the others): answered at once when
-    /// it is the first after the handshake, something is queued, or the hold is 0; otherwise held until a message
-    /// comes or the hold ends. A connect already held is answered first (the client replaced it).
-    func connect(_ message: BayeuxMessage, before: [ByteBuffer],
-                 claim: HoldClaim? = nil) -> EventLoopFuture<ByteBuffer> {
+    /// A `/meta/connect` (the last of its batch; `before` holds the replies to the others), answered into `reply`:
+    /// at once when it is the first after the handshake, something is queued, or the hold is 0; otherwise held until
+    /// a message comes or the hold ends. A connect already held is answered first (the client replaced it).
+    func connect(_ message: BayeuxMessage, before: [ByteBuffer], reply: HoldClaim) {
         if self.held != nil { self.answerHeld() }
         self.applyAck(message.ext)
         self.connects += 1
@@ -134,19 +134,17 @@ final class BayeuxSession: DeadlineOwner {
         let draining = self.gateway.draining.load(ordering: .relaxed)
         if self.connects == 1 || !self.queue.isEmpty || self.dropped > 0 || !self.gapChannels.isEmpty || hold <= 0
             || draining {
-            let reply = self.takeEvents(after: before, then: {
-                $0.writeConnectReply(id: message.id, reconnect: draining ? "handshake" : nil, into: &$1)
-            })
             self.armExpiry()
-            return self.loop.makeSucceededFuture(reply)
+            reply.deliver(self.takeEvents(after: before, then: {
+                $0.writeConnectReply(id: message.id, reconnect: draining ? "handshake" : nil, into: &$1)
+            }))
+            return
         }
         self.serial += 1
-        let held = Held(serial: self.serial, promise: self.loop.makePromise(), before: before, id: message.id)
-        self.held = held
+        self.held = Held(serial: self.serial, reply: reply, before: before, id: message.id)
         self.holdUntil = Int64(self.loop.now.uptimeNanoseconds) + Int64(hold * 1e9)
         self.ensureTimer(at: self.holdUntil)
-        claim?.set(BayeuxSessions.Handle(loop: self.loop, session: NIOLoopBound(self, eventLoop: self.loop)), held.serial)
-        return held.promise.futureResult
+        reply.set(BayeuxSessions.Handle(loop: self.loop, session: NIOLoopBound(self, eventLoop: self.loop)), self.serial)
     }
 
     /// The connection of the held connect `serial` closed: it is released without its events (they stay queued for
@@ -154,17 +152,16 @@ final class BayeuxSession: DeadlineOwner {
     func abandon(_ serial: Int) {
         guard let held = self.held, held.serial == serial else { return }
         self.held = nil
-        held.promise.succeed(ByteBuffer())
         self.armExpiry()
     }
 
     private func answerHeld(reconnect: String? = nil) {
         guard let held = self.held else { return }
         self.held = nil
-        held.promise.succeed(self.takeEvents(after: held.before, then: {
+        self.armExpiry()
+        held.reply.deliver(self.takeEvents(after: held.before, then: {
             $0.writeConnectReply(id: held.id, reconnect: reconnect, into: &$1)
         }))
-        self.armExpiry()
     }
 
     /// A connect's answer, written as one JSON array into one buffer: `before` (the batch's other replies), what is

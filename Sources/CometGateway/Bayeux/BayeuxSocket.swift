@@ -5,10 +5,10 @@ import NIOCore
 /// answered with one text message holding the replies (a held `/meta/connect`'s reply, with the events it takes,
 /// comes when it is answered). A batch that waits for the application (a relayed publish, an authorized subscribe)
 /// may be answered after a later one; replies echo their requests' `id`. Confined to the connection's event loop.
-final class BayeuxSocket: WebSocketApplication {
+final class BayeuxSocket: WebSocketApplication, HeldAnswerReceiver {
     private unowned let session: WebSocketSession
-    /// The held connect of this socket, released if the socket closes first.
-    private let claim = HoldClaim()
+    /// The answers of batches not answered yet (a held connect among them), released if the socket closes first.
+    private var waiting: [HoldClaim] = []
     private var closed = false
 
     init(session: WebSocketSession) {
@@ -26,21 +26,27 @@ final class BayeuxSocket: WebSocketApplication {
             self.session.close(code: 1007, reason: "not a Bayeux message")
             return
         }
-        let claim = self.claim
+        let claim = HoldClaim()
+        self.waiting.append(claim)
+        claim.wait(self, on: self.session.eventLoop)
         BayeuxEndpoint(gateway: gateway).answer(
             messages, transport: .webSocket, credentials: self.session.credentials, token: nil,
-            on: self.session.eventLoop, claim: claim
-        ).hop(to: self.session.eventLoop).assumeIsolated().whenSuccess { array in
-            guard !self.closed, array.readableBytes > 0 else { return }  // empty: the held connect was released
-            self.session.outbound.sendNow(WebSocketEncoding.frame(.text, payload: array))
-        }
+            on: self.session.eventLoop, reply: claim)
+    }
+
+    func answered(_ body: ByteBuffer, by answer: any HeldAnswer) {
+        if let index = self.waiting.firstIndex(where: { $0 === answer }) { self.waiting.remove(at: index) }
+        guard !self.closed else { return }
+        self.session.outbound.sendNow(WebSocketEncoding.frame(.text, payload: body))
     }
 
     func quiesce() {}  // the sessions' held connects are answered with advice to handshake (BayeuxService.quiesce)
 
     func ended() {
         self.closed = true
-        self.claim.release()
+        let waiting = self.waiting
+        self.waiting.removeAll()
+        for claim in waiting { claim.release() }
     }
 }
 

@@ -22,7 +22,7 @@ extension HTTPConnectionHandler {
             guard self.writer != nil else { return }  // the connection is gone
             let response = (try? result.get()) ?? HTTPResponse(error: GatewayError(.serviceUnavailable, "unavailable"))
             // Kept alive (requests after it were taken already) unless it is the last before a close.
-            self.pipelined.fill(ticket, with: .response(response, head: head, keepAlive: true))
+            self.pipelined.fill(ticket, with: .response(response, onlyHead: head.method == .head, keepAlive: true))
             self.writePipelined(context: context)
         }
         self.finish(true, context: context)
@@ -38,10 +38,10 @@ extension HTTPConnectionHandler {
                 break
             case .bytes(let bytes):
                 wrote = writer.write(bytes) || wrote
-            case .response(let response, let head, let keepAlive):
+            case .response(let response, let onlyHead, let keepAlive):
                 // The last answer before a close says so.
                 let last = self.pipelined.isEmpty && self.pipelined.closeWhenWritten
-                wrote = writer.write(self.serialize(response, keepAlive: keepAlive && !last, head: head)) || wrote
+                wrote = writer.write(self.serialize(response, keepAlive: keepAlive && !last, onlyHead: onlyHead)) || wrote
             }
         }
         if wrote { writer.flush() }

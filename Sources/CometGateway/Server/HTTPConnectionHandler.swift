@@ -15,7 +15,7 @@ import Synchronization
 /// WebSocket) and `HTTPConnectionHandler+Proxy.swift` (the application behind the gateway); its single deadline in
 /// `HTTPConnectionHandler+Timer.swift`; pipelined publish answers in `HTTPConnectionHandler+Pipelining.swift`. Members
 /// those files use are internal, not private.
-final class HTTPConnectionHandler: ChannelInboundHandler {
+final class HTTPConnectionHandler: ChannelInboundHandler, HeldAnswerReceiver {
     typealias InboundIn = ByteBuffer
 
     /// What answers the current request.
@@ -69,6 +69,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
     var parkedPoll: Subscription?
     /// The client as the proxy's forwarding headers name it (set on the first proxied request).
     var forwardingClient: ProxyHeaders.Client?
+    /// The request waiting for a ``HeldAnswer`` is a `HEAD` (only the answer's head is written).
+    var answeringHead = false
     /// A GRIP stream hold's next link (`Grip-Link: <…>; rel=next`), while the stream is held.
     var nextLink: GripNextLink?
     /// The hub shard and `Date` header cache of this connection's event loop.
@@ -306,19 +308,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
             self.openWebSocket(endpoint, accept: accept, credentials: .init(head), context: context)
         case .proxy(let upstream):
             self.proxy(head, to: upstream, context: context)
-        case .hold(let future, let answer):
+        case .hold(let answer):
             self.exchange = .waiting(answer)
-            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
-                guard case .waiting = self.exchange else { return }
-                self.exchange = .none
-                switch result {
-                case .success(let items):
-                    self.finish(self.respond(answer.render(items), head: head), context: context)
-                case .failure:
-                    let error = GatewayError(.serviceUnavailable, "unavailable")
-                    self.finish(self.respond(HTTPResponse(error: error), head: head), context: context)
-                }
-            }
+            self.answeringHead = head.method == .head
+            answer.wait(self, on: context.eventLoop)
         case .deferred(let future):
             self.exchange = .waiting(nil)
             self.readGate?.hold()
@@ -334,6 +327,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
                 }
             }
         }
+    }
+
+    func answered(_ body: ByteBuffer, by answer: any HeldAnswer) {
+        guard !self.closed, let context = self.context else { return }  // closed first: it was abandoned
+        self.exchange = .none
+        let response = answer.render(body)
+        self.finish(self.respond(response, onlyHead: self.answeringHead), context: context)
     }
 
     func finish(_ keepAlive: Bool, context: ChannelHandlerContext) {
@@ -370,11 +370,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
 
     /// Writes `response` (only its head for a `HEAD` request); returns whether the connection stays open after it.
     func respond(_ response: HTTPResponse, head: RequestHead?) -> Bool {
+        self.respond(response, onlyHead: head?.method == .head)
+    }
+
+    /// Writes `response` (only its head when `onlyHead`); returns whether the connection stays open after it.
+    func respond(_ response: HTTPResponse, onlyHead: Bool) -> Bool {
         let keepAlive = self.machine.keepAlive && !response.close
         if self.pipelined.isEmpty {
-            self.writer!.writeAndFlush(self.serialize(response, keepAlive: keepAlive, head: head))
+            self.writer!.writeAndFlush(self.serialize(response, keepAlive: keepAlive, onlyHead: onlyHead))
         } else {
-            self.pipelined.append(.response(response, head: head, keepAlive: keepAlive))
+            self.pipelined.append(.response(response, onlyHead: onlyHead, keepAlive: keepAlive))
         }
         if !keepAlive {
             self.enterClosed()
@@ -387,10 +392,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler {
         return keepAlive
     }
 
-    /// `response`'s bytes (only its head for a `HEAD` request).
-    func serialize(_ response: HTTPResponse, keepAlive: Bool, head: RequestHead?) -> ByteBuffer {
+    /// `response`'s bytes (only its head, for a `HEAD` request, when `onlyHead`).
+    func serialize(_ response: HTTPResponse, keepAlive: Bool, onlyHead: Bool) -> ByteBuffer {
         var bytes = response.serialize(keepAlive: keepAlive, date: self.dateCache!.current)
-        if head?.method == .head, let body = response.body {
+        if onlyHead, let body = response.body {
             bytes.moveWriterIndex(to: bytes.writerIndex - body.readableBytes)  // the head of a GET, Content-Length included
         }
         return bytes

@@ -19,7 +19,7 @@ struct PipelinedResponses {
         /// Still waiting for the broker.
         case waiting
         /// A response, serialized when it is written (its last one says whether the connection closes).
-        case response(HTTPResponse, head: RequestHead?, keepAlive: Bool)
+        case response(HTTPResponse, onlyHead: Bool, keepAlive: Bool)
         /// Bytes as they are (an interim `100 Continue`, a pre-rendered receipt).
         case bytes(ByteBuffer)
     }

@@ -19,19 +19,30 @@ enum RouteAction {
     case webSocket(WebSocketEndpoint, accept: String)
     /// Pass the request through to this upstream (its body streams up as it arrives).
     case proxy(ProxyConfiguration.Upstream)
-    /// Answer with the ``HeldAnswer``'s response to the future's body when it completes, unless the connection closes
-    /// first: then it is abandoned (a Bayeux connect held for its client gives back the client's queued messages).
-    case hold(EventLoopFuture<ByteBuffer>, any HeldAnswer)
+    /// Wait for the ``HeldAnswer`` to hand this connection its answer (a Bayeux request: a held connect, or a batch
+    /// waiting for the application), unless the connection closes first: then it is abandoned (a Bayeux connect
+    /// held for its client gives back the client's queued messages). No future: the answer calls the connection.
+    case hold(any HeldAnswer)
     /// Decide when the future completes (a subscription waiting for the application's authorization).
     case deferred(EventLoopFuture<RouteAction>)
 }
 
-/// What answers a ``RouteAction/hold(_:_:)`` when its future completes, and what to do if the connection closes first.
+/// A request's answer that something other than its connection makes, now or later, on any loop (a Bayeux
+/// session): the connection waits on it, and it hands the connection the answer's body on the connection's loop.
 protocol HeldAnswer: AnyObject, Sendable {
+    /// The connection waits for the answer: `receiver` gets it on `loop` (at once, before this returns, when it came
+    /// already). Called once, on `loop`.
+    func wait(_ receiver: any HeldAnswerReceiver, on loop: any EventLoop)
     /// The response carrying `body`.
     func render(_ body: ByteBuffer) -> HTTPResponse
-    /// The connection closed before the answer came.
+    /// The connection closed before the answer came: it is not handed over.
     func abandon()
+}
+
+/// What waits for a ``HeldAnswer``: a connection. Confined to its event loop.
+protocol HeldAnswerReceiver: AnyObject {
+    /// The answer's body came (at most once per ``HeldAnswer/wait(_:on:)``).
+    func answered(_ body: ByteBuffer, by answer: any HeldAnswer)
 }
 
 /// What a WebSocket carries after its handshake.
