@@ -149,6 +149,33 @@ struct LiveBayeuxTests {
         }
     }
 
+    @Test("A held connect whose connection closes first gives its events back: they come with the client's next connect")
+    func heldConnectReleased() async throws {
+        try await LiveGateway.withGateway(configure: { $0.bayeux.timeout = 20 }) { live in
+            let bayeux = BayeuxHTTP(live)
+            let client = try bayeux.handshake()
+            #expect(try bayeux.subscribe(client, #""/news/released""#)["successful"] as? Bool == true)
+            _ = try bayeux.connect(client)  // the first connect is answered at once
+            let open = openPublicConnections(live)
+            // A connect sent and its connection closed: the gateway reads the request before the end of the stream,
+            // so the connect is held, then released.
+            let raw = try await RawHTTPClient.connect(port: live.publicPort)
+            #expect(try await waitForOpenPublicConnections(live, open.map { $0 + 1 }), "the gateway took the connection")
+            let batch = #"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","id":3}]"#
+            try await raw.send("POST /cometd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                               + "Content-Length: \(batch.utf8.count)\r\n\r\n" + batch)
+            await raw.close()
+            #expect(try await waitForOpenPublicConnections(live, open), "the gateway saw the connection close")
+            try publish(live, "news.released", #"{"headline":"kept"}"#, headers: ["Content-Type: application/json"])
+            // Released: the message was queued, and the next connect takes it at once (a connect still held by the
+            // closed connection would have taken it, and this one would end empty after its 2 s hold).
+            let next = try bayeux.connect(client, id: 4, advice: #"{"timeout":2000}"#)
+            #expect(next.count == 2)
+            #expect((next.first?["data"] as? [String: Any])?["headline"] as? String == "kept")
+            #expect(reply(next, "/meta/connect")?["id"] as? Int == 4)
+        }
+    }
+
     @Test("/meta/disconnect answers a held connect at once with reconnect none; the client is then unknown")
     func disconnect() async throws {
         try await LiveGateway.withGateway(configure: { $0.bayeux.timeout = 30 }) { live in
@@ -394,4 +421,20 @@ struct LiveBayeuxTests {
             #expect(status == 404)
         }
     }
+}
+
+/// The public listener's open connections, from `/metrics`.
+private func openPublicConnections(_ live: LiveGateway) -> Double? {
+    let text = Curl.request("GET", "\(live.publishURL)/metrics").body
+    let prefix = #"comet_connections{listener="public"} "#
+    return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.dropFirst(prefix.count)) }
+}
+
+/// Waits (at most 2 s) until the public listener has `count` open connections.
+private func waitForOpenPublicConnections(_ live: LiveGateway, _ count: Double?) async throws -> Bool {
+    for _ in 0..<200 {
+        if count != nil, openPublicConnections(live) == count { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return false
 }
