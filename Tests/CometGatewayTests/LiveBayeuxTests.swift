@@ -153,17 +153,14 @@ struct LiveBayeuxTests {
     func heldConnectReleased() async throws {
         try await LiveGateway.withGateway(configure: { $0.bayeux.timeout = 20 }) { live in
             let bayeux = BayeuxHTTP(live)
-            let client = try bayeux.handshake()
-            #expect(try bayeux.subscribe(client, #""/news/released""#)["successful"] as? Bool == true)
-            _ = try bayeux.connect(client)  // the first connect is answered at once
+            let client = try subscribedClient(bayeux, "/news/released")
             let open = openPublicConnections(live)
             // A connect sent and its connection closed: the gateway reads the request before the end of the stream,
             // so the connect is held, then released.
             let raw = try await RawHTTPClient.connect(port: live.publicPort)
             #expect(try await waitForOpenPublicConnections(live, open.map { $0 + 1 }), "the gateway took the connection")
             let batch = #"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","id":3}]"#
-            try await raw.send("POST /cometd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                               + "Content-Length: \(batch.utf8.count)\r\n\r\n" + batch)
+            try await raw.send(rawPost(batch))
             await raw.close()
             #expect(try await waitForOpenPublicConnections(live, open), "the gateway saw the connection close")
             try publish(live, "news.released", #"{"headline":"kept"}"#, headers: ["Content-Type: application/json"])
@@ -173,6 +170,69 @@ struct LiveBayeuxTests {
             #expect(next.count == 2)
             #expect((next.first?["data"] as? [String: Any])?["headline"] as? String == "kept")
             #expect(reply(next, "/meta/connect")?["id"] as? Int == 4)
+        }
+    }
+
+    @Test("A batch whose connection closes while it waits for the application takes no events: the next connect gets them")
+    func releasedBeforeConnect() async throws {
+        let gate = NIOLockedValueBox(false)
+        let app = try await TestUpstream.start { _ in
+            for _ in 0..<500 where !gate.withLockedValue({ $0 }) { usleep(10_000) }  // held back (at most 5 s)
+            return .init(status: 204)
+        }
+        try await LiveGateway.withGateway(configure: {
+            $0.bayeux.timeout = 20
+            $0.bayeux.relayURL = "http://127.0.0.1:\(app.port)/in"
+        }) { live in
+            let bayeux = BayeuxHTTP(live)
+            let client = try subscribedClient(bayeux, "/news/kept")
+            let open = openPublicConnections(live)
+            // A publish (waiting for the application) and a connect in one request, whose connection then closes.
+            let raw = try await RawHTTPClient.connect(port: live.publicPort)
+            #expect(try await waitForOpenPublicConnections(live, open.map { $0 + 1 }), "the gateway took the connection")
+            let batch = #"[{"channel":"/chat/slow","clientId":"\#(client)","id":"p","data":1},"#
+                + #"{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","id":3}]"#
+            try await raw.send(rawPost(batch))
+            var relayed = false
+            for _ in 0..<200 where !relayed {
+                relayed = !app.requests.isEmpty
+                if !relayed { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(relayed, "the publish reached the application")
+            try publish(live, "news.kept", #"{"headline":"kept"}"#, headers: ["Content-Type: application/json"])
+            await raw.close()
+            #expect(try await waitForOpenPublicConnections(live, open), "the gateway saw the connection close")
+            // The application answers: the batch goes on to its connect, whose connection is gone. It must leave the
+            // message queued (taking it would lose it).
+            gate.withLockedValue { $0 = true }
+            try await Task.sleep(for: .milliseconds(200))  // the batch's connect runs (nothing a client can observe)
+            let next = try bayeux.connect(client, id: 4, advice: #"{"timeout":2000}"#)
+            #expect(next.count == 2)
+            #expect((next.first?["data"] as? [String: Any])?["headline"] as? String == "kept")
+        }
+        await app.stop()
+    }
+
+    @Test("A connect that replaces a held one is settled before that one is answered: a connect pipelined behind it is held, then answered")
+    func replacedWhileAnswering() async throws {
+        // One event loop: the held connect's connection carries out its next request inside the replacing one's.
+        try await LiveGateway.withGateway(configure: { $0.server.threads = 1; $0.bayeux.timeout = 20 }) { live in
+            let bayeux = BayeuxHTTP(live)
+            let client = try subscribedClient(bayeux, "/news/again")
+            func request(_ id: Int) -> String {
+                rawPost(#"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","id":\#(id)}]"#)
+            }
+            let raw = try await RawHTTPClient.connect(port: live.publicPort)
+            try await raw.send(request(3) + request(4))  // 3 is held; 4 waits behind it on the same connection
+            try await Task.sleep(for: .milliseconds(100))  // 3 is held (nothing a client can observe)
+            // 5 replaces 3; answering 3 lets its connection carry out 4, which replaces 5 in turn.
+            let replacing = try bayeux.connect(client, id: 5, advice: #"{"timeout":2000}"#)
+            #expect(replacing.count == 1 && reply(replacing, "/meta/connect")?["id"] as? Int == 5)
+            try publish(live, "news.again", #"{"headline":"again"}"#, headers: ["Content-Type: application/json"])
+            // 4 is the held connect: it takes the message.
+            let answered = await raw.wait(timeout: .seconds(5)) { $0.contains(#""headline":"again""#) && $0.contains(#""id":4"#) }
+            #expect(answered, "the connect pipelined behind the replaced one is held and answered")
+            await raw.close()
         }
     }
 
@@ -437,4 +497,18 @@ private func waitForOpenPublicConnections(_ live: LiveGateway, _ count: Double?)
         try await Task.sleep(for: .milliseconds(10))
     }
     return false
+}
+
+/// A raw `POST /cometd` of `batch`.
+private func rawPost(_ batch: String) -> String {
+    "POST /cometd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + "Content-Length: \(batch.utf8.count)\r\n\r\n" + batch
+}
+
+/// A client subscribed to `channel`, its first connect (answered at once) made: its next one is held.
+private func subscribedClient(_ bayeux: BayeuxHTTP, _ channel: String) throws -> String {
+    let client = try bayeux.handshake()
+    #expect(try bayeux.subscribe(client, "\"\(channel)\"")["successful"] as? Bool == true)
+    _ = try bayeux.connect(client)
+    return client
 }

@@ -124,7 +124,11 @@ final class BayeuxSession: DeadlineOwner {
     /// at once when it is the first after the handshake, something is queued, or the hold is 0; otherwise held until
     /// a message comes or the hold ends. A connect already held is answered first (the client replaced it).
     func connect(_ message: BayeuxMessage, before: [ByteBuffer], reply: HoldClaim) {
-        if self.held != nil { self.answerHeld() }
+        // The connect it replaces is answered last: handing over an answer may carry out the next request of that
+        // connection at once, a connect of this client among them, which must find this one settled.
+        let replaced = self.takeHeld(reconnect: nil)
+        defer { replaced?.claim.deliver(replaced!.answer) }
+        guard !reply.isFinished else { return }  // its connection closed while the batch waited: events stay queued
         self.applyAck(message.ext)
         self.connects += 1
         var hold = self.service.configuration.timeout
@@ -156,10 +160,18 @@ final class BayeuxSession: DeadlineOwner {
     }
 
     private func answerHeld(reconnect: String? = nil) {
-        guard let held = self.held else { return }
+        if let (claim, answer) = self.takeHeld(reconnect: reconnect) { claim.deliver(answer) }
+    }
+
+    /// Ends the held connect: its answer, with the events it takes, for its claim (nil when none is held, or when
+    /// its connection closed and the release is on its way: then the events stay queued). The session is settled
+    /// when this returns; hand the answer over after every other change.
+    private func takeHeld(reconnect: String?) -> (claim: HoldClaim, answer: ByteBuffer)? {
+        guard let held = self.held else { return nil }
         self.held = nil
         self.armExpiry()
-        held.reply.deliver(self.takeEvents(after: held.before, then: {
+        guard !held.reply.isFinished else { return nil }
+        return (held.reply, self.takeEvents(after: held.before, then: {
             $0.writeConnectReply(id: held.id, reconnect: reconnect, into: &$1)
         }))
     }
@@ -291,7 +303,8 @@ final class BayeuxSession: DeadlineOwner {
     /// advice when given ("none" after a disconnect, "handshake" on shutdown).
     func end(reconnect: String?) {
         guard !self.ended else { return }
-        if self.held != nil { self.answerHeld(reconnect: reconnect ?? "handshake") }
+        let held = self.takeHeld(reconnect: reconnect ?? "handshake")
+        defer { held?.claim.deliver(held!.answer) }  // last: see connect(_:before:reply:)
         self.ended = true
         self.shard.timers.clear(self.timerID)
         self.timerAt = nil

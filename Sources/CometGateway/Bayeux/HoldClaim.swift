@@ -53,6 +53,11 @@ final class HoldClaim: HeldAnswer {
         if let answer { receiver.answered(answer, by: self) }
     }
 
+    /// The answer was handed over, or the connection closed: a session must not take events for it.
+    var isFinished: Bool {
+        self.state.withLock { $0.finished }
+    }
+
     /// The replies (a JSON array), from the request's session on any loop; once per request.
     func deliver(_ answer: ByteBuffer) {
         let receiver = self.state.withLock { state -> Receiver? in
