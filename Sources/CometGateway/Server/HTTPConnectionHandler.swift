@@ -12,9 +12,10 @@ import Synchronization
 /// ``RouteTable``; each says how its body is read before it is read.
 ///
 /// Split by concern: what answers a request is in `HTTPConnectionHandler+Subscriptions.swift` (subscriptions,
-/// WebSocket) and `HTTPConnectionHandler+Proxy.swift` (the application behind the gateway); its single deadline in
-/// `HTTPConnectionHandler+Timer.swift`; pipelined publish answers in `HTTPConnectionHandler+Pipelining.swift`. Members
-/// those files use are internal, not private.
+/// WebSocket), `HTTPConnectionHandler+Proxy.swift` (the application behind the gateway) and
+/// `HTTPConnectionHandler+Grip.swift`; its single deadline in `HTTPConnectionHandler+Timer.swift`; pipelined publish
+/// answers in `HTTPConnectionHandler+Pipelining.swift`; writing responses in `HTTPConnectionHandler+Writing.swift`.
+/// Members those files use are internal, not private.
 final class HTTPConnectionHandler: ChannelInboundHandler, HeldAnswerReceiver {
     typealias InboundIn = ByteBuffer
 
@@ -364,54 +365,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, HeldAnswerReceiver {
             self.readGate?.release()
             self.drive(context: context)  // requests pipelined behind this one (a no-op inside the loop)
         }
-    }
-
-    // MARK: - Writing
-
-    /// Writes `response` (only its head for a `HEAD` request); returns whether the connection stays open after it.
-    func respond(_ response: HTTPResponse, head: RequestHead?) -> Bool {
-        self.respond(response, onlyHead: head?.method == .head)
-    }
-
-    /// Writes `response` (only its head when `onlyHead`); returns whether the connection stays open after it.
-    func respond(_ response: HTTPResponse, onlyHead: Bool) -> Bool {
-        let keepAlive = self.machine.keepAlive && !response.close
-        if self.pipelined.isEmpty {
-            self.writer!.writeAndFlush(self.serialize(response, keepAlive: keepAlive, onlyHead: onlyHead))
-        } else {
-            self.pipelined.append(.response(response, onlyHead: onlyHead, keepAlive: keepAlive))
-        }
-        if !keepAlive {
-            self.enterClosed()
-            if self.pipelined.isEmpty {
-                self.writer!.closeWhenWritten()
-            } else {
-                self.pipelined.closeWhenWritten = true  // after the answers still waiting for the broker
-            }
-        }
-        return keepAlive
-    }
-
-    /// `response`'s bytes (only its head, for a `HEAD` request, when `onlyHead`).
-    func serialize(_ response: HTTPResponse, keepAlive: Bool, onlyHead: Bool) -> ByteBuffer {
-        var bytes = response.serialize(keepAlive: keepAlive, date: self.dateCache!.current)
-        if onlyHead, let body = response.body {
-            bytes.moveWriterIndex(to: bytes.writerIndex - body.readableBytes)  // the head of a GET, Content-Length included
-        }
-        return bytes
-    }
-
-    /// Answers a head that cannot be served (and whose body is not read) and closes.
-    func refuse(_ response: HTTPResponse, context: ChannelHandlerContext) {
-        self.machine.refused()
-        var response = response
-        response.close = true
-        _ = self.respond(response, head: nil)
-    }
-
-    /// Answers a malformed or refused request (the machine already stopped reading) and closes.
-    func fail(_ error: GatewayError, context: ChannelHandlerContext) {
-        _ = self.respond(HTTPResponse(error: error, close: true), head: nil)
     }
 
     func close(context: ChannelHandlerContext) {
