@@ -175,14 +175,11 @@ struct LiveBayeuxTests {
 
     @Test("A batch whose connection closes while it waits for the application takes no events: the next connect gets them")
     func releasedBeforeConnect() async throws {
-        let gate = NIOLockedValueBox(false)
-        let app = try await TestUpstream.start { _ in
-            for _ in 0..<500 where !gate.withLockedValue({ $0 }) { usleep(10_000) }  // held back (at most 5 s)
-            return .init(status: 204)
-        }
+        let app = try await TestUpstream.start { _ in .init(hang: true) }  // never answers
         try await LiveGateway.withGateway(configure: {
             $0.bayeux.timeout = 20
             $0.bayeux.relayURL = "http://127.0.0.1:\(app.port)/in"
+            $0.bayeux.relayTimeout = 3
         }) { live in
             let bayeux = BayeuxHTTP(live)
             let client = try subscribedClient(bayeux, "/news/kept")
@@ -193,6 +190,7 @@ struct LiveBayeuxTests {
             let batch = #"[{"channel":"/chat/slow","clientId":"\#(client)","id":"p","data":1},"#
                 + #"{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","id":3}]"#
             try await raw.send(rawPost(batch))
+            let sent = ContinuousClock.now
             var relayed = false
             for _ in 0..<200 where !relayed {
                 relayed = !app.requests.isEmpty
@@ -202,10 +200,9 @@ struct LiveBayeuxTests {
             try publish(live, "news.kept", #"{"headline":"kept"}"#, headers: ["Content-Type: application/json"])
             await raw.close()
             #expect(try await waitForOpenPublicConnections(live, open), "the gateway saw the connection close")
-            // The application answers: the batch goes on to its connect, whose connection is gone. It must leave the
-            // message queued (taking it would lose it).
-            gate.withLockedValue { $0 = true }
-            try await Task.sleep(for: .milliseconds(200))  // the batch's connect runs (nothing a client can observe)
+            // The relay times out (3 s after it was sent): the batch goes on to its connect, whose connection is
+            // gone. It must leave the message queued (taking it would lose it).
+            try await Task.sleep(until: sent + .milliseconds(3500))  // the connect runs (nothing a client can observe)
             let next = try bayeux.connect(client, id: 4, advice: #"{"timeout":2000}"#)
             #expect(next.count == 2)
             #expect((next.first?["data"] as? [String: Any])?["headline"] as? String == "kept")
