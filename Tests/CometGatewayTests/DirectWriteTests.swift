@@ -36,13 +36,7 @@ struct DirectWriteTests {
         }
         let fd = try #require(descriptor)
         // The descriptor's peer is the client's own address.
-        var peer = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let status = withUnsafeMutablePointer(to: &peer) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
-        }
-        #expect(status == 0)
-        #expect(Int(UInt16(bigEndian: peer.sin_port)) == client.localAddress!.port!)
+        #expect(LoopbackSockets.port(of: fd, peer: true) == client.localAddress!.port!)
         try await client.close()
         try await server.close()
     }

@@ -141,6 +141,16 @@ public final class Hub: MessageSink, Sendable {
         self.inboxes[shard.index].drainIfLarge()
     }
 
+    /// Delivers now whatever is posted to `shard` (call on its loop) and not yet delivered.
+    ///
+    /// A publish posts its message to each loop before it is acknowledged, but the loop delivers it only when it next
+    /// runs its tasks. A keep-alive poll resuming its parked subscription and a Bayeux `/meta/connect` call this first,
+    /// so that their answer holds every message whose publish was acknowledged before the request was sent. It costs
+    /// one uncontended lock when nothing is pending.
+    func deliverPending(on shard: LoopShard) {
+        self.inboxes[shard.index].drainIfPending()
+    }
+
     public func dispatch(_ message: Message) -> Int {
         self.post(.message(message), channel: message.channel)
     }
@@ -260,6 +270,13 @@ final class ShardInbox: Sendable {
         }
         if scheduleDrain {
             self.loop.execute { self.drain() }
+        }
+    }
+
+    /// Delivers the pending batch now if there is one (on the shard's loop).
+    func drainIfPending() {
+        if self.pending.withLockedValue({ !$0.events.isEmpty }) {
+            self.drain()
         }
     }
 

@@ -7,6 +7,9 @@ extension HTTPConnectionHandler: SubscriptionOwner, WebSocketSessionOwner {
         let keepAlive = self.machine.keepAlive
         let transport = SubscriberTransport(for: request, configuration: self.gateway.configuration)
         if let parked = self.parkedPoll {
+            // Messages already posted to this loop reach the parked poll first (a publish acknowledged before this
+            // request was sent is in its answer); a parked poll only collects them, so nothing here re-enters.
+            self.gateway.hub.deliverPending(on: self.shard!)
             self.parkedPoll = nil
             if parked.canResume(request, transport: transport) {
                 self.exchange = .holding(parked)

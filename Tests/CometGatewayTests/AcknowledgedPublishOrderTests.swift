@@ -1,0 +1,105 @@
+import CometCore
+import Foundation
+import Logging
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import CometGateway
+
+/// A request that answers from what its connection or client collected (a keep-alive poll resuming its parked
+/// subscription, a Bayeux `/meta/connect`) holds every message whose publish was answered before it was sent, even
+/// when its event loop has not yet run the task that delivers the message there.
+@Suite("Acknowledged publishes reach the next answer")
+struct AcknowledgedPublishOrderTests {
+    private final class Node {
+        let loop = EmbeddedEventLoop()
+        let broker: MemoryBroker
+        let client: EmbeddedChannel
+
+        init() throws {
+            let configuration = GatewayConfiguration()
+            let stats = GatewayStats()
+            let hub = Hub(group: self.loop, heartbeatInterval: .hours(1), stats: stats)
+            self.broker = MemoryBroker(limits: configuration.history, sink: hub)
+            let gateway = GatewayContext(configuration: configuration, hub: hub, broker: self.broker, stats: stats,
+                                         maxConnections: .max, logger: Logger(label: "acknowledged-order-tests"))
+            self.client = EmbeddedChannel(loop: self.loop)
+            try GatewayListener.addConnectionHandlers(to: self.client, role: .subscriber, gateway: gateway)
+            try self.client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        }
+
+        @discardableResult
+        func publish(_ channel: String, _ text: String) throws -> UInt64 {
+            self.broker.publishNow(MessageDraft(channel: try ChannelName(validating: channel), data: ByteBuffer(string: text))).id
+        }
+
+        /// Sends `request` and returns what the gateway wrote in answer, without running the loop's tasks.
+        func send(_ request: String) throws -> String {
+            try self.client.writeInbound(ByteBuffer(string: request))
+            return try self.output()
+        }
+
+        func output() throws -> String {
+            var text = ""
+            while let buffer = try self.client.readOutbound(as: ByteBuffer.self) {
+                text += String(buffer: buffer)
+            }
+            return text
+        }
+
+        func post(_ json: String) throws -> String {
+            try self.send("POST /cometd HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          + "Content-Length: \(json.utf8.count)\r\n\r\n\(json)")
+        }
+
+        deinit { _ = try? self.client.finish() }
+    }
+
+    private static func value(_ key: String, in response: String) -> String? {
+        guard let range = response.range(of: "\"\(key)\":\"") else { return nil }
+        let rest = response[range.upperBound...]
+        return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
+    }
+
+    @Test("A resumed keep-alive poll holds a message posted to its loop but not yet delivered there")
+    func resumedPoll() throws {
+        let node = try Node()
+        let start = try node.publish("order", "m0")
+        #expect(try node.send("GET /sub/order?last_event_id=\(start) HTTP/1.1\r\nHost: x\r\n\r\n").isEmpty)  // held
+        try node.publish("order", "m1")
+        node.loop.run()
+        let first = try node.output()
+        #expect(first.contains("\"data\":\"m1\"}]"))
+        let cursor = try #require(Self.value("last_event_id", in: first))
+
+        // m2 reaches the parked subscription; m3 is posted to the loop, whose task has not run yet.
+        try node.publish("order", "m2")
+        node.loop.run()
+        try node.publish("order", "m3")
+        let second = try node.send("GET /sub/order?last_event_id=\(cursor) HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(second.contains("\"data\":\"m2\"},{") && second.contains("\"data\":\"m3\"}]"), "\(second)")
+        node.loop.run()
+        #expect(try node.output().isEmpty)  // delivered once
+    }
+
+    @Test("A Bayeux connect holds a message posted to its loop but not yet delivered there")
+    func bayeuxConnect() throws {
+        let node = try Node()
+        let handshake = try node.post(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]"#)
+        let client = try #require(Self.value("clientId", in: handshake))
+        let subscribed = try node.post(#"[{"channel":"/meta/subscribe","clientId":"\#(client)","subscription":"/order"}]"#)
+        #expect(subscribed.contains("\"successful\":true"))
+        let connect = #"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling"}]"#
+        #expect(try node.post(connect).contains("/meta/connect"))  // the first connect is answered at once
+
+        // m1 is queued for the client; m2 is posted to the loop, whose task has not run yet.
+        try node.publish("order", "m1")
+        node.loop.run()
+        try node.publish("order", "m2")
+        let answer = try node.post(connect)
+        #expect(answer.contains("\"data\":\"m1\"") && answer.contains("\"data\":\"m2\""), "\(answer)")
+        node.loop.run()
+        #expect(try node.output().isEmpty)  // delivered once
+    }
+}
