@@ -130,7 +130,7 @@ struct LiveBayeuxTests {
             #expect(reply(first, "/meta/connect")?["successful"] as? Bool == true)
             #expect(first.count == 1)
             // Held: a publish answers it with the message, then the connect reply.
-            let held = Task.detached { bayeux.connectBody(client, id: 3) }
+            let held = Task { await onOwnThread { bayeux.connectBody(client, id: 3) } }
             #expect(try await waitForSubscribers(live, "news.today", 1))
             try await Task.sleep(for: .milliseconds(100))  // the connect is held (nothing a client can observe)
             try publish(live, "news.today", #"{"headline":"held"}"#, headers: ["Content-Type: application/json"])
@@ -239,8 +239,8 @@ struct LiveBayeuxTests {
             let bayeux = BayeuxHTTP(live)
             let client = try bayeux.handshake()
             _ = try bayeux.connect(client)
-            let held = Task.detached { bayeux.connectBody(client, id: 3, timeout: 20) }
-            try await Task.sleep(for: .milliseconds(200))
+            let held = Task { await onOwnThread { bayeux.connectBody(client, id: 3, timeout: 20) } }
+            try await Task.sleep(for: .milliseconds(200))  // the connect is held (nothing a client can observe)
             let (_, bye, _) = try bayeux.post(#"[{"channel":"/meta/disconnect","clientId":"\#(client)","id":"d"}]"#)
             #expect(reply(bye, "/meta/disconnect")?["successful"] as? Bool == true)
             let released = BayeuxHTTP.replies(await held.value)

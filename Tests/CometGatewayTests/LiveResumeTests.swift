@@ -52,9 +52,11 @@ struct LiveResumeTests {
         try await LiveGateway.withGateway(configure: { $0.history.maxMessages = 1000 }) { live in
             let total = 200
             var cursor = try #require(try await poll(live, "/sub/loop?timeout=1").body["last_event_id"] as? String)
-            let publisher = Task.detached {
-                for index in 0..<total {
-                    _ = Curl.post("\(live.publishURL)/pub/loop", "n\(index)")
+            let publisher = Task {
+                await onOwnThread {
+                    for index in 0..<total {
+                        _ = Curl.post("\(live.publishURL)/pub/loop", "n\(index)")
+                    }
                 }
             }
             var received: [String] = []

@@ -45,8 +45,8 @@ struct LiveTLSTests {
             let cursor = try #require(history.body.split(separator: "\"last_event_id\":\"").last?.prefix { $0 != "\"" })
             // The answered poll stays registered until the gateway sees its connection close (curl's keep-alive).
             #expect(try await waitForTotalSubscribers(live, 0))
-            async let held = Curl.request("GET", "\(base)/sub/tls?last_event_id=\(cursor)", timeout: 10,
-                                          caFile: files.certificate)
+            let heldURL = "\(base)/sub/tls?last_event_id=\(cursor)"
+            async let held = onOwnThread { Curl.request("GET", heldURL, timeout: 10, caFile: files.certificate) }
             #expect(try await waitForTotalSubscribers(live, 1))
             #expect(Curl.post("\(live.publishURL)/pub/tls", "live over tls").status == 201)
             let answer = await held
@@ -54,8 +54,10 @@ struct LiveTLSTests {
             #expect(answer.body.contains("\"data\":\"live over tls\""))
 
             #expect(try await waitForTotalSubscribers(live, 0))
-            async let stream = Curl.request("GET", "\(base)/sub/tls", headers: ["Accept: text/event-stream"],
-                                            timeout: 3, caFile: files.certificate, keepBodyOnTimeout: true)
+            async let stream = onOwnThread {
+                Curl.request("GET", "\(base)/sub/tls", headers: ["Accept: text/event-stream"], timeout: 3,
+                             caFile: files.certificate, keepBodyOnTimeout: true)
+            }
             #expect(try await waitForTotalSubscribers(live, 1))
             #expect(Curl.post("\(live.publishURL)/pub/tls", "streamed").status == 201)
             let events = await stream
