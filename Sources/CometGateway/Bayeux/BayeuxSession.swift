@@ -130,14 +130,11 @@ final class BayeuxSession: DeadlineOwner {
         defer { replaced?.claim.deliver(replaced!.answer) }
         guard !reply.isFinished else { return }  // its connection closed while the batch waited: events stay queued
         self.applyAck(message.ext)
+        let hold = self.hold(for: message)
+        let answersAtOnce = self.answersAtOnce(hold: hold)
         self.connects += 1
-        var hold = self.service.configuration.timeout
-        if case .number(let milliseconds)? = message.advice?["timeout"], milliseconds >= 0 {
-            hold = min(hold, milliseconds / 1000)
-        }
         let draining = self.gateway.draining.load(ordering: .relaxed)
-        if self.connects == 1 || !self.queue.isEmpty || self.dropped > 0 || !self.gapChannels.isEmpty || hold <= 0
-            || draining {
+        if answersAtOnce {
             self.armExpiry()
             reply.deliver(self.takeEvents(after: before, then: {
                 $0.writeConnectReply(id: message.id, reconnect: draining ? "handshake" : nil, into: &$1)
@@ -149,6 +146,23 @@ final class BayeuxSession: DeadlineOwner {
         self.holdUntil = Int64(self.loop.now.uptimeNanoseconds) + Int64(hold * 1e9)
         self.ensureTimer(at: self.holdUntil)
         reply.set(BayeuxSessions.Handle(loop: self.loop, session: NIOLoopBound(self, eventLoop: self.loop)), self.serial)
+    }
+
+    /// How long `connect` may be held, in seconds: the configured timeout, or the client's own shorter
+    /// `advice.timeout`.
+    func hold(for connect: BayeuxMessage) -> Double {
+        var hold = self.service.configuration.timeout
+        if case .number(let milliseconds)? = connect.advice?["timeout"], milliseconds >= 0 {
+            hold = min(hold, milliseconds / 1000)
+        }
+        return hold
+    }
+
+    /// Whether a connect that may be held `hold` seconds is answered at once: the first after the handshake, something
+    /// to tell (queued messages, a gap), no hold, or a graceful shutdown.
+    func answersAtOnce(hold: Double) -> Bool {
+        self.connects == 0 || !self.queue.isEmpty || self.dropped > 0 || !self.gapChannels.isEmpty || hold <= 0
+            || self.gateway.draining.load(ordering: .relaxed)
     }
 
     /// The connection of the held connect `serial` closed: it is released without its events (they stay queued for

@@ -7,9 +7,12 @@ extension HTTPConnectionHandler: SubscriptionOwner, WebSocketSessionOwner {
         let keepAlive = self.machine.keepAlive
         let transport = SubscriberTransport(for: request, configuration: self.gateway.configuration)
         if let parked = self.parkedPoll {
-            // Messages already posted to this loop reach the parked poll first (a publish acknowledged before this
-            // request was sent is in its answer); a parked poll only collects them, so nothing here re-enters.
-            self.gateway.hub.deliverPending(on: self.shard!)
+            // A poll answered at once from what its connection collected first takes the messages already posted to
+            // this loop, so that it holds every message whose publish was answered before it was sent (a poll that
+            // waits is answered by their delivery). A parked poll only collects them: nothing here re-enters.
+            if !parked.pollBatch.isEmpty || request.pollTimeout <= 0 {
+                self.gateway.hub.deliverPending(on: self.shard!)
+            }
             self.parkedPoll = nil
             if parked.canResume(request, transport: transport) {
                 self.exchange = .holding(parked)
