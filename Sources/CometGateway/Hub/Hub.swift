@@ -144,9 +144,10 @@ public final class Hub: MessageSink, Sendable {
     /// Delivers now whatever is posted to `shard` (call on its loop) and not yet delivered.
     ///
     /// A publish posts its message to each loop before it is acknowledged, but the loop delivers it only when it next
-    /// runs its tasks. A keep-alive poll resuming its parked subscription and a Bayeux `/meta/connect` call this first,
-    /// so that their answer holds every message whose publish was acknowledged before the request was sent. It costs
-    /// one uncontended lock when nothing is pending.
+    /// runs its tasks. A keep-alive poll resuming its parked subscription and a Bayeux `/meta/connect` call this before
+    /// they answer at once, so that the answer holds every message whose publish was acknowledged before the request
+    /// was sent (one that waits is answered by the delivery itself). It costs one uncontended lock when nothing is
+    /// pending.
     func deliverPending(on shard: LoopShard) {
         self.inboxes[shard.index].drainIfPending()
     }
