@@ -103,3 +103,59 @@ struct AcknowledgedPublishOrderTests {
         #expect(try node.output().isEmpty)  // delivered once
     }
 }
+
+/// `Hub.deliverPending` called while the loop is delivering (a request served when an answer went out) must not
+/// deliver inside the delivery: the subscribers the outer one has not reached would get later messages first.
+@Suite("Delivering pending messages during a delivery")
+struct NestedDeliveryTests {
+    /// Records what it receives; the first one publishes another message and asks for pending deliveries when it gets
+    /// its first message, as a request served during the delivery would.
+    private final class Recorder: HubSubscriber {
+        let channels: [ChannelName]
+        let kind = SubscriberKind.stream
+        var slots: [Int] = []
+        var received: [String] = []
+        var onFirst: (() -> Void)?
+
+        init(_ channel: ChannelName) {
+            self.channels = [channel]
+            self.slots = [0]
+        }
+
+        func receive(_ message: Message, channelIndex: Int) {
+            self.received.append(String(buffer: message.data))
+            if let action = self.onFirst {
+                self.onFirst = nil
+                action()
+            }
+        }
+
+        func flush() {}
+        func channelDeleted(_ channel: ChannelName) {}
+        func streamsClosed(_ channel: ChannelName) {}
+        func gap(_ channel: ChannelName) {}
+        func gap(pattern: ChannelPattern) {}
+    }
+
+    @Test("Every subscriber gets the messages in publish order when a subscriber asks for pending ones mid-delivery")
+    func nestedCallKeepsOrder() throws {
+        let loop = EmbeddedEventLoop()
+        let stats = GatewayStats()
+        let hub = Hub(group: loop, heartbeatInterval: .hours(1), stats: stats)
+        let broker = MemoryBroker(limits: GatewayConfiguration().history, sink: hub)
+        let channel = try ChannelName(validating: "nested")
+        let shard = hub.shard(for: loop)
+        let first = Recorder(channel)
+        let second = Recorder(channel)
+        hub.add(first, on: shard)
+        hub.add(second, on: shard)
+        first.onFirst = {
+            _ = broker.publishNow(MessageDraft(channel: channel, data: ByteBuffer(string: "m2")))
+            hub.deliverPending(on: shard)
+        }
+        _ = broker.publishNow(MessageDraft(channel: channel, data: ByteBuffer(string: "m1")))
+        loop.run()
+        #expect(first.received == ["m1", "m2"])
+        #expect(second.received == ["m1", "m2"])
+    }
+}

@@ -148,7 +148,12 @@ public final class Hub: MessageSink, Sendable {
     /// they answer at once, so that the answer holds every message whose publish was acknowledged before the request
     /// was sent (one that waits is answered by the delivery itself). It costs one uncontended lock when nothing is
     /// pending.
+    ///
+    /// Called during a delivery on the same loop (a request served when an answer went out), it does nothing: a
+    /// delivery inside another would hand later messages to the subscribers that the outer one has not reached yet,
+    /// ahead of earlier ones. What is pending then goes out with the loop's task, in order.
     func deliverPending(on shard: LoopShard) {
+        guard !shard.isWalking else { return }
         self.inboxes[shard.index].drainIfPending()
     }
 

@@ -31,6 +31,9 @@ final class LoopShard {
     /// Streams and WebSockets, for heartbeats.
     private var heartbeats: ContiguousArray<any HeartbeatReceiver> = []
     private var delivering = false
+    /// Whether a walk over the subscriber lists (a delivery, a heartbeat tick) is under way on this loop; what a
+    /// subscriber does during it (answering a poll may serve the connection's next request) must not deliver again.
+    var isWalking: Bool { self.delivering }
     /// The batch being delivered holds several events: writes are gathered and go out at its end, one system call
     /// per connection.
     private(set) var coalescing = false
