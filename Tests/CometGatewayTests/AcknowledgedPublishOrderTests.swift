@@ -15,18 +15,32 @@ struct AcknowledgedPublishOrderTests {
     private final class Node {
         let loop = EmbeddedEventLoop()
         let broker: MemoryBroker
+        let gateway: GatewayContext
         let client: EmbeddedChannel
+        var others: [EmbeddedChannel] = []
 
         init() throws {
             let configuration = GatewayConfiguration()
             let stats = GatewayStats()
             let hub = Hub(group: self.loop, heartbeatInterval: .hours(1), stats: stats)
             self.broker = MemoryBroker(limits: configuration.history, sink: hub)
-            let gateway = GatewayContext(configuration: configuration, hub: hub, broker: self.broker, stats: stats,
-                                         maxConnections: .max, logger: Logger(label: "acknowledged-order-tests"))
-            self.client = EmbeddedChannel(loop: self.loop)
-            try GatewayListener.addConnectionHandlers(to: self.client, role: .subscriber, gateway: gateway)
-            try self.client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            self.gateway = GatewayContext(configuration: configuration, hub: hub, broker: self.broker, stats: stats,
+                                          maxConnections: .max, logger: Logger(label: "acknowledged-order-tests"))
+            self.client = try Self.connection(on: self.loop, gateway: self.gateway, port: 1)
+        }
+
+        static func connection(on loop: EmbeddedEventLoop, gateway: GatewayContext, port: Int) throws -> EmbeddedChannel {
+            let channel = EmbeddedChannel(loop: loop)
+            try GatewayListener.addConnectionHandlers(to: channel, role: .subscriber, gateway: gateway)
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: port)).wait()
+            return channel
+        }
+
+        /// Another client connection to the same gateway.
+        func otherConnection() throws -> EmbeddedChannel {
+            let channel = try Self.connection(on: self.loop, gateway: self.gateway, port: 2 + self.others.count)
+            self.others.append(channel)
+            return channel
         }
 
         @discardableResult
@@ -48,12 +62,25 @@ struct AcknowledgedPublishOrderTests {
             return text
         }
 
-        func post(_ json: String) throws -> String {
-            try self.send("POST /cometd HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                          + "Content-Length: \(json.utf8.count)\r\n\r\n\(json)")
+        func post(_ json: String, on channel: EmbeddedChannel? = nil) throws -> String {
+            let channel = channel ?? self.client
+            try channel.writeInbound(ByteBuffer(string: "POST /cometd HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                                + "Content-Length: \(json.utf8.count)\r\n\r\n\(json)"))
+            return try Self.output(of: channel)
         }
 
-        deinit { _ = try? self.client.finish() }
+        static func output(of channel: EmbeddedChannel) throws -> String {
+            var text = ""
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+                text += String(buffer: buffer)
+            }
+            return text
+        }
+
+        deinit {
+            _ = try? self.client.finish()
+            for channel in self.others { _ = try? channel.finish() }
+        }
     }
 
     private static func value(_ key: String, in response: String) -> String? {
@@ -101,6 +128,59 @@ struct AcknowledgedPublishOrderTests {
         #expect(answer.contains("\"data\":\"m1\"") && answer.contains("\"data\":\"m2\""), "\(answer)")
         node.loop.run()
         #expect(try node.output().isEmpty)  // delivered once
+    }
+
+    @Test("A Bayeux connect answered at once because its ack asks for a lost reply again also takes the posted message")
+    func bayeuxConnectRedelivering() throws {
+        let node = try Node()
+        let handshake = try node.post(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"],"ext":{"ack":true}}]"#)
+        let client = try #require(Self.value("clientId", in: handshake))
+        #expect(try node.post(#"[{"channel":"/meta/subscribe","clientId":"\#(client)","subscription":"/order"}]"#)
+            .contains("\"successful\":true"))
+        let connect = { (ack: Int) in
+            #"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","ext":{"ack":\#(ack)}}]"#
+        }
+        let first = try node.post(#"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling"}]"#)
+        let firstBatch = try #require(Self.ack(in: first))
+        #expect(try node.post(connect(firstBatch)).isEmpty)  // held
+        try node.publish("order", "e1")
+        node.loop.run()
+        #expect(try node.output().contains("\"data\":\"e1\""))  // the reply the client is taken to have lost
+
+        // m1 is posted to the loop; the client's next connect acknowledges only the first batch.
+        try node.publish("order", "m1")
+        let answer = try node.post(connect(firstBatch))
+        #expect(answer.contains("\"data\":\"e1\"") && answer.contains("\"data\":\"m1\""), "\(answer)")
+        node.loop.run()
+        #expect(try node.output().isEmpty)  // delivered once
+    }
+
+    private static func ack(in response: String) -> Int? {
+        guard let range = response.range(of: "\"ack\":") else { return nil }
+        return Int(response[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    @Test("A Bayeux connect answered at once that replaces a held one takes the posted message; the held one does not")
+    func bayeuxConnectReplacingHeld() throws {
+        let node = try Node()
+        let handshake = try node.post(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]"#)
+        let client = try #require(Self.value("clientId", in: handshake))
+        #expect(try node.post(#"[{"channel":"/meta/subscribe","clientId":"\#(client)","subscription":"/order"}]"#)
+            .contains("\"successful\":true"))
+        let connect = #"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","id":"c"}]"#
+        #expect(try node.post(connect).contains("/meta/connect"))  // the first connect is answered at once
+        #expect(try node.post(connect).isEmpty)  // held
+
+        // m1 is posted to the loop; before its task runs, the client connects on another connection with no hold.
+        try node.publish("order", "m1")
+        let other = try node.otherConnection()
+        let now = #"[{"channel":"/meta/connect","clientId":"\#(client)","connectionType":"long-polling","id":"n","advice":{"timeout":0}}]"#
+        let answer = try node.post(now, on: other)
+        #expect(answer.contains("\"data\":\"m1\""), "\(answer)")
+        let replaced = try node.output()
+        #expect(replaced.contains("\"id\":\"c\"") && !replaced.contains("m1"), "\(replaced)")
+        node.loop.run()
+        #expect(try node.output().isEmpty && Node.output(of: other).isEmpty)  // delivered once
     }
 }
 

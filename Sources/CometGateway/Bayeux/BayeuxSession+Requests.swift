@@ -49,13 +49,6 @@ extension BayeuxSession {
             }
         }
         guard let connect else { return reply.deliver(BayeuxEndpoint.array(replies)) }
-        // A connect answered at once first queues the messages already posted to this loop, so that it takes every
-        // message whose publish was answered before it was sent (a held one is answered by their delivery).
-        // Delivering them may answer other connects and so run other requests; all of that is over before this
-        // connect looks at the session.
-        if self.answersAtOnce(hold: self.hold(for: connect)) {
-            self.gateway.hub.deliverPending(on: self.shard)
-        }
         guard !self.ended else {
             return reply.deliver(BayeuxEndpoint.array(replies + [BayeuxEndpoint.unknownClient(connect).bytes]))
         }

@@ -131,16 +131,26 @@ final class BayeuxSession: DeadlineOwner {
         guard !reply.isFinished else { return }  // its connection closed while the batch waited: events stay queued
         self.applyAck(message.ext)
         let hold = self.hold(for: message)
-        let answersAtOnce = self.answersAtOnce(hold: hold)
-        self.connects += 1
-        let draining = self.gateway.draining.load(ordering: .relaxed)
-        if answersAtOnce {
+        if self.answersAtOnce(hold: hold) {
+            // First the messages already posted to this loop are queued, so that this answer holds every message whose
+            // publish was answered before the connect was sent (a held connect is answered by their delivery). The
+            // connect it replaces is already taken out, so they come here. Delivering them may answer other clients'
+            // connects and so run other requests, this client's among them: a disconnect ends the session; a connect
+            // is held or answered, and this one is answered after it.
+            self.gateway.hub.deliverPending(on: self.shard)
+            guard !self.ended else {
+                return reply.deliver(BayeuxEndpoint.array(before + [BayeuxEndpoint.unknownClient(message).bytes]))
+            }
+            guard !reply.isFinished else { return }
+            self.connects += 1
+            let draining = self.gateway.draining.load(ordering: .relaxed)
             self.armExpiry()
             reply.deliver(self.takeEvents(after: before, then: {
                 $0.writeConnectReply(id: message.id, reconnect: draining ? "handshake" : nil, into: &$1)
             }))
             return
         }
+        self.connects += 1
         self.serial += 1
         self.held = Held(serial: self.serial, reply: reply, before: before, id: message.id)
         self.holdUntil = Int64(self.loop.now.uptimeNanoseconds) + Int64(hold * 1e9)
